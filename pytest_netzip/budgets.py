@@ -1,0 +1,194 @@
+"""Threshold markers -> ``Threshold`` values; a threshold judges a ``Result`` and explains itself."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from pytest_netzip.metrics import MetricRegistry, MetricUnavailable, MetricValue
+from pytest_netzip.naming import unknown_name_message
+
+if TYPE_CHECKING:
+    import pytest
+
+    from pytest_netzip.evaluation import Result
+
+#: Slack for comparisons of values that went through float arithmetic (0.97 - 0.96 > 0.01).
+_TOLERANCE = 1e-9
+
+
+class BudgetError(ValueError):
+    """A threshold marker was written wrongly; the message names the bad word and the valid ones."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One bound from a marker: ``metric`` must stay at least/at most ``limit`` (or drop at most it)."""
+
+    marker: str
+    keyword: str
+    metric: str
+    limit: float
+    check: Literal["min", "max", "max_drop"]
+    scale: float = 1.0
+    unit: str = ""
+
+    def describe(self) -> str:
+        """``top1 drop <= 0.01``, ``agreement >= 0.98``, ``size_bytes <= 4 MB``."""
+        unit = f" {self.unit}" if self.unit else ""
+        if self.check == "max_drop":
+            return f"{self.metric} drop <= {self.limit:g}"
+        return f"{self.metric} {'>=' if self.check == 'min' else '<='} {self.limit:g}{unit}"
+
+    def judge(self, result: Result) -> Verdict:
+        """Measure what this threshold needs from ``result`` and decide."""
+        try:
+            value = result.metrics[self.metric]
+            reference = result.reference_metrics[self.metric]
+        except MetricUnavailable as unavailable:
+            return Verdict(self, None, None, None, unavailable.reason)
+        if self.check == "max_drop":
+            drop, where = _drop(reference, value)
+            note = f"drop {drop:.4f}" + (f" in class {where}" if where is not None else "")
+            return Verdict(self, value, reference, drop <= self.limit + _TOLERANCE, note)
+        scaled = value * self.scale
+        passed = scaled >= self.limit - _TOLERANCE if self.check == "min" else scaled <= self.limit + _TOLERANCE
+        return Verdict(self, value, reference, passed, f"{scaled:.4g} {self.unit}" if self.unit else "")
+
+
+def _drop(reference: MetricValue, value: MetricValue) -> tuple[float, str | None]:
+    """How far ``value`` fell below ``reference``; for per-class values, the worst class."""
+    if isinstance(value, dict):
+        drops = {key: reference[key] - value.get(key, 0.0) for key in reference}
+        worst = max(drops, key=drops.__getitem__)
+        return drops[worst], worst
+    return reference - value, None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A threshold with what was measured; ``passed`` is None when the metric is unavailable."""
+
+    threshold: Threshold
+    value: MetricValue | None
+    reference: MetricValue | None
+    passed: bool | None
+    note: str
+
+    @property
+    def label(self) -> str:
+        """``FAIL``, ``pass`` or ``unavailable``."""
+        return {True: "pass", False: "FAIL", None: "unavailable"}[self.passed]
+
+
+def explain(verdicts: list[Verdict], registry: MetricRegistry, title: str) -> str:
+    """Every threshold of a test as one aligned table: threshold, measured, reference, verdict."""
+
+    def shown(name: str, value: MetricValue | None) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, dict):
+            return "per class"
+        return registry[name].format(value)
+
+    rows = [("marker", "threshold", "measured", "reference", "verdict")]
+    for verdict in verdicts:
+        threshold = verdict.threshold
+        rows.append((
+            f"{threshold.marker}({threshold.keyword}={threshold.limit:g})",
+            threshold.describe(),
+            shown(threshold.metric, verdict.value),
+            shown(threshold.metric, verdict.reference),
+            f"{verdict.label} ({verdict.note})" if verdict.note else verdict.label,
+        ))
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4] for row in rows]
+    return "\n".join([title, *("  " + line.rstrip() for line in lines)])
+
+
+# Marker signatures: called with the marker's arguments, they give defaults and typo errors for free.
+
+
+def _share(marker: str, keyword: str, value: object) -> float:
+    number = _number(marker, keyword, value)
+    if not 0.0 <= number <= 1.0:
+        raise BudgetError(f"{marker}({keyword}={value!r}) is impossible: a share must lie in [0, 1]")
+    return number
+
+
+def _positive(marker: str, keyword: str, value: object) -> float:
+    number = _number(marker, keyword, value)
+    if number <= 0:
+        raise BudgetError(f"{marker}({keyword}={value!r}) is impossible: it must be positive")
+    return number
+
+
+def _number(marker: str, keyword: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise BudgetError(f"{marker}({keyword}={value!r}) must be a number")
+    return float(value)
+
+
+def _accuracy_drop(
+    registry: MetricRegistry, *, max: float, metric: str = "top1", max_class_drop: float | None = None
+) -> list[Threshold]:
+    valid = [name for name in registry.names if registry[name].unit == "share" and registry[name].higher_is_better]
+    valid = [name for name in valid if name not in ("agreement", "class_accuracy", "sparsity")]
+    if metric not in valid:
+        raise BudgetError(f"accuracy_drop(metric=...): {unknown_name_message('metric', metric, valid)}")
+    thresholds = [Threshold("accuracy_drop", "max", metric, _share("accuracy_drop", "max", max), "max_drop")]
+    if max_class_drop is not None:
+        limit = _share("accuracy_drop", "max_class_drop", max_class_drop)
+        thresholds.append(Threshold("accuracy_drop", "max_class_drop", "class_accuracy", limit, "max_drop"))
+    return thresholds
+
+
+def _agreement(
+    registry: MetricRegistry, *, min: float | None = None, max_negative_flips: float | None = None
+) -> list[Threshold]:
+    thresholds = []
+    if min is not None:
+        thresholds.append(Threshold("agreement", "min", "agreement", _share("agreement", "min", min), "min"))
+    if max_negative_flips is not None:
+        limit = _share("agreement", "max_negative_flips", max_negative_flips)
+        thresholds.append(Threshold("agreement", "max_negative_flips", "negative_flip_rate", limit, "max"))
+    return thresholds
+
+
+def _size_ratio(registry: MetricRegistry, *, min: float | None = None, max_mb: float | None = None) -> list[Threshold]:
+    thresholds = []
+    if min is not None:
+        thresholds.append(Threshold("size_ratio", "min", "size_ratio", _positive("size_ratio", "min", min), "min"))
+    if max_mb is not None:
+        limit = _positive("size_ratio", "max_mb", max_mb)
+        thresholds.append(Threshold("size_ratio", "max_mb", "size_bytes", limit, "max", scale=1e-6, unit="MB"))
+    return thresholds
+
+
+#: Threshold markers by name, with the description registered for ``pytest --markers``.
+THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
+    "accuracy_drop": (_accuracy_drop, "accuracy_drop(max, metric='top1', max_class_drop=None): fall in accuracy"),
+    "agreement": (_agreement, "agreement(min=None, max_negative_flips=None): top-1 agreement with the reference"),
+    "size_ratio": (_size_ratio, "size_ratio(min=None, max_mb=None): reference bytes / compressed bytes"),
+}
+
+
+def parse_marker(mark: pytest.Mark, registry: MetricRegistry) -> list[Threshold]:
+    """The thresholds of one threshold marker; raises BudgetError naming the bad word."""
+    parse, _ = THRESHOLD_MARKERS[mark.name]
+    keywords = [name for name in inspect.signature(parse).parameters if name != "registry"]
+    if mark.args:
+        raise BudgetError(f"{mark.name} takes keywords only ({', '.join(keywords)}), got {mark.args!r}")
+    for keyword in mark.kwargs:
+        if keyword not in keywords:
+            raise BudgetError(f"{mark.name}: {unknown_name_message('keyword', keyword, keywords)}")
+    try:
+        thresholds = parse(registry, **mark.kwargs)
+    except TypeError as exc:  # a required keyword is missing
+        raise BudgetError(f"{mark.name}: {str(exc).replace('_' + mark.name + '()', '').strip()}") from None
+    if not thresholds:
+        raise BudgetError(f"{mark.name} sets no threshold: give at least one of {', '.join(keywords)}")
+    return thresholds

@@ -1,0 +1,52 @@
+"""Built-in compressors and the registry that resolves marker entries to ``Compressor`` values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+from pytest_netzip.compressors.cast import BF16, FP16
+from pytest_netzip.compressors.prune import PruneL1, PruneRandom
+from pytest_netzip.compressors.quantize import Int8Dynamic
+from pytest_netzip.naming import unknown_name_message
+
+BUILTIN_COMPRESSORS: tuple[type[Compressor], ...] = (FP16, BF16, Int8Dynamic, PruneL1, PruneRandom)
+
+
+class CompressorRegistry:
+    """Compressors known by name: the built-ins plus those contributed through hooks."""
+
+    def __init__(self, extra: Iterable[Compressor | type[Compressor]] = ()) -> None:
+        self._by_name: dict[str, Compressor] = {}
+        for entry in (*BUILTIN_COMPRESSORS, *extra):
+            compressor = entry() if isinstance(entry, type) else entry
+            if not isinstance(compressor, Compressor) or not compressor.name:
+                raise TypeError(f"not a named Compressor: {entry!r}")
+            self._by_name[compressor.name] = compressor
+
+    @property
+    def names(self) -> list[str]:
+        """Every name a marker may use, sorted."""
+        return sorted(self._by_name)
+
+    def resolve(self, spec: str | Compressor) -> Compressor:
+        """The compressor for a marker entry: a registered name or a ``Compressor`` value."""
+        if isinstance(spec, Compressor):
+            return spec
+        if isinstance(spec, str) and spec in self._by_name:
+            return self._by_name[spec]
+        raise LookupError(unknown_name_message("compressor", spec, self.names))
+
+
+__all__ = [
+    "BF16",
+    "BUILTIN_COMPRESSORS",
+    "CompressionContext",
+    "CompressionError",
+    "Compressor",
+    "CompressorRegistry",
+    "FP16",
+    "Int8Dynamic",
+    "PruneL1",
+    "PruneRandom",
+]

@@ -1,0 +1,73 @@
+"""The compressor contract: a frozen value that turns a reference model into a compressed one."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class CompressionContext:
+    """What a compressor may use besides the model: the target device and the session seed."""
+
+    device: torch.device
+    seed: int = 0
+
+
+class CompressionError(RuntimeError):
+    """A compressor could not be applied to a model."""
+
+
+@dataclass(frozen=True)
+class Compressor:
+    """Base class of every compressor.
+
+    A subclass is a frozen dataclass whose fields are its parameters, sets ``name`` and implements
+    :meth:`transform`. :meth:`apply` hands ``transform`` a private deep copy, so the reference model
+    is never mutated whatever the subclass does::
+
+        @dataclass(frozen=True)
+        class HalfLinear(Compressor):
+            name: ClassVar[str] = "half_linear"
+
+            def transform(self, model, ctx):
+                for module in model.modules():
+                    if isinstance(module, nn.Linear):
+                        module.half()
+                return model
+    """
+
+    name: ClassVar[str] = ""
+
+    def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        """Compress ``model`` (a copy the caller owns, free to modify) and return the result."""
+        raise NotImplementedError(f"{type(self).__name__} must implement transform(model, ctx)")
+
+    def apply(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        """Return a compressed copy of ``model``; ``model`` itself is left untouched."""
+        try:
+            compressed = self.transform(copy.deepcopy(model), ctx)
+        except CompressionError:
+            raise
+        except Exception as exc:
+            raise CompressionError(f"compressor {self.id} failed on {type(model).__name__}: {exc}") from exc
+        return compressed.eval()
+
+    @property
+    def id(self) -> str:
+        """The test id: the name, followed by the parameters that differ from their defaults."""
+        changed = [
+            f"{field.name}={getattr(self, field.name)!r}"
+            for field in dataclasses.fields(self)
+            if field.default is dataclasses.MISSING or getattr(self, field.name) != field.default
+        ]
+        return f"{self.name}({', '.join(changed)})" if changed else self.name
+
+    def __str__(self) -> str:
+        return self.id

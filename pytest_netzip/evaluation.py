@@ -1,0 +1,209 @@
+"""One forward pass per model, device and evaluation set, shared by every metric that needs it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pytest_netzip.metrics import Metric, MetricRegistry, MetricUnavailable, MetricValue
+from pytest_netzip.metrics.size import serialized_state_dict
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+class DataError(TypeError):
+    """The evaluation data or the model's outputs are not what the plugin can score."""
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """The user's evaluation batches, bounded to ``max_samples`` samples."""
+
+    batches: Iterable[Any]
+    max_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        if iter(self.batches) is self.batches:
+            raise DataError(
+                "netzip_data must be iterable more than once (a list or a DataLoader), not a "
+                f"one-shot {type(self.batches).__name__}: each model is evaluated on the same samples"
+            )
+
+    def __iter__(self) -> Iterator[tuple[Any, torch.Tensor]]:
+        import torch
+
+        remaining = self.max_samples
+        for index, batch in enumerate(self.batches):
+            if remaining is not None and remaining <= 0:
+                return
+            if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+                raise DataError(f"netzip_data batch {index} is a {type(batch).__name__}; expected (inputs, targets)")
+            inputs, targets = batch
+            targets = torch.as_tensor(targets)
+            if remaining is not None:
+                inputs, targets = inputs[:remaining], targets[:remaining]
+                remaining -= len(targets)
+            yield inputs, targets
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A classifier's logits (float32, CPU) for every evaluation sample, with the targets."""
+
+    logits: torch.Tensor
+    targets: torch.Tensor
+
+    @cached_property
+    def labels(self) -> torch.Tensor:
+        """The top-1 predicted class of every sample."""
+        return self.logits.argmax(dim=1)
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes the model scores."""
+        return self.logits.shape[1]
+
+
+def predict(model: nn.Module, data: Iterable[tuple[Any, torch.Tensor]], device: torch.device) -> Predictions:
+    """Run ``model`` once over ``data`` on ``device`` and keep its logits."""
+    import torch
+
+    logits, targets = [], []
+    with torch.inference_mode():
+        for inputs, batch_targets in data:
+            outputs = model(inputs.to(device))
+            if not (isinstance(outputs, torch.Tensor) and outputs.ndim == 2):
+                shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+                raise DataError(f"a classifier must return logits of shape (batch, classes); got {shape}")
+            logits.append(outputs.float().cpu())
+            targets.append(batch_targets.cpu())
+    if not logits:
+        raise DataError("netzip_data yielded no batches")
+    return Predictions(torch.cat(logits), torch.cat(targets))
+
+
+class Subject:
+    """A model as measured on one device and evaluation set; each measurement is made at most once."""
+
+    def __init__(self, label: str, model: nn.Module, data: EvalData, device: torch.device) -> None:
+        self.label = label
+        self.model = model
+        self.data = data
+        self.device = device
+        self._values: dict[str, MetricValue | MetricUnavailable] = {}
+
+    @cached_property
+    def predictions(self) -> Predictions:
+        """The model's predictions on the evaluation set (one forward pass, computed on first use)."""
+        return predict(self.model, self.data, self.device)
+
+    @cached_property
+    def serialized(self) -> bytes:
+        """The model's serialised state dict."""
+        return serialized_state_dict(self.model)
+
+    def measure(self, metric: Metric, reference: Subject) -> MetricValue:
+        """``metric`` of this model given ``reference``; raises MetricUnavailable when it cannot be had."""
+        if metric.name not in self._values:
+            try:
+                self._values[metric.name] = metric.compute(self, reference)
+            except MetricUnavailable as unavailable:
+                self._values[metric.name] = unavailable
+        value = self._values[metric.name]
+        if isinstance(value, MetricUnavailable):
+            raise value
+        return value
+
+
+class MetricValues(Mapping[str, MetricValue]):
+    """A subject's metrics by name, each measured on first access and remembered."""
+
+    def __init__(self, subject: Subject, reference: Subject, registry: MetricRegistry) -> None:
+        self._subject = subject
+        self._reference = reference
+        self._registry = registry
+        self._accessed: list[str] = []
+
+    def __getitem__(self, name: str) -> MetricValue:
+        metric = self._registry[name]
+        if name not in self._accessed:
+            self._accessed.append(name)
+        return self._subject.measure(metric, self._reference)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry.names)
+
+    def __len__(self) -> int:
+        return len(self._registry.names)
+
+    def measured(self, names: Iterable[str] | None = None) -> dict[str, MetricValue | MetricUnavailable]:
+        """Values (or why they are unavailable) of ``names``, by default of every metric accessed so far."""
+        measured: dict[str, MetricValue | MetricUnavailable] = {}
+        for name in self._registry.ordered(self._accessed if names is None else names):
+            try:
+                measured[name] = self[name]
+            except MetricUnavailable as unavailable:
+                measured[name] = unavailable
+        return measured
+
+
+class Result:
+    """A compressed model's metrics beside the reference's on the same device and data."""
+
+    def __init__(
+        self, *, model: str, compressor: str, device: str, compressed: Subject, reference: Subject,
+        registry: MetricRegistry,
+    ) -> None:
+        self.model = model
+        self.compressor = compressor
+        self.device = device
+        self.metrics = MetricValues(compressed, reference, registry)
+        self.reference_metrics = MetricValues(reference, reference, registry)
+        self.registry = registry
+
+    def __repr__(self) -> str:
+        return f"<netzip Result {self.compressor} on {self.device} for {self.model}>"
+
+
+def evaluate(
+    reference: nn.Module,
+    compressed: nn.Module,
+    data: Iterable[Any],
+    metrics: Iterable[str] = ("top1", "agreement", "size_ratio"),
+    device: str | torch.device = "cpu",
+    max_samples: int | None = None,
+) -> dict[str, dict[str, MetricValue | str]]:
+    """Measure ``metrics`` of ``compressed`` and ``reference`` without pytest.
+
+    Returns ``{"compressed": {...}, "reference": {...}}``; a metric that cannot be measured maps to
+    the string ``"unavailable: <reason>"``.
+    """
+    import torch
+
+    device = torch.device(device)
+    eval_data = EvalData(data, max_samples)
+    registry = MetricRegistry()
+    names = list(metrics)
+    for name in names:
+        registry[name]  # noqa: B018 - fail on an unknown name before any forward pass
+    reference_subject = Subject("reference", reference.to(device).eval(), eval_data, device)
+    compressed_subject = Subject("compressed", compressed.to(device).eval(), eval_data, device)
+    result = Result(
+        model=type(reference).__name__, compressor="compressed", device=str(device),
+        compressed=compressed_subject, reference=reference_subject, registry=registry,
+    )
+
+    def plain(values: dict[str, MetricValue | MetricUnavailable]) -> dict[str, MetricValue | str]:
+        return {
+            name: f"unavailable: {value.reason}" if isinstance(value, MetricUnavailable) else value
+            for name, value in values.items()
+        }
+
+    return {
+        "compressed": plain(result.metrics.measured(names)),
+        "reference": plain(result.reference_metrics.measured(names)),
+    }

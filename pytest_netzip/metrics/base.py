@@ -1,0 +1,69 @@
+"""The metric contract: a named, documented measurement of a model against the reference."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from pytest_netzip.evaluation import Subject
+
+#: A metric's value: a number, or numbers by key (such as accuracy per class).
+MetricValue = Union[float, dict[str, float]]
+
+
+class MetricUnavailable(Exception):
+    """Raised by a metric that cannot be measured here; the message says why."""
+
+    @property
+    def reason(self) -> str:
+        """Why the metric could not be measured."""
+        return str(self.args[0]) if self.args else "unavailable"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measurement of ``subject`` given the ``reference`` (for the reference row, both are it).
+
+    ``unit`` selects the formatting (``share``, ``bytes``, ``count``, ``ratio``); ``higher_is_better``
+    gives the direction of a regression; a ``share`` lies in [0, 1]; a ``relative`` metric already
+    compares with the reference (agreement, ratios), so tables show no change against it.
+    """
+
+    name: str
+    compute: Callable[[Subject, Subject], MetricValue]
+    description: str
+    unit: str = "ratio"
+    higher_is_better: bool = True
+    relative: bool = False
+
+    def format(self, value: MetricValue) -> str:
+        """The value as shown in tables and messages."""
+        if isinstance(value, dict):
+            return f"{len(value)} values"
+        if self.unit == "share":
+            return f"{value:.4f}"
+        if self.unit == "bytes":
+            return _format_bytes(value)
+        if self.unit == "count":
+            return f"{value:,.0f}"
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _format_bytes(value: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return f"{value:.0f} B"
+
+
+def metric(
+    name: str, description: str, *, unit: str = "ratio", higher_is_better: bool = True, relative: bool = False
+) -> Callable[[Callable[[Subject, Subject], MetricValue]], Metric]:
+    """Decorator turning ``compute(subject, reference)`` into a :class:`Metric` named ``name``."""
+
+    def wrap(compute: Callable[[Subject, Subject], MetricValue]) -> Metric:
+        return Metric(name, compute, description, unit, higher_is_better, relative)
+
+    return wrap

@@ -1,0 +1,123 @@
+"""End-of-run outputs: the terminal table per model and device, and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
+
+if TYPE_CHECKING:
+    from pytest_netzip.budgets import Verdict
+    from pytest_netzip.evaluation import Result
+
+#: Version of the JSON layout written by ``--netzip-json``.
+SCHEMA_VERSION = 1
+
+
+def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str, Any]:
+    """The JSON-safe record of one item: what was measured, against the reference, and the verdicts."""
+    measured = result.metrics.measured()
+    reference = result.reference_metrics.measured(measured)
+
+    def values(metrics: dict[str, Any]) -> dict[str, Any]:
+        return {name: None if isinstance(value, MetricUnavailable) else value for name, value in metrics.items()}
+
+    return {
+        "test": test,
+        "model": result.model,
+        "compressor": result.compressor,
+        "device": result.device,
+        "metrics": values(measured),
+        "reference": {"metrics": values(reference)},
+        "unavailable": {name: value.reason for name, value in measured.items() if isinstance(value, MetricUnavailable)},
+        "budgets": [
+            {
+                "marker": verdict.threshold.marker,
+                "keyword": verdict.threshold.keyword,
+                "metric": verdict.threshold.metric,
+                "threshold": verdict.threshold.limit,
+                "value": verdict.value,
+                "reference": verdict.reference,
+                "passed": verdict.passed,
+                "note": verdict.note,
+            }
+            for verdict in verdicts
+        ],
+    }
+
+
+def write_json(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write ``{"version": 1, "results": records}`` atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump({"version": SCHEMA_VERSION, "results": records}, stream, indent=2)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _format(registry: MetricRegistry, name: str, value: Any) -> str:
+    if name in registry:
+        return registry[name].format(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _delta(registry: MetricRegistry, name: str, value: float, reference: float | None) -> str:
+    """The change against the reference: points for shares, a factor for the rest."""
+    if reference is None or value == reference or name not in registry or registry[name].relative:
+        return ""
+    if registry[name].unit == "share":
+        return f" ({value - reference:+.4f})"
+    return f" ({value / reference:.2f}x)" if reference else ""
+
+
+def render_tables(records: Iterable[dict[str, Any]], registry: MetricRegistry) -> list[str]:
+    """One text table per (model, device): the reference first, then a row per compressor."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record["model"], record["device"]), []).append(record)
+    return [_table(model, device, group, registry) for (model, device), group in groups.items()]
+
+
+def _table(model: str, device: str, records: list[dict[str, Any]], registry: MetricRegistry) -> str:
+    reference: dict[str, Any] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    failing: set[tuple[str, str]] = set()
+    for record in records:
+        reference.update(record["reference"]["metrics"])
+        rows.setdefault(record["compressor"], {}).update(record["metrics"])
+        failing.update((record["compressor"], b["metric"]) for b in record["budgets"] if b["passed"] is False)
+    columns = {name for row in rows.values() for name, value in row.items() if value is None or _scalar(value)}
+    names = registry.ordered(columns) + sorted(columns - set(registry.names))
+
+    def cell(row: str, name: str, value: Any, against: Any) -> str:
+        if value is None:
+            return "n/a"
+        text = _format(registry, name, value)
+        if row != "reference" and _scalar(against):
+            text += _delta(registry, name, value, against)
+        return text + (" *" if (row, name) in failing else "")
+
+    table = [["variant", *names]]
+    table.append(["reference", *(cell("reference", n, reference.get(n), None) for n in names)])
+    for compressor, metrics in rows.items():
+        table.append([compressor, *(cell(compressor, n, metrics.get(n), reference.get(n)) for n in names)])
+    widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
+    lines = ["  ".join(value.rjust(width) if i else value.ljust(width) for i, (value, width) in
+                       enumerate(zip(row, widths))) for row in table]
+    legend = "(+x): change in points, (x): times the reference, n/a: unavailable"
+    if failing:
+        legend = "*: over budget, " + legend
+    return "\n".join([f"{model} on {device}", *lines, legend])
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

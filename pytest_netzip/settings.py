@@ -1,0 +1,92 @@
+"""Command-line options and ini keys, resolved once (CLI > ini > default) into frozen Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``--netzip*`` options and ``netzip_*`` ini keys asked for."""
+
+    enabled: bool = False
+    compressors: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ("cpu",)
+    max_samples: int | None = None
+    seed: int = 0
+    json_path: Path | None = None
+    strict: bool = False
+
+
+def _split(values: list[str] | str | None) -> tuple[str, ...]:
+    """``["a,b", "c"]`` or ``"a, b c"`` -> ``("a", "b", "c")``."""
+    if not values:
+        return ()
+    if isinstance(values, str):
+        values = [values]
+    return tuple(part for value in values for part in value.replace(",", " ").split())
+
+
+def _count(option: str, text: str | None) -> int | None:
+    if text in (None, ""):
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise pytest.UsageError(f"{option} takes a whole number >= 0, got {text!r}")
+    return number
+
+
+#: (flag, ini key, kind, help): every option is mirrored by an ini key of the same name.
+_OPTIONS = (
+    ("--netzip", "netzip", "bool", "measure compressed models and check their netzip budgets"),
+    ("--netzip-compressors", "netzip_compressors", "list", "run only these compressors (comma-separated names)"),
+    ("--netzip-devices", "netzip_devices", "list", "devices for tests whose netzip marker names none (default: cpu)"),
+    ("--netzip-max-samples", "netzip_max_samples", "int", "evaluate at most N samples of netzip_data"),
+    ("--netzip-seed", "netzip_seed", "int", "seed for random compressors (default: 0)"),
+    ("--netzip-json", "netzip_json", "path", "write every result to this JSON file"),
+    ("--netzip-strict", "netzip_strict", "bool", "fail, instead of skip, when a budgeted metric cannot be measured"),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the ``netzip`` option group and its ini keys."""
+    group = parser.getgroup("netzip", "compressed-model budgets (pytest-netzip)")
+    for flag, key, kind, help_text in _OPTIONS:
+        if kind == "bool":
+            group.addoption(flag, action="store_true", default=None, dest=key, help=help_text)
+            parser.addini(key, help_text, type="bool", default=False)
+        elif kind == "list":
+            group.addoption(flag, action="append", default=None, dest=key, metavar="NAMES", help=help_text)
+            parser.addini(key, help_text, type="args", default=[])
+        else:
+            metavar = "PATH" if kind == "path" else "N"
+            group.addoption(flag, default=None, dest=key, metavar=metavar, help=help_text)
+            parser.addini(key, help_text, default="")
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Settings from the command line, falling back to the ini file, then to defaults."""
+
+    def value(key: str) -> object:
+        given = config.getoption(key)
+        return config.getini(key) if given is None else given
+
+    json_cli, json_ini = config.getoption("netzip_json"), config.getini("netzip_json")
+    json_path = (
+        Path(config.invocation_params.dir, json_cli) if json_cli else Path(config.rootpath, json_ini) if json_ini else None
+    )
+    return Settings(
+        enabled=bool(value("netzip")),
+        compressors=_split(value("netzip_compressors")),
+        devices=_split(value("netzip_devices")) or Settings.devices,
+        max_samples=_count("--netzip-max-samples", value("netzip_max_samples")),
+        seed=_count("--netzip-seed", value("netzip_seed")) or 0,
+        json_path=json_path,
+        strict=bool(value("netzip_strict")),
+    )
