@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -118,9 +119,16 @@ class Subject:
             raise value
         return value
 
+    def measured(self, name: str) -> MetricValue | MetricUnavailable | None:
+        """What ``measure`` found for ``name`` so far, without measuring; None if not yet measured."""
+        return self._values.get(name)
+
 
 class MetricValues(Mapping[str, MetricValue]):
-    """A subject's metrics by name, each measured on first access and remembered."""
+    """A subject's metrics by name, each measured on first access and remembered.
+
+    Reading a compressed model's metric measures the reference's too, so tables can compare them.
+    """
 
     def __init__(self, subject: Subject, reference: Subject, registry: MetricRegistry) -> None:
         self._subject = subject
@@ -132,6 +140,9 @@ class MetricValues(Mapping[str, MetricValue]):
         metric = self._registry[name]
         if name not in self._accessed:
             self._accessed.append(name)
+        if self._subject is not self._reference:
+            with contextlib.suppress(MetricUnavailable):
+                self._reference.measure(metric, self._reference)
         return self._subject.measure(metric, self._reference)
 
     def __iter__(self) -> Iterator[str]:
@@ -141,14 +152,12 @@ class MetricValues(Mapping[str, MetricValue]):
         return len(self._registry.names)
 
     def measured(self, names: Iterable[str] | None = None) -> dict[str, MetricValue | MetricUnavailable]:
-        """Values (or why they are unavailable) of ``names``, by default of every metric accessed so far."""
-        measured: dict[str, MetricValue | MetricUnavailable] = {}
-        for name in self._registry.ordered(self._accessed if names is None else names):
-            try:
-                measured[name] = self[name]
-            except MetricUnavailable as unavailable:
-                measured[name] = unavailable
-        return measured
+        """Values (or why they are unavailable) of ``names`` (by default those read so far) measured so far.
+
+        Never measures anything, so it cannot fail.
+        """
+        values = {name: self._subject.measured(name) for name in (self._accessed if names is None else names)}
+        return {name: values[name] for name in self._registry.ordered(values) if values[name] is not None}
 
 
 class Result:
@@ -203,6 +212,9 @@ def evaluate(
             for name, value in values.items()
         }
 
+    for name in names:
+        with contextlib.suppress(MetricUnavailable):
+            result.metrics[name]  # noqa: B018 - measures it for both models
     return {
         "compressed": plain(result.metrics.measured(names)),
         "reference": plain(result.reference_metrics.measured(names)),

@@ -11,7 +11,7 @@ def unknown_name_message(kind: str, given: object, valid: Iterable[str]) -> str:
     valid = sorted(valid)
     message = f"unknown {kind} {given!r}"
     if isinstance(given, str):
-        close = difflib.get_close_matches(given, valid, n=1)
+        close = difflib.get_close_matches(given, valid, n=1) or [name for name in valid if name.startswith(given)]
         if close:
             message += f": did you mean {close[0]!r}?"
     return f"{message} (valid: {', '.join(valid)})"

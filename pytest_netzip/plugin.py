@@ -14,6 +14,7 @@ from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, Ver
 from pytest_netzip.compressors import CompressorRegistry
 from pytest_netzip.devices import check_device_name, missing_reason
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
+from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.report import make_record
 from pytest_netzip.session import NetzipSession, Variant
 from pytest_netzip.settings import Settings, add_options, resolve
@@ -71,10 +72,15 @@ def _variants(mark: pytest.Mark, node: pytest.Item | pytest.Collector, settings:
         as_list = lambda value: list(value) if isinstance(value, (list, tuple)) else [value]  # noqa: E731
         return as_list(compressors), as_list(devices) if devices is not None else list(settings.devices)
 
-    try:
-        specs, devices = netzip(*mark.args, **mark.kwargs)
-    except TypeError as exc:
-        raise BudgetError(f"@pytest.mark.netzip takes compressors=[...] and devices=[...]: {exc}") from None
+    usage = "@pytest.mark.netzip takes the keywords compressors=[...] and devices=[...]"
+    if mark.args:
+        raise BudgetError(f"{usage}, got positional {mark.args!r}")
+    unknown = sorted(set(mark.kwargs) - {"compressors", "devices"})
+    if unknown:
+        raise BudgetError(f"@pytest.mark.netzip: {unknown_name_message('keyword', unknown[0], ['compressors', 'devices'])}")
+    if "compressors" not in mark.kwargs:
+        raise BudgetError(f"{usage}; compressors is missing")
+    specs, devices = netzip(**mark.kwargs)
     if not specs:
         raise BudgetError("@pytest.mark.netzip(compressors=[]) names no compressor")
     registry = compressor_registry(node)
@@ -109,12 +115,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             raise BudgetError(
                 f"@pytest.mark.{thresholds[0].marker} needs @pytest.mark.netzip(compressors=[...]) on the test"
             )
-        if mark is None:
-            return
-        variants = _variants(mark, definition, metafunc.config.stash[SETTINGS_KEY])
+        variants = [] if mark is None else _variants(mark, definition, metafunc.config.stash[SETTINGS_KEY])
     except BudgetError as exc:
-        pytest.fail(f"{definition.nodeid}: {exc}", pytrace=False)
-    metafunc.parametrize("_netzip_variant", variants, ids=[variant.id for variant in variants], indirect=True)
+        error = f"{definition.nodeid}: {exc}"
+    else:
+        error = None
+    if error is not None:  # raised outside the except block, so no chained traceback is shown
+        pytest.fail(error, pytrace=False)
+    if variants:
+        metafunc.parametrize("_netzip_variant", variants, ids=[variant.id for variant in variants], indirect=True)
 
 
 def _variant_of(item: pytest.Item) -> Variant | None:

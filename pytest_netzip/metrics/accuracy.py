@@ -12,12 +12,17 @@ if TYPE_CHECKING:
     from pytest_netzip.evaluation import Subject
 
 
+def share(mask: torch.Tensor) -> float:
+    """The share of true values in a boolean tensor, exact in float64."""
+    return mask.sum().item() / mask.numel()
+
+
 def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: int) -> float:
     """Share of samples whose target is among the ``k`` highest logits."""
     if logits.shape[1] <= k:
         raise MetricUnavailable(f"top{k} needs more than {k} classes, the model has {logits.shape[1]}")
     topk = logits.topk(k, dim=1).indices
-    return (topk == targets[:, None]).any(dim=1).float().mean().item()
+    return share((topk == targets[:, None]).any(dim=1))
 
 
 def confusion_matrix(predicted: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -59,7 +64,7 @@ def macro_f1(predicted: torch.Tensor, targets: torch.Tensor, num_classes: int) -
 def class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
     """Accuracy within each class present in ``targets``, keyed by the class index."""
     return {
-        str(label): (predicted[targets == label] == label).float().mean().item()
+        str(label): share(predicted[targets == label] == label)
         for label in targets.unique().tolist()
     }
 
@@ -108,7 +113,7 @@ def per_class_accuracy(subject: Subject, reference: Subject) -> dict[str, float]
 )
 def agreement(subject: Subject, reference: Subject) -> float:
     """Agreement with the reference."""
-    return (subject.predictions.labels == reference.predictions.labels).float().mean().item()
+    return share(subject.predictions.labels == reference.predictions.labels)
 
 
 @metric(
@@ -122,7 +127,7 @@ def negative_flip_rate(subject: Subject, reference: Subject) -> float:
     """Negative flips."""
     targets = subject.predictions.targets
     flipped = (reference.predictions.labels == targets) & (subject.predictions.labels != targets)
-    return flipped.float().mean().item()
+    return share(flipped)
 
 
 @metric("performance_ratio", "top-1 accuracy relative to the reference's (NetZIP's P)", relative=True)

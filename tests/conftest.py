@@ -1,0 +1,101 @@
+"""Shared helpers: a tiny deterministic model project that tests write into a pytester dir."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch  # noqa: F401 - imported once here: pytester's in-process runs cannot re-import torch
+
+from pytest_netzip.compressors.quantize import _import_torchao_quantization
+
+_import_torchao_quantization()  # likewise torchao, whose import the runs would otherwise repeat
+
+#: conftest.py of a tiny model repo. ``Signed`` computes out = x exactly (relu(x) - relu(-x)) through
+#: mostly-zero weights, so every built-in compressor keeps its predictions and prune_l1 removes only
+#: zeros; labels are argmax(x) with every tenth one flipped, so top-1 is exactly 0.9.
+PROJECT_CONFTEST = '''
+import json
+import os
+from collections import Counter
+
+import pytest
+import torch
+from torch import nn
+
+from pytest_netzip import Compressor
+
+FORWARDS = Counter()
+
+
+class Signed(nn.Module):
+    def __init__(self, classes=6, hidden=512):
+        super().__init__()
+        self.up = nn.Linear(classes, hidden, bias=False)
+        self.down = nn.Linear(hidden, classes, bias=False)
+        with torch.no_grad():
+            self.up.weight.zero_()
+            self.down.weight.zero_()
+            eye = torch.eye(classes)
+            self.up.weight[:classes] = eye
+            self.up.weight[classes:2 * classes] = -eye
+            self.down.weight[:, :classes] = eye
+            self.down.weight[:, classes:2 * classes] = -eye
+
+    def forward(self, x):
+        FORWARDS[id(self)] += 1
+        return self.down(torch.relu(self.up(x)))
+
+
+class Negate(Compressor):
+    name = "negate"
+
+    def transform(self, model, ctx):
+        with torch.no_grad():
+            model.down.weight.neg_()
+        return model
+
+
+class Explode(Compressor):
+    name = "explode"
+
+    def transform(self, model, ctx):
+        raise RuntimeError("cannot compress layer 'down'")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_compressors():
+    return [Negate, Explode]
+
+
+@pytest.fixture(scope="session")
+def netzip_model():
+    return Signed().eval()
+
+
+@pytest.fixture(scope="session")
+def netzip_data():
+    inputs = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+    targets = inputs.argmax(dim=1)
+    targets[::10] = (targets[::10] + 1) % 6
+    return [(inputs[i:i + 10], targets[i:i + 10]) for i in range(0, 40, 10)]
+
+
+def pytest_sessionfinish(session):
+    path = os.environ.get("NETZIP_TEST_FORWARDS")
+    if path:
+        with open(path, "w") as stream:
+            json.dump(sorted(FORWARDS.values()), stream)
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester dir holding the tiny model repo's conftest.py."""
+    pytester.makeconftest(PROJECT_CONFTEST)
+    return pytester
+
+
+def write_test(pytester: pytest.Pytester, source: str) -> None:
+    """Write ``test_model.py`` from an indented snippet."""
+    pytester.makepyfile(test_model="import pytest\n\n" + textwrap.dedent(source))

@@ -1,0 +1,64 @@
+"""The plugin is off without --netzip, costs no torch import then, and names its items readably."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import write_test
+
+TEST = """
+@pytest.mark.netzip(compressors=["fp16", "int8_dynamic"])
+@pytest.mark.accuracy_drop(max=0.01)
+def test_deployable(netzip_result):
+    pass
+
+def test_plain():
+    pass
+"""
+
+
+def test_netzip_tests_skip_without_the_flag(project: pytest.Pytester) -> None:
+    write_test(project, TEST)
+    result = project.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(["SKIPPED [[]2[]] test_model.py:*: needs --netzip"])
+
+
+def test_each_compressor_and_device_is_an_item_with_a_readable_id(project: pytest.Pytester) -> None:
+    write_test(project, TEST)
+    result = project.runpytest("--co", "-q")
+    result.stdout.fnmatch_lines(
+        ["test_model.py::test_deployable[[]fp16-cpu[]]", "test_model.py::test_deployable[[]int8_dynamic-cpu[]]"]
+    )
+
+
+def test_without_the_flag_torch_is_never_imported(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import sys
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def netzip_model():
+            import torch
+            return torch.nn.Linear(2, 2)
+
+        def pytest_unconfigure():
+            print("torch imported:", "torch" in sys.modules)
+        """
+    )
+    write_test(pytester, TEST)
+    result = pytester.runpytest_subprocess("-s")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(["torch imported: False"])
+
+
+def test_disabling_the_plugin_by_name(project: pytest.Pytester) -> None:
+    write_test(project, "def test_plain():\n    pass\n")
+    project.runpytest("-p", "no:netzip").assert_outcomes(passed=1)
+
+
+def test_ini_key_switches_the_plugin_on(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nnetzip = true\n")
+    write_test(project, TEST)
+    project.runpytest().assert_outcomes(passed=3)

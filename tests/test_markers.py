@@ -1,0 +1,165 @@
+"""Each threshold marker passes, fails with one readable message, and skips what it cannot measure."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import write_test
+
+
+def run(project: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+    write_test(project, source)
+    return project.runpytest("--netzip", "-p", "no:cacheprovider", *args)
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "accuracy_drop(max=0.0)",
+        "accuracy_drop(max=0.0, metric='f1', max_class_drop=0.0)",
+        "agreement(min=1.0, max_negative_flips=0.0)",
+        "size_ratio(min=1.5, max_mb=0.05)",
+    ],
+)
+def test_a_faithful_compression_meets_its_budget(project: pytest.Pytester, marker: str) -> None:
+    result = run(project, f"""
+        @pytest.mark.netzip(compressors=["fp16", "bf16", "int8_dynamic"])
+        @pytest.mark.{marker}
+        def test_deployable():
+            pass
+        """)
+    result.assert_outcomes(passed=3)
+
+
+def test_accuracy_drop_fails_with_every_threshold_in_one_message(project: pytest.Pytester) -> None:
+    result = run(project, """
+        @pytest.mark.netzip(compressors=["negate"])
+        @pytest.mark.accuracy_drop(max=0.05, max_class_drop=0.1)
+        @pytest.mark.agreement(min=0.5)
+        @pytest.mark.size_ratio(min=0.5)
+        def test_deployable():
+            pass
+        """)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*netzip budgets of negate on cpu: 3 of 4 failed",
+        "*marker*threshold*measured*reference*verdict",
+        "*accuracy_drop(max=0.05)*top1 drop <= 0.05*0.0000*0.9000*FAIL (drop 0.9000)",
+        "*accuracy_drop(max_class_drop=0.1)*class_accuracy drop <= 0.1*per class*per class*FAIL (drop 1.0000 in class *",
+        "*agreement(min=0.5)*agreement >= 0.5*0.0000*1.0000*FAIL",
+        "*size_ratio(min=0.5)*size_ratio >= 0.5*1*1*pass",
+    ])
+
+
+def test_agreement_negative_flips_fail(project: pytest.Pytester) -> None:
+    result = run(project, """
+        @pytest.mark.netzip(compressors=["negate"])
+        @pytest.mark.agreement(max_negative_flips=0.5)
+        def test_deployable():
+            pass
+        """)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*agreement(max_negative_flips=0.5)*negative_flip_rate <= 0.5*0.9000*0.0000*FAIL"])
+
+
+def test_size_ratio_fails_on_ratio_and_absolute_size(project: pytest.Pytester) -> None:
+    result = run(project, """
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        @pytest.mark.size_ratio(min=1.5, max_mb=0.01)
+        def test_deployable():
+            pass
+        """)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*size_ratio(min=1.5)*size_ratio >= 1.5*FAIL",
+        "*size_ratio(max_mb=0.01)*size_bytes <= 0.01 MB*kB*kB*FAIL (0.0* MB)",
+    ])
+
+
+def test_int8_and_fp16_shrink_the_model(project: pytest.Pytester) -> None:
+    result = run(project, """
+        @pytest.mark.netzip(compressors=["int8_dynamic", "fp16", "bf16"])
+        @pytest.mark.size_ratio(min=1.8)
+        def test_deployable(netzip_result):
+            assert netzip_result.metrics["size_bytes"] < netzip_result.reference_metrics["size_bytes"]
+        """)
+    result.assert_outcomes(passed=3)
+
+
+def test_the_body_can_read_more_metrics(project: pytest.Pytester) -> None:
+    result = run(project, """
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        def test_deployable(netzip_result, netzip_compressed, netzip_compressor, netzip_device):
+            metrics = netzip_result.metrics
+            assert metrics["top1"] == pytest.approx(0.9)
+            assert metrics["agreement"] == 1.0
+            assert metrics["params"] == 2 * 6 * 512
+            assert metrics["nonzero_params"] == 24  # magnitude pruning took zeros only
+            assert metrics["sparsity"] == pytest.approx(1 - 24 / (2 * 6 * 512))
+            assert netzip_compressor.name == "prune_l1" and netzip_device.type == "cpu"
+            assert netzip_compressed.down.weight.count_nonzero() == 12
+        """)
+    result.assert_outcomes(passed=1)
+
+
+def test_a_failing_body_still_shows_the_budgets(project: pytest.Pytester) -> None:
+    result = run(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.agreement(min=0.99)
+        def test_deployable(netzip_result):
+            assert netzip_result.metrics["top1"] > 0.95
+        """)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*assert 0.9* > 0.95", "*netzip budgets call*", "*agreement >= 0.99*pass"])
+
+
+UNAVAILABLE = """
+from pytest_netzip import MetricUnavailable, metric
+
+@metric("robust", "needs a counter this machine lacks", unit="share")
+def robust(subject, reference):
+    raise MetricUnavailable("no counter on this machine")
+
+def pytest_netzip_metrics():
+    return [robust]
+"""
+
+
+def test_an_unmeasurable_metric_skips_with_the_reason(project: pytest.Pytester) -> None:
+    project.makepyfile(conftest_extra="")
+    (project.path / "conftest.py").write_text((project.path / "conftest.py").read_text() + UNAVAILABLE)
+    result = run(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.accuracy_drop(max=0.01, metric="robust")
+        def test_deployable():
+            pass
+        """, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*netzip cannot measure robust (no counter on this machine)"])
+
+
+def test_strict_turns_an_unmeasurable_metric_into_a_failure(project: pytest.Pytester) -> None:
+    (project.path / "conftest.py").write_text((project.path / "conftest.py").read_text() + UNAVAILABLE)
+    result = run(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.accuracy_drop(max=0.01, metric="robust")
+        def test_deployable():
+            pass
+        """, "--netzip-strict")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*netzip cannot measure robust (no counter on this machine) (--netzip-strict)"])
+
+
+def test_an_absent_device_skips_with_the_reason(project: pytest.Pytester) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run(project, """
+        @pytest.mark.netzip(compressors=["fp16"], devices=["cpu", "cuda"])
+        @pytest.mark.agreement(min=0.9)
+        def test_deployable():
+            pass
+        """, "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*cuda is not available on this machine*"])

@@ -1,0 +1,157 @@
+"""Bad markers and options are collection or usage errors naming the test, the bad word and the choices."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import write_test
+
+
+@pytest.mark.parametrize(
+    ("markers", "expected"),
+    [
+        (
+            '@pytest.mark.netzip(compressors=["int8"])',
+            "*test_deployable: unknown compressor 'int8': did you mean 'int8_dynamic'? (valid: bf16, *fp16*)",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"], devices=["gpu"])',
+            "*test_deployable: unknown device 'gpu' (valid: cpu, cuda, cuda:N, mps)",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=[])',
+            "*test_deployable: @pytest.mark.netzip(compressors=[]) names no compressor",
+        ),
+        (
+            '@pytest.mark.netzip(["fp16"])',
+            "*test_deployable: @pytest.mark.netzip takes the keywords compressors=[[]...[]] and devices=[[]...[]], "
+            "got positional (*fp16*,)",
+        ),
+        (
+            '@pytest.mark.netzip(compressor=["fp16"])',
+            "*test_deployable: @pytest.mark.netzip: unknown keyword 'compressor': did you mean 'compressors'? *",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16", "fp16"])',
+            "*test_deployable: @pytest.mark.netzip lists fp16-cpu more than once",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.accuracy_drop(maxx=0.01)',
+            "*test_deployable: accuracy_drop: unknown keyword 'maxx': did you mean 'max'? "
+            "(valid: max, max_class_drop, metric)",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.accuracy_drop(metric="top1")',
+            "*test_deployable: accuracy_drop: missing 1 required keyword-only argument: 'max'",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.accuracy_drop(max=0.01, metric="top_1")',
+            "*test_deployable: accuracy_drop(metric=...): unknown metric 'top_1': did you mean 'top1'? *",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.accuracy_drop(max=-0.01)',
+            "*test_deployable: accuracy_drop(max=-0.01) is impossible: a share must lie in [[]0, 1[]]",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.agreement(min=1.5)',
+            "*test_deployable: agreement(min=1.5) is impossible: a share must lie in [[]0, 1[]]",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.size_ratio(min=0)',
+            "*test_deployable: size_ratio(min=0) is impossible: it must be positive",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.size_ratio(min="big")',
+            "*test_deployable: size_ratio(min='big') must be a number",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.agreement()',
+            "*test_deployable: agreement sets no threshold: give at least one of min, max_negative_flips",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.agreement(0.9)',
+            "*test_deployable: agreement takes keywords only (min, max_negative_flips), got (0.9,)",
+        ),
+        (
+            "@pytest.mark.agreement(min=0.9)",
+            "*test_deployable: @pytest.mark.agreement needs @pytest.mark.netzip(compressors=[[]...[]]) on the test",
+        ),
+    ],
+)
+def test_bad_markers_are_collection_errors(project: pytest.Pytester, markers: str, expected: str) -> None:
+    write_test(project, f"{markers}\ndef test_deployable():\n    pass\n")
+    for args in ((), ("--netzip",)):
+        result = project.runpytest(*args)
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*ERROR collecting test_model.py*", expected])
+        result.stdout.no_fnmatch_line("*INTERNALERROR*")
+        result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_an_unknown_compressor_filter_is_a_usage_error(project: pytest.Pytester) -> None:
+    write_test(project, '@pytest.mark.netzip(compressors=["fp16"])\ndef test_deployable():\n    pass\n')
+    result = project.runpytest("--netzip", "--netzip-compressors", "int8")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--netzip-compressors: no collected test uses 'int8' (collected: fp16)"])
+
+
+@pytest.mark.parametrize("option", ["--netzip-max-samples=-3", "--netzip-seed=abc"])
+def test_a_bad_number_is_a_usage_error(project: pytest.Pytester, option: str) -> None:
+    write_test(project, "def test_plain():\n    pass\n")
+    result = project.runpytest("--netzip", option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{option.split('=')[0]} takes a whole number >= 0, got *"])
+
+
+@pytest.mark.parametrize("fixture", ["netzip_model", "netzip_data"])
+def test_a_missing_user_fixture_says_what_to_define(pytester: pytest.Pytester, fixture: str) -> None:
+    other = {"netzip_model": "netzip_data", "netzip_data": "netzip_model"}[fixture]
+    pytester.makeconftest(f"""
+        import pytest, torch
+        @pytest.fixture(scope="session")
+        def {other}():
+            return torch.nn.Linear(2, 2) if "{other}" == "netzip_model" else [(torch.ones(1, 2), torch.zeros(1))]
+        """)
+    write_test(pytester, '@pytest.mark.netzip(compressors=["fp16"])\ndef test_deployable():\n    pass\n')
+    result = pytester.runpytest("--netzip")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*Define a fixture `{fixture}` in the conftest.py beside your tests*"])
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("iter([(torch.ones(1, 6), torch.zeros(1))])", "*netzip_data must be iterable more than once*"),
+        ("[torch.ones(1, 6)]", "*netzip_data batch 0 is a Tensor; expected (inputs, targets)"),
+        ("[]", "*netzip_data yielded no batches"),
+    ],
+)
+def test_bad_data_is_a_clear_failure(project: pytest.Pytester, data: str, expected: str) -> None:
+    write_test(project, f"""
+        import torch
+
+        @pytest.fixture(scope="session")
+        def netzip_data():
+            return {data}
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.agreement(min=0.9)
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([expected])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_a_failing_compressor_errors_that_item_only(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["explode", "fp16"])
+        @pytest.mark.agreement(min=0.9)
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*CompressionError: compressor explode failed on Signed: cannot compress layer 'down'"])
