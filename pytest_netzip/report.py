@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from pytest_netzip.budgets import Verdict
     from pytest_netzip.evaluation import Result
 
+_NOT_MEASURED = object()
+
 #: Version of the JSON layout written by ``--netzip-json``.
 SCHEMA_VERSION = 1
 
@@ -99,6 +101,8 @@ def _table(model: str, device: str, records: list[dict[str, Any]], registry: Met
     names = registry.ordered(columns) + sorted(columns - set(registry.names))
 
     def cell(row: str, name: str, value: Any, against: Any) -> str:
+        if value is _NOT_MEASURED:
+            return "-"
         if value is None:
             return "n/a"
         text = _format(registry, name, value)
@@ -107,13 +111,13 @@ def _table(model: str, device: str, records: list[dict[str, Any]], registry: Met
         return text + (" *" if (row, name) in failing else "")
 
     table = [["variant", *names]]
-    table.append(["reference", *(cell("reference", n, reference.get(n), None) for n in names)])
+    table.append(["reference", *(cell("reference", n, reference.get(n, _NOT_MEASURED), None) for n in names)])
     for compressor, metrics in rows.items():
-        table.append([compressor, *(cell(compressor, n, metrics.get(n), reference.get(n)) for n in names)])
+        table.append([compressor, *(cell(compressor, n, metrics.get(n, _NOT_MEASURED), reference.get(n)) for n in names)])
     widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
     lines = ["  ".join(value.rjust(width) if i else value.ljust(width) for i, (value, width) in
                        enumerate(zip(row, widths))) for row in table]
-    legend = "(+x): change in points, (x): times the reference, n/a: unavailable"
+    legend = "(+x): change in points, (x): times the reference, n/a: unavailable, -: not measured"
     if failing:
         legend = "*: over budget, " + legend
     return "\n".join([f"{model} on {device}", *lines, legend])

@@ -1,0 +1,121 @@
+"""What a run leaves behind: the summary table, the JSON file, hook calls; and the one-pass rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import write_test
+
+TWO_TESTS = """
+@pytest.mark.netzip(compressors=["fp16", "prune_l1", "negate"])
+@pytest.mark.accuracy_drop(max=0.05)
+@pytest.mark.agreement(min=0.9)
+@pytest.mark.size_ratio(min=1.5)
+def test_deployable():
+    pass
+
+@pytest.mark.netzip(compressors=["fp16", "prune_l1"])
+@pytest.mark.accuracy_drop(max=0.01, metric="f1")
+def test_f1(netzip_result):
+    assert netzip_result.metrics["top5"] == 1.0
+"""
+
+
+def test_every_model_is_run_once_per_session(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    forwards = project.path / "forwards.json"
+    monkeypatch.setenv("NETZIP_TEST_FORWARDS", str(forwards))
+    write_test(project, TWO_TESTS)
+    project.runpytest("--netzip").assert_outcomes(passed=3, failed=2)
+    # four batches each, for the reference, fp16, prune_l1 and negate: shared by all five items
+    assert json.loads(forwards.read_text()) == [4, 4, 4, 4]
+
+
+def test_max_samples_bounds_the_evaluation(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    forwards = project.path / "forwards.json"
+    monkeypatch.setenv("NETZIP_TEST_FORWARDS", str(forwards))
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        def test_deployable(netzip_result):
+            assert netzip_result.metrics["top1"] == pytest.approx(13 / 15)  # samples 0 and 10 are mislabelled
+        """)
+    project.runpytest("--netzip", "--netzip-max-samples", "15").assert_outcomes(passed=1)
+    assert json.loads(forwards.read_text()) == [2, 2]
+
+
+def test_the_summary_table_compares_with_the_reference(project: pytest.Pytester) -> None:
+    write_test(project, TWO_TESTS)
+    result = project.runpytest("--netzip")
+    result.stdout.fnmatch_lines([
+        "*= netzip =*",
+        "Signed on cpu",
+        "variant * top1 * top5 * f1 * agreement * size_ratio",
+        "reference * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1",
+        "fp16 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1.86",
+        "prune_l1 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1 [*]",
+        "negate * 0.0000 (-0.9000) [*] * - * - * 0.0000 [*] * 1 [*]",
+        "[*]: over budget, *",
+    ])
+
+
+def test_json_holds_every_result(project: pytest.Pytester) -> None:
+    write_test(project, TWO_TESTS)
+    project.runpytest("--netzip", "--netzip-json", "out/results.json").assert_outcomes(passed=3, failed=2)
+    document = json.loads((project.path / "out" / "results.json").read_text())
+    assert document["version"] == 1
+    by_id = {record["test"]: record for record in document["results"]}
+    assert sorted(by_id) == [
+        "test_model.py::test_deployable[fp16-cpu]",
+        "test_model.py::test_deployable[negate-cpu]",
+        "test_model.py::test_deployable[prune_l1-cpu]",
+        "test_model.py::test_f1[fp16-cpu]",
+        "test_model.py::test_f1[prune_l1-cpu]",
+    ]
+    negate = by_id["test_model.py::test_deployable[negate-cpu]"]
+    assert (negate["compressor"], negate["device"], negate["model"]) == ("negate", "cpu", "Signed")
+    assert negate["metrics"]["top1"] == 0.0
+    assert negate["reference"]["metrics"]["top1"] == pytest.approx(0.9)
+    assert {"marker": "accuracy_drop", "keyword": "max", "metric": "top1", "threshold": 0.05, "value": 0.0,
+            "reference": pytest.approx(0.9), "passed": False, "note": "drop 0.9000"} in negate["budgets"]
+    assert [budget["passed"] for budget in negate["budgets"]] == [False, False, False]
+    assert set(by_id["test_model.py::test_f1[fp16-cpu]"]["metrics"]) == {"top5", "f1"}
+
+
+def test_ini_sets_the_json_path_relative_to_the_rootdir(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nnetzip = true\nnetzip_json = results.json\n")
+    write_test(project, TWO_TESTS)
+    project.runpytest()
+    assert len(json.loads((project.path / "results.json").read_text())["results"]) == 5
+
+
+def test_compressor_filter_deselects_the_others(project: pytest.Pytester) -> None:
+    write_test(project, TWO_TESTS)
+    result = project.runpytest("--netzip", "--netzip-compressors", "fp16,prune_l1")
+    result.assert_outcomes(passed=3, failed=1, deselected=1)
+
+
+def test_a_compressor_object_with_parameters_is_named_by_them(project: pytest.Pytester) -> None:
+    write_test(project, """
+        from pytest_netzip import PruneRandom
+
+        @pytest.mark.netzip(compressors=[PruneRandom(amount=0.25), "prune_random"])
+        def test_deployable(netzip_result):
+            assert netzip_result.metrics["sparsity"] > 0.99
+        """)
+    result = project.runpytest("--netzip", "-v")
+    result.stdout.fnmatch_lines(["*test_deployable[[]prune_random(amount=0.25)-cpu[]] PASSED*"])
+    result.assert_outcomes(passed=2)
+
+
+def test_the_result_hook_sees_every_item(project: pytest.Pytester) -> None:
+    (project.path / "conftest.py").write_text((project.path / "conftest.py").read_text() + """
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_result(item, result, record):
+    record["seen_by_hook"] = True
+    print("hook saw", item.name, result.compressor, round(result.metrics["top1"], 2))
+""")
+    write_test(project, TWO_TESTS)
+    result = project.runpytest("--netzip", "-s", "--netzip-json", "out.json")
+    result.stdout.fnmatch_lines(["*hook saw test_deployable[[]negate-cpu[]] negate 0.0"])
+    assert all(record["seen_by_hook"] for record in json.loads((project.path / "out.json").read_text())["results"])
