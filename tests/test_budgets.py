@@ -1,0 +1,62 @@
+"""Thresholds judge results exactly at their bounds, and explain themselves."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_netzip.budgets import Threshold, Verdict, explain
+from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
+
+
+class FakeResult:
+    """A result with given values, for judging thresholds without models."""
+
+    def __init__(self, metrics: dict, reference: dict) -> None:
+        self.metrics, self.reference_metrics = _Values(metrics), _Values(reference)
+
+
+class _Values(dict):
+    def __getitem__(self, name: str) -> object:
+        value = super().__getitem__(name)
+        if isinstance(value, MetricUnavailable):
+            raise value
+        return value
+
+
+def test_a_drop_exactly_at_the_limit_passes_despite_float_rounding() -> None:
+    threshold = Threshold("accuracy_drop", "max", "top1", 0.01, "max_drop")
+    assert 0.97 - 0.96 > 0.01  # what a naive comparison would trip over
+    assert threshold.judge(FakeResult({"top1": 0.96}, {"top1": 0.97})).passed is True
+    assert threshold.judge(FakeResult({"top1": 0.959}, {"top1": 0.97})).passed is False
+
+
+def test_a_per_class_drop_names_the_worst_class() -> None:
+    threshold = Threshold("accuracy_drop", "max_class_drop", "class_accuracy", 0.1, "max_drop")
+    verdict = threshold.judge(FakeResult({"class_accuracy": {"0": 0.9, "1": 0.5}}, {"class_accuracy": {"0": 1.0, "1": 0.8}}))
+    assert (verdict.passed, verdict.note) == (False, "drop 0.3000 in class 1")
+
+
+def test_min_and_scaled_max_thresholds() -> None:
+    at_least = Threshold("size_ratio", "min", "size_ratio", 3.5, "min")
+    at_most = Threshold("size_ratio", "max_mb", "size_bytes", 2.0, "max", scale=1e-6, unit="MB")
+    result = FakeResult({"size_ratio": 3.5, "size_bytes": 2_000_001}, {"size_ratio": 1.0, "size_bytes": 8_000_000})
+    assert at_least.judge(result).passed is True
+    verdict = at_most.judge(result)
+    assert (verdict.passed, verdict.note, verdict.reference) == (False, "2 MB", 8_000_000)
+    assert at_most.describe() == "size_bytes <= 2 MB"
+
+
+def test_an_unavailable_metric_gives_no_verdict() -> None:
+    threshold = Threshold("accuracy_drop", "max", "top5", 0.01, "max_drop")
+    verdict = threshold.judge(FakeResult({"top5": MetricUnavailable("too few classes")}, {}))
+    assert (verdict.passed, verdict.label, verdict.note) == (None, "unavailable", "too few classes")
+
+
+def test_explain_aligns_one_row_per_threshold() -> None:
+    threshold = Threshold("agreement", "min", "agreement", 0.98, "min")
+    text = explain([Verdict(threshold, 0.9712, 1.0, False, "")], MetricRegistry(), "title")
+    assert text.splitlines() == [
+        "title",
+        "  marker               threshold          measured  reference  verdict",
+        "  agreement(min=0.98)  agreement >= 0.98  0.9712    1.0000     FAIL",
+    ]

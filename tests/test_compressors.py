@@ -1,0 +1,126 @@
+"""Built-in compressors: same inputs as the reference, the reference untouched, the promised effect."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+import torch
+from torch import nn
+
+from pytest_netzip import BF16, FP16, CompressionContext, CompressionError, Compressor, Int8Dynamic, PruneL1, PruneRandom
+from pytest_netzip.compressors import BUILTIN_COMPRESSORS, CompressorRegistry
+from pytest_netzip.metrics.size import count_nonzero_params, serialized_state_dict
+
+CONTEXT = CompressionContext(device=torch.device("cpu"), seed=0)
+
+
+def small_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 32), nn.ReLU(), nn.Linear(32, 10)
+    ).eval()
+
+
+@pytest.mark.parametrize("compressor_type", BUILTIN_COMPRESSORS, ids=lambda kind: kind.name)
+def test_a_compressor_takes_the_reference_inputs_and_leaves_it_untouched(compressor_type: type[Compressor]) -> None:
+    model = small_cnn()
+    before = copy.deepcopy(model.state_dict())
+    inputs = torch.rand(4, 1, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation warning may reach the user
+        compressed = compressor_type().apply(model, CONTEXT)
+        with torch.inference_mode():
+            outputs, reference_outputs = compressed(inputs), model(inputs)
+    assert outputs.dtype == torch.float32 and outputs.shape == reference_outputs.shape
+    if compressor_type is not PruneRandom:  # random pruning may change any prediction
+        assert (outputs.argmax(1) == reference_outputs.argmax(1)).float().mean() >= 0.75
+    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+    assert not compressed.training
+
+
+@pytest.mark.parametrize(("compressor", "ratio"), [(FP16(), 2.0), (BF16(), 2.0), (Int8Dynamic(), 3.0)])
+def test_lower_precision_shrinks_the_state_dict(compressor: Compressor, ratio: float) -> None:
+    model = small_cnn()
+    compressed = compressor.apply(model, CONTEXT)
+    assert len(serialized_state_dict(model)) / len(serialized_state_dict(compressed)) >= ratio * 0.9
+
+
+@pytest.mark.parametrize("compressor_type", [PruneL1, PruneRandom])
+@pytest.mark.parametrize("amount", [0.5, 0.8])
+def test_pruning_zeroes_the_requested_share_of_weights(compressor_type: type[Compressor], amount: float) -> None:
+    model = small_cnn()
+    weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    biases = sum(m.bias.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    compressed = compressor_type(amount=amount).apply(model, CONTEXT)
+    assert count_nonzero_params(compressed) == pytest.approx(round(weights * (1 - amount)) + biases, abs=1)
+    assert not any(name.endswith("_orig") for name in compressed.state_dict())  # pruning made permanent
+
+
+def test_l1_pruning_removes_the_smallest_weights_across_layers() -> None:
+    model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.1, 0.2], [0.3, 0.4]]))
+        model[1].weight.copy_(torch.tensor([[5.0, 6.0], [7.0, 8.0]]))
+    compressed = PruneL1(amount=0.5).apply(model, CONTEXT)
+    assert compressed[0].weight.count_nonzero() == 0 and compressed[1].weight.count_nonzero() == 4
+
+
+def test_random_pruning_is_seeded_and_leaves_the_global_generator_alone() -> None:
+    model = small_cnn()
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = PruneRandom().apply(model, CONTEXT)
+    assert torch.equal(torch.rand(1), expected_next)
+    second = PruneRandom().apply(model, CONTEXT)
+    other_seed = PruneRandom().apply(model, CompressionContext(device=torch.device("cpu"), seed=1))
+    assert torch.equal(first[0].weight, second[0].weight)
+    assert not torch.equal(first[0].weight, other_seed[0].weight)
+
+
+def test_pruning_a_model_without_layers_names_the_problem() -> None:
+    with pytest.raises(CompressionError, match="Sequential has no Conv or Linear layer to prune"):
+        PruneL1().apply(nn.Sequential(nn.ReLU()), CONTEXT)
+
+
+@pytest.mark.parametrize("amount", [-0.1, 1.0])
+def test_an_impossible_amount_is_refused(amount: float) -> None:
+    with pytest.raises(ValueError, match=r"prune_l1: amount must be in \[0, 1\)"):
+        PruneL1(amount=amount)
+
+
+def test_a_user_compressor_is_named_by_its_parameters_and_wraps_its_errors() -> None:
+    @dataclass(frozen=True)
+    class Scale(Compressor):
+        name: ClassVar[str] = "scale"
+        factor: float = 2.0
+
+        def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+            if self.factor < 0:
+                raise ValueError("negative factor")
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter.mul_(self.factor)
+            return model
+
+    assert (Scale().id, Scale(factor=3.0).id, str(PruneL1(amount=0.75))) == (
+        "scale", "scale(factor=3.0)", "prune_l1(amount=0.75)"
+    )
+    model = nn.Linear(2, 2)
+    assert torch.equal(Scale().apply(model, CONTEXT).weight, model.weight * 2)
+    with pytest.raises(CompressionError, match="compressor scale\\(factor=-1\\) failed on Linear: negative factor"):
+        Scale(factor=-1).apply(model, CONTEXT)
+
+
+def test_the_registry_resolves_names_and_suggests_close_ones() -> None:
+    registry = CompressorRegistry()
+    assert registry.resolve("prune_l1") == PruneL1()
+    assert registry.resolve(PruneL1(amount=0.9)) == PruneL1(amount=0.9)
+    with pytest.raises(LookupError, match="unknown compressor 'fp61': did you mean 'fp16'?"):
+        registry.resolve("fp61")
+    with pytest.raises(TypeError, match="not a named Compressor"):
+        CompressorRegistry([object()])

@@ -1,0 +1,140 @@
+"""Every metric on hand-computed cases, and macro P/R/F1 against scikit-learn's reference."""
+
+from __future__ import annotations
+
+import copy
+import io
+import zlib
+
+import pytest
+import torch
+from sklearn.metrics import precision_recall_fscore_support
+from torch import nn
+
+from pytest_netzip.evaluation import EvalData, Predictions, Subject, evaluate
+from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
+from pytest_netzip.metrics.accuracy import (
+    class_accuracy,
+    confusion_matrix,
+    macro_f1,
+    macro_precision,
+    macro_recall,
+    topk_accuracy,
+)
+from pytest_netzip.metrics.size import count_nonzero_params, count_params, deflated_size, serialized_state_dict
+
+# Four samples, three classes: predicted 0, 2, 1, 0 for targets 0, 1, 1, 2.
+LOGITS = torch.tensor([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, 3.0, 2.0], [3.0, 1.0, 2.0]])
+TARGETS = torch.tensor([0, 1, 1, 2])
+PREDICTED = torch.tensor([0, 2, 1, 0])
+
+
+def test_topk_accuracy() -> None:
+    assert topk_accuracy(LOGITS, TARGETS, 1) == 2 / 4
+    assert topk_accuracy(LOGITS, TARGETS, 2) == 4 / 4  # each target is among the two highest
+
+
+def test_topk_needs_more_classes_than_k() -> None:
+    with pytest.raises(MetricUnavailable, match="top5 needs more than 5 classes, the model has 3"):
+        topk_accuracy(LOGITS, TARGETS, 5)
+
+
+def test_confusion_matrix() -> None:
+    assert confusion_matrix(PREDICTED, TARGETS, 3).tolist() == [[1, 0, 0], [0, 1, 1], [1, 0, 0]]
+
+
+def test_macro_precision_recall_f1_by_hand() -> None:
+    # class 0: P 1/2 R 1/1; class 1: P 1/1 R 1/2; class 2: P 0/1 R 0/1
+    assert macro_precision(PREDICTED, TARGETS, 3) == pytest.approx((0.5 + 1 + 0) / 3)
+    assert macro_recall(PREDICTED, TARGETS, 3) == pytest.approx((1 + 0.5 + 0) / 3)
+    assert macro_f1(PREDICTED, TARGETS, 3) == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_macro_metrics_match_scikit_learn(seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    targets = torch.randint(0, 7, (200,), generator=generator)
+    predicted = torch.where(torch.rand(200, generator=generator) < 0.6, targets, torch.randint(0, 9, (200,), generator=generator))
+    expected = precision_recall_fscore_support(targets, predicted, average="macro", zero_division=0)[:3]
+    measured = (macro_precision(predicted, targets, 9), macro_recall(predicted, targets, 9), macro_f1(predicted, targets, 9))
+    assert measured == pytest.approx(expected)
+
+
+def test_class_accuracy_covers_the_classes_present() -> None:
+    assert class_accuracy(PREDICTED, TARGETS) == {"0": 1.0, "1": 0.5, "2": 0.0}
+
+
+def subjects(reference_logits: torch.Tensor, logits: torch.Tensor) -> tuple[Subject, Subject]:
+    """Two subjects whose predictions are given rather than computed."""
+    made = []
+    for label, values in (("reference", reference_logits), ("compressed", logits)):
+        subject = Subject(label, nn.Identity(), EvalData([]), torch.device("cpu"))
+        subject.predictions = Predictions(values, TARGETS)
+        made.append(subject)
+    return made[0], made[1]
+
+
+def test_agreement_negative_flips_and_performance_ratio() -> None:
+    registry = MetricRegistry()
+    # the compressed model predicts 0, 1, 1, 0: it fixes sample 1 and keeps the rest
+    reference, compressed = subjects(LOGITS, torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 1, 0], [1, 0, 0]]))
+    assert compressed.measure(registry["agreement"], reference) == 3 / 4
+    assert compressed.measure(registry["negative_flip_rate"], reference) == 0.0
+    assert compressed.measure(registry["performance_ratio"], reference) == pytest.approx((3 / 4) / (2 / 4))
+    # the other way round, the fixed sample is a negative flip
+    assert reference.measure(registry["negative_flip_rate"], compressed) == 1 / 4
+    assert reference.measure(registry["agreement"], reference) == 1.0
+
+
+def test_performance_ratio_is_unavailable_for_a_useless_reference() -> None:
+    reference, compressed = subjects(torch.tensor([[0, 1.0, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0]]), LOGITS)
+    with pytest.raises(MetricUnavailable, match="the reference's top1 is 0"):
+        compressed.measure(MetricRegistry()["performance_ratio"], reference)
+
+
+def test_parameter_counts_and_sparsity() -> None:
+    model = nn.Linear(4, 2)  # 8 weights + 2 biases
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, 1, 0, 2], [0, 0, 0, 3]]))
+        model.bias.zero_()
+    assert count_params(model) == 10
+    assert count_nonzero_params(model) == 3
+    registry = MetricRegistry()
+    subject = Subject("m", model, EvalData([]), torch.device("cpu"))
+    assert subject.measure(registry["sparsity"], subject) == pytest.approx(0.7)
+
+
+def test_sizes_are_the_bytes_torch_save_writes() -> None:
+    model = nn.Linear(64, 64)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    data = serialized_state_dict(model)
+    assert len(data) == len(buffer.getvalue())
+    assert deflated_size(data) == len(zlib.compress(buffer.getvalue(), 6))
+    with torch.no_grad():
+        model.weight.zero_()
+    assert deflated_size(serialized_state_dict(model)) < deflated_size(data) / 2  # zeros deflate away
+
+
+def test_size_ratio_of_a_half_precision_copy() -> None:
+    registry = MetricRegistry()
+    reference_model = nn.Linear(256, 256)
+    reference = Subject("reference", reference_model, EvalData([]), torch.device("cpu"))
+    half = Subject("half", nn.Linear(256, 256).half(), EvalData([]), torch.device("cpu"))
+    assert half.measure(registry["size_ratio"], reference) == pytest.approx(2.0, rel=0.01)
+    assert reference.measure(registry["size_ratio"], reference) == 1.0
+
+
+def test_evaluate_without_pytest() -> None:
+    model = nn.Linear(6, 6)
+    data = [(torch.randn(8, 6), torch.randint(0, 6, (8,))) for _ in range(3)]
+    measured = evaluate(model, copy.deepcopy(model).half().float(), data, metrics=["agreement", "top5", "size_ratio"])
+    assert measured["compressed"]["agreement"] == 1.0
+    assert measured["compressed"]["top5"] == measured["reference"]["top5"]
+    assert measured["reference"]["size_ratio"] == 1.0
+
+
+def test_evaluate_reports_an_unavailable_metric() -> None:
+    model = nn.Linear(3, 3)
+    measured = evaluate(model, model, [(torch.randn(4, 3), torch.zeros(4, dtype=torch.long))], metrics=["top5"])
+    assert measured["compressed"]["top5"] == "unavailable: top5 needs more than 5 classes, the model has 3"
