@@ -5,8 +5,18 @@ Importing this package does not import torch; torch loads when a model is compre
 
 from pytest_netzip.compressors import BF16, FP16, CompressionContext, CompressionError, Compressor, Int8Dynamic
 from pytest_netzip.compressors import PruneL1, PruneRandom
-from pytest_netzip.evaluation import Result, evaluate
 from pytest_netzip.metrics import Metric, MetricUnavailable, metric
+
+_LAZY = {"Result": "pytest_netzip.evaluation", "evaluate": "pytest_netzip.evaluation"}
+
+
+def __getattr__(name: str) -> object:
+    """Import the evaluation API on first use, keeping the plugin's own import light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pytest_netzip' has no attribute {name!r}")
 
 __all__ = [
     "BF16",

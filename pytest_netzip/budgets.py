@@ -53,7 +53,7 @@ class Threshold:
         if self.check == "max_drop":
             drop, where = _drop(reference, value)
             note = f"drop {drop:.4f}" + (f" in class {where}" if where is not None else "")
-            return Verdict(self, value, reference, drop <= self.limit + _TOLERANCE, note)
+            return Verdict(self, value, reference, drop <= self.limit + _TOLERANCE, note, where)
         scaled = value * self.scale
         passed = scaled >= self.limit - _TOLERANCE if self.check == "min" else scaled <= self.limit + _TOLERANCE
         return Verdict(self, value, reference, passed, f"{scaled:.4g} {self.unit}" if self.unit else "")
@@ -77,6 +77,7 @@ class Verdict:
     reference: MetricValue | None
     passed: bool | None
     note: str
+    key: str | None = None  # for per-class values: the class the verdict is about
 
     @property
     def label(self) -> str:
@@ -87,12 +88,10 @@ class Verdict:
 def explain(verdicts: list[Verdict], registry: MetricRegistry, title: str) -> str:
     """Every threshold of a test as one aligned table: threshold, measured, reference, verdict."""
 
-    def shown(name: str, value: MetricValue | None) -> str:
-        if value is None:
-            return "-"
+    def shown(verdict: Verdict, value: MetricValue | None) -> str:
         if isinstance(value, dict):
-            return "per class"
-        return registry[name].format(value)
+            value = value.get(verdict.key) if verdict.key is not None else None
+        return "-" if value is None else registry[verdict.threshold.metric].format(value)
 
     rows = [("marker", "threshold", "measured", "reference", "verdict")]
     for verdict in verdicts:
@@ -100,8 +99,8 @@ def explain(verdicts: list[Verdict], registry: MetricRegistry, title: str) -> st
         rows.append((
             f"{threshold.marker}({threshold.keyword}={threshold.limit:g})",
             threshold.describe(),
-            shown(threshold.metric, verdict.value),
-            shown(threshold.metric, verdict.reference),
+            shown(verdict, verdict.value),
+            shown(verdict, verdict.reference),
             f"{verdict.label} ({verdict.note})" if verdict.note else verdict.label,
         ))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]

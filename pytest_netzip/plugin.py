@@ -15,9 +15,8 @@ from pytest_netzip.compressors import CompressorRegistry
 from pytest_netzip.devices import check_device_name, missing_reason
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
 from pytest_netzip.naming import unknown_name_message
-from pytest_netzip.report import make_record
-from pytest_netzip.session import NetzipSession, Variant
 from pytest_netzip.settings import Settings, add_options, resolve
+from pytest_netzip.variant import Variant
 
 if TYPE_CHECKING:
     import torch
@@ -25,14 +24,16 @@ if TYPE_CHECKING:
 
     from pytest_netzip.compressors import Compressor
     from pytest_netzip.evaluation import Result
+    from pytest_netzip.session import NetzipSession
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
-SESSION_KEY = pytest.StashKey[NetzipSession]()
+SESSION_KEY = pytest.StashKey["NetzipSession"]()
 THRESHOLDS_KEY = pytest.StashKey[list[Threshold]]()
 RESULT_KEY = pytest.StashKey["Result"]()
 VERDICTS_KEY = pytest.StashKey[list[Verdict]]()
 
 NETZIP_MARKER = "netzip(compressors=[...], devices=None): measure this test per compressor and device"
+NETZIP_MARKERS = {"netzip", *THRESHOLD_MARKERS}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,6 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = resolve(config)
     config.stash[SETTINGS_KEY] = settings
     if settings.enabled:
+        from pytest_netzip.session import NetzipSession
+
         session = NetzipSession(settings, config)
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "netzip-session")
@@ -108,6 +111,9 @@ def _thresholds(node: pytest.Item | pytest.Collector, registry: MetricRegistry) 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
+    names = {mark.name for mark in definition.iter_markers()}
+    if names.isdisjoint(NETZIP_MARKERS):
+        return
     mark = definition.get_closest_marker("netzip")
     try:
         thresholds = _thresholds(definition, metric_registry(definition))
@@ -319,6 +325,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     result = item.stash.get(RESULT_KEY, None)
     if call.when == "call" and result is not None:
+        from pytest_netzip.report import make_record
+
         record = make_record(item.nodeid, result, item.stash.get(VERDICTS_KEY, []))
         item.ihook.pytest_netzip_result(item=item, result=result, record=record)
         report.netzip = record

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,19 +15,6 @@ from pytest_netzip.settings import Settings
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-
-@dataclass(frozen=True)
-class Variant:
-    """What one test item measures: a compressor on a device."""
-
-    compressor: Compressor
-    device: str
-
-    @property
-    def id(self) -> str:
-        """The item's id suffix, such as ``int8_dynamic-cpu``."""
-        return f"{self.compressor.id}-{self.device}"
 
 
 class NetzipSession:

@@ -1,0 +1,22 @@
+"""The two fixtures pytest-netzip needs: the reference model and its evaluation data."""
+
+from __future__ import annotations
+
+import pytest
+from torch import nn
+from torch.utils.data import DataLoader
+
+from digits_model import load_digits_split, load_model
+
+
+@pytest.fixture(scope="session")
+def netzip_model() -> nn.Module:
+    """The trained fp32 DigitsCNN every compressed variant is compared with."""
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def netzip_data() -> DataLoader:
+    """The 360 held-out digits, in batches of 64."""
+    _, val = load_digits_split()
+    return DataLoader(val, batch_size=64)

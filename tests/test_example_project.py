@@ -1,0 +1,27 @@
+"""The README's main command: ``pytest --netzip example_project`` passes and prints its table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+
+
+def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--netzip", "--netzip-json", "results.json", str(EXAMPLE))
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*= netzip =*", "DigitsCNN on cpu", "reference *", "int8_dynamic *"])
+    records = json.loads((pytester.path / "results.json").read_text())["results"]
+    assert {record["compressor"] for record in records} == {
+        "fp16", "bf16", "int8_dynamic", "prune_l1", "prune_l1(amount=0.6)", "prune_random(amount=0.1)"
+    }
+    assert all(budget["passed"] for record in records for budget in record["budgets"])
+
+
+def test_without_the_flag_the_example_project_skips(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(str(EXAMPLE), "-rs")
+    result.assert_outcomes(skipped=6)
+    result.stdout.fnmatch_lines(["SKIPPED [[]*[]] *: needs --netzip"])
