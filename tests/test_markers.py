@@ -125,29 +125,25 @@ def pytest_netzip_metrics():
 """
 
 
-def test_an_unmeasurable_metric_skips_with_the_reason(project: pytest.Pytester) -> None:
-    project.makepyfile(conftest_extra="")
+@pytest.mark.parametrize(
+    ("args", "outcome", "expected"),
+    [
+        (("-rs",), "skipped", "SKIPPED*netzip cannot measure robust (no counter on this machine)"),
+        (("--netzip-strict",), "failed", "*netzip cannot measure robust (no counter on this machine) (--netzip-strict)"),
+    ],
+)
+def test_an_unmeasurable_metric_skips_or_fails_under_strict(
+    project: pytest.Pytester, args: tuple[str, ...], outcome: str, expected: str
+) -> None:
     (project.path / "conftest.py").write_text((project.path / "conftest.py").read_text() + UNAVAILABLE)
     result = run(project, """
         @pytest.mark.netzip(compressors=["fp16"])
         @pytest.mark.accuracy_drop(max=0.01, metric="robust")
         def test_deployable():
             pass
-        """, "-rs")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED*netzip cannot measure robust (no counter on this machine)"])
-
-
-def test_strict_turns_an_unmeasurable_metric_into_a_failure(project: pytest.Pytester) -> None:
-    (project.path / "conftest.py").write_text((project.path / "conftest.py").read_text() + UNAVAILABLE)
-    result = run(project, """
-        @pytest.mark.netzip(compressors=["fp16"])
-        @pytest.mark.accuracy_drop(max=0.01, metric="robust")
-        def test_deployable():
-            pass
-        """, "--netzip-strict")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*netzip cannot measure robust (no counter on this machine) (--netzip-strict)"])
+        """, *args)
+    result.assert_outcomes(**{outcome: 1})
+    result.stdout.fnmatch_lines([expected])
 
 
 def test_an_absent_device_skips_with_the_reason(project: pytest.Pytester) -> None:
