@@ -28,27 +28,41 @@ class EvalData:
     max_samples: int | None = None
 
     def __post_init__(self) -> None:
-        if iter(self.batches) is self.batches:
+        if isinstance(self.batches, Iterator):
             raise DataError(
                 "netzip_data must be iterable more than once (a list or a DataLoader), not a "
                 f"one-shot {type(self.batches).__name__}: each model is evaluated on the same samples"
             )
 
     def __iter__(self) -> Iterator[tuple[Any, torch.Tensor]]:
-        import torch
-
         remaining = self.max_samples
         for index, batch in enumerate(self.batches):
             if remaining is not None and remaining <= 0:
                 return
             if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
                 raise DataError(f"netzip_data batch {index} is a {type(batch).__name__}; expected (inputs, targets)")
-            inputs, targets = batch
-            targets = torch.as_tensor(targets)
+            inputs, targets = batch[0], _class_indices(batch[1], len(batch[0]), index)
             if remaining is not None:
                 inputs, targets = inputs[:remaining], targets[:remaining]
                 remaining -= len(targets)
             yield inputs, targets
+
+
+def _class_indices(targets: Any, batch_size: int, index: int) -> torch.Tensor:
+    """Targets as a 1-D integer tensor of class indices, one per input, or a DataError saying why not."""
+    import torch
+
+    targets = torch.as_tensor(targets)
+    if targets.ndim == 2 and targets.shape[1] == 1:
+        targets = targets[:, 0]
+    if targets.ndim != 1 or targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+        raise DataError(
+            f"netzip_data batch {index}: targets must be class indices, a 1-D integer tensor; "
+            f"got {targets.dtype} of shape {tuple(targets.shape)} (one-hot targets: use .argmax(dim=1))"
+        )
+    if len(targets) != batch_size:
+        raise DataError(f"netzip_data batch {index}: {batch_size} inputs but {len(targets)} targets")
+    return targets
 
 
 @dataclass(frozen=True)
@@ -84,23 +98,64 @@ def predict(model: nn.Module, data: Iterable[tuple[Any, torch.Tensor]], device: 
             targets.append(batch_targets.cpu())
     if not logits:
         raise DataError("netzip_data yielded no batches")
-    return Predictions(torch.cat(logits), torch.cat(targets))
+    predictions = Predictions(torch.cat(logits), torch.cat(targets))
+    if predictions.targets.min() < 0 or predictions.targets.max() >= predictions.num_classes:
+        raise DataError(
+            f"targets must be class indices in [0, {predictions.num_classes}) for a model with "
+            f"{predictions.num_classes} outputs; got values from {predictions.targets.min()} to {predictions.targets.max()}"
+        )
+    return predictions
 
 
 class Subject:
-    """A model as measured on one device and evaluation set; each measurement is made at most once."""
+    """A model as measured on one device and evaluation set; each measurement is made at most once.
 
-    def __init__(self, label: str, model: nn.Module, data: EvalData, device: torch.device) -> None:
+    A compressed model's subject knows its ``reference``, whose samples it must see in the same order.
+    """
+
+    def __init__(
+        self, label: str, model: nn.Module, data: EvalData, device: torch.device, reference: Subject | None = None
+    ) -> None:
         self.label = label
         self.model = model
         self.data = data
         self.device = device
+        self.reference = reference
+        self._predictions: Predictions | DataError | None = None
         self._values: dict[str, MetricValue | MetricUnavailable] = {}
 
-    @cached_property
+    @property
     def predictions(self) -> Predictions:
-        """The model's predictions on the evaluation set (one forward pass, computed on first use)."""
-        return predict(self.model, self.data, self.device)
+        """The model's predictions on the evaluation set (one forward pass, tried once, on first use)."""
+        if self._predictions is None:
+            try:
+                self._predictions = self._predict()
+            except DataError as error:
+                self._predictions = error
+        if isinstance(self._predictions, DataError):
+            raise self._predictions
+        return self._predictions
+
+    @predictions.setter
+    def predictions(self, predictions: Predictions) -> None:
+        self._predictions = predictions
+
+    def _predict(self) -> Predictions:
+        import torch
+
+        try:
+            predictions = predict(self.model, self.data, self.device)
+        except DataError:
+            raise
+        except Exception as exc:  # the user's model or data failed: say which model, keep the cause
+            raise DataError(f"evaluating {self.label} on {self.device} failed: {type(exc).__name__}: {exc}") from exc
+        if self.reference is not None and not torch.equal(predictions.targets, self.reference.predictions.targets):
+            raise DataError(
+                "netzip_data gave different samples to the reference and to "
+                f"{self.label}: shuffle=True, random transforms or sampling? Each model must see the same "
+                "samples in the same order"
+            )
+        return predictions
 
     @cached_property
     def serialized(self) -> bytes:
@@ -111,7 +166,7 @@ class Subject:
         """``metric`` of this model given ``reference``; raises MetricUnavailable when it cannot be had."""
         if metric.name not in self._values:
             try:
-                self._values[metric.name] = metric.compute(self, reference)
+                self._values[metric.name] = _checked(metric, metric.compute(self, reference))
             except MetricUnavailable as unavailable:
                 self._values[metric.name] = unavailable
         value = self._values[metric.name]
@@ -122,6 +177,17 @@ class Subject:
     def measured(self, name: str) -> MetricValue | MetricUnavailable | None:
         """What ``measure`` found for ``name`` so far, without measuring; None if not yet measured."""
         return self._values.get(name)
+
+
+def _checked(metric: Metric, value: object) -> MetricValue:
+    """``value`` if it is a number or a dict of numbers by name, as JSON and tables need."""
+
+    def number(item: object) -> bool:
+        return isinstance(item, (int, float)) and not isinstance(item, bool)
+
+    if number(value) or (isinstance(value, dict) and all(isinstance(k, str) and number(v) for k, v in value.items())):
+        return value
+    raise TypeError(f"metric {metric.name!r} returned {type(value).__name__}; a metric returns a float or a dict of floats")
 
 
 class MetricValues(Mapping[str, MetricValue]):

@@ -5,16 +5,16 @@ Nothing here imports torch at module level: without ``--netzip`` a run pays noth
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, Verdict, explain, parse_marker
-from pytest_netzip.compressors import CompressorRegistry
-from pytest_netzip.devices import check_device_name, missing_reason
-from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
-from pytest_netzip.naming import unknown_name_message
+from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, Verdict, explain
+from pytest_netzip.devices import missing_reason
+from pytest_netzip.markers import NETZIP_MARKER, is_netzip, metric_registry, thresholds, variants
+from pytest_netzip.metrics import MetricUnavailable
 from pytest_netzip.settings import Settings, add_options, resolve
 from pytest_netzip.variant import Variant
 
@@ -32,8 +32,6 @@ THRESHOLDS_KEY = pytest.StashKey[list[Threshold]]()
 RESULT_KEY = pytest.StashKey["Result"]()
 VERDICTS_KEY = pytest.StashKey[list[Verdict]]()
 
-NETZIP_MARKER = "netzip(compressors=[...], devices=None): measure this test per compressor and device"
-NETZIP_MARKERS = {"netzip", *THRESHOLD_MARKERS}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,76 +58,27 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(session, "netzip-session")
 
 
-def compressor_registry(node: pytest.Item | pytest.Collector) -> CompressorRegistry:
-    """Built-in compressors plus those the plugins and conftests above ``node`` contribute."""
-    return CompressorRegistry(entry for entries in node.ihook.pytest_netzip_compressors() for entry in entries)
-
-
-def metric_registry(node: pytest.Item | pytest.Collector) -> MetricRegistry:
-    """Built-in metrics plus those the plugins and conftests above ``node`` contribute."""
-    return MetricRegistry(entry for entries in node.ihook.pytest_netzip_metrics() for entry in entries)
-
-
-def _variants(mark: pytest.Mark, node: pytest.Item | pytest.Collector, settings: Settings) -> list[Variant]:
-    def netzip(*, compressors: Any, devices: Any = None) -> tuple[list[Any], list[Any]]:
-        as_list = lambda value: list(value) if isinstance(value, (list, tuple)) else [value]  # noqa: E731
-        return as_list(compressors), as_list(devices) if devices is not None else list(settings.devices)
-
-    usage = "@pytest.mark.netzip takes the keywords compressors=[...] and devices=[...]"
-    if mark.args:
-        raise BudgetError(f"{usage}, got positional {mark.args!r}")
-    unknown = sorted(set(mark.kwargs) - {"compressors", "devices"})
-    if unknown:
-        raise BudgetError(f"@pytest.mark.netzip: {unknown_name_message('keyword', unknown[0], ['compressors', 'devices'])}")
-    if "compressors" not in mark.kwargs:
-        raise BudgetError(f"{usage}; compressors is missing")
-    specs, devices = netzip(**mark.kwargs)
-    if not specs:
-        raise BudgetError("@pytest.mark.netzip(compressors=[]) names no compressor")
-    registry = compressor_registry(node)
-    try:
-        compressors = [registry.resolve(spec) for spec in specs]
-        devices = [check_device_name(device) for device in devices]
-    except (LookupError, ValueError) as exc:
-        raise BudgetError(str(exc).strip("\"'")) from None
-    variants = [Variant(compressor, device) for compressor in compressors for device in devices]
-    ids = [variant.id for variant in variants]
-    repeated = sorted({variant_id for variant_id in ids if ids.count(variant_id) > 1})
-    if repeated:
-        raise BudgetError(f"@pytest.mark.netzip lists {', '.join(repeated)} more than once")
-    return variants
-
-
-def _thresholds(node: pytest.Item | pytest.Collector, registry: MetricRegistry) -> list[Threshold]:
-    return [
-        threshold
-        for mark in reversed(list(node.iter_markers()))  # in the order the decorators are written
-        if mark.name in THRESHOLD_MARKERS
-        for threshold in parse_marker(mark, registry)
-    ]
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str, obj: object) -> None:
+    # Every netzip test uses netzip_result, so its budgets are checked even when its body is empty.
+    if inspect.isfunction(obj) and is_netzip(collector, obj):
+        pytest.mark.usefixtures("netzip_result")(obj)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
-    names = {mark.name for mark in definition.iter_markers()}
-    if names.isdisjoint(NETZIP_MARKERS):
+    if not is_netzip(definition):
         return
-    mark = definition.get_closest_marker("netzip")
     try:
-        thresholds = _thresholds(definition, metric_registry(definition))
-        if mark is None and thresholds:
-            raise BudgetError(
-                f"@pytest.mark.{thresholds[0].marker} needs @pytest.mark.netzip(compressors=[...]) on the test"
-            )
-        variants = [] if mark is None else _variants(mark, definition, metafunc.config.stash[SETTINGS_KEY])
+        found = variants(definition, metafunc.config.stash[SETTINGS_KEY].devices)
+        thresholds(definition, metric_registry(definition))
     except BudgetError as exc:
         error = f"{definition.nodeid}: {exc}"
     else:
         error = None
     if error is not None:  # raised outside the except block, so no chained traceback is shown
         pytest.fail(error, pytrace=False)
-    if variants:
-        metafunc.parametrize("_netzip_variant", variants, ids=[variant.id for variant in variants], indirect=True)
+    metafunc.parametrize("_netzip_variant", found, ids=[variant.id for variant in found], indirect=True)
 
 
 def _variant_of(item: pytest.Item) -> Variant | None:
@@ -139,34 +88,25 @@ def _variant_of(item: pytest.Item) -> Variant | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash[SETTINGS_KEY]
-    netzip_items = [item for item in items if _variant_of(item) is not None]
     if not settings.enabled:
-        for item in netzip_items:
-            item.add_marker(pytest.mark.skip(reason="needs --netzip"))
-        return
-    if settings.compressors:
+        for item in items:
+            if _variant_of(item) is not None:
+                item.add_marker(pytest.mark.skip(reason="needs --netzip"))
+    elif settings.compressors:
         _filter_compressors(config, items, settings.compressors)
 
 
 def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...]) -> None:
     """Deselect netzip items whose compressor (by name or id) is not in ``--netzip-compressors``."""
-    known = {
-        name
-        for item in items
-        if (variant := _variant_of(item)) is not None
-        for name in (variant.compressor.name, variant.compressor.id)
-    }
-    unknown = [name for name in wanted if name not in known]
-    if unknown:
-        raise pytest.UsageError(
-            f"--netzip-compressors: no collected test uses {', '.join(map(repr, unknown))} "
-            f"(collected: {', '.join(sorted(known))})"
-        )
-    selected, deselected = [], []
+    selected, deselected, matched = [], [], set()
     for item in items:
         variant = _variant_of(item)
-        keep = variant is None or variant.compressor.name in wanted or variant.compressor.id in wanted
-        (selected if keep else deselected).append(item)
+        hits = set(wanted) & ({variant.compressor.name, variant.compressor.id} if variant else set())
+        matched |= hits
+        (selected if variant is None or hits else deselected).append(item)
+    unmatched = [name for name in wanted if name not in matched]
+    if unmatched:
+        config.stash[SESSION_KEY].notes.append(f"--netzip-compressors: no collected test uses {', '.join(unmatched)}")
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
@@ -205,13 +145,6 @@ def netzip_data() -> Any:
 def _netzip_variant(request: pytest.FixtureRequest) -> Variant | None:
     """The compressor and device of a netzip item (set by parametrisation), else None."""
     return getattr(request, "param", None)
-
-
-@pytest.fixture(autouse=True)
-def _netzip_gate(request: pytest.FixtureRequest, _netzip_variant: Variant | None) -> None:
-    """Prepare the result of every netzip item, so its budgets are checked even if the body is empty."""
-    if _netzip_variant is not None:
-        request.node.stash[RESULT_KEY] = request.getfixturevalue("netzip_result")
 
 
 def _session(request: pytest.FixtureRequest) -> NetzipSession:
@@ -268,11 +201,13 @@ def netzip_result(
     from pytest_netzip.evaluation import DataError
 
     try:
-        return _session(request).result(
+        result = _session(request).result(
             netzip_model, netzip_data, netzip_compressor, netzip_device, metric_registry(request.node)
         )
     except DataError as exc:
-        pytest.fail(f"netzip: {exc}", pytrace=False)
+        _fail(exc)
+    request.node.stash[RESULT_KEY] = result
+    return result
 
 
 # Running an item: measure what its thresholds need, run the body, then give the verdict.
@@ -280,7 +215,7 @@ def netzip_result(
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if _variant_of(item) is not None:
-        item.stash[THRESHOLDS_KEY] = _thresholds(item, metric_registry(item))
+        item.stash[THRESHOLDS_KEY] = thresholds(item, metric_registry(item))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -288,12 +223,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     result = item.stash.get(RESULT_KEY, None)
     if result is None:
         return (yield)
-    from pytest_netzip.evaluation import DataError
+    from pytest_netzip.evaluation import DataError  # lazily: only runs under --netzip need evaluation
 
     try:
         verdicts = [threshold.judge(result) for threshold in item.stash[THRESHOLDS_KEY]]
     except DataError as exc:
-        pytest.fail(f"netzip: {exc}", pytrace=False)
+        _fail(exc)
     item.stash[VERDICTS_KEY] = verdicts
     failed = [verdict for verdict in verdicts if verdict.passed is False]
     explanation = explain(
@@ -306,6 +241,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     except MetricUnavailable as exc:
         unavailable.append(exc.reason)
         outcome = None
+    except DataError as exc:
+        _fail(exc)
     except BaseException:
         if verdicts:  # the body failed: show the budgets beside its traceback
             item.add_report_section("call", "netzip budgets", explanation)
@@ -320,6 +257,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     return outcome
 
 
+def _fail(error: Exception) -> NoReturn:
+    """Fail the item with ``error``'s message alone: it says what is wrong, a traceback would not."""
+    outcome = pytest.fail.Exception(f"netzip: {error}", pytrace=False)
+    outcome.__suppress_context__ = True
+    raise outcome
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
@@ -328,6 +272,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         from pytest_netzip.report import make_record
 
         record = make_record(item.nodeid, result, item.stash.get(VERDICTS_KEY, []))
-        item.ihook.pytest_netzip_result(item=item, result=result, record=record)
+        try:
+            item.ihook.pytest_netzip_result(item=item, result=result, record=record)
+        except Exception as exc:  # a user's hook failed: fail this item, keep the run going
+            report.outcome = "failed"
+            report.longrepr = f"netzip: a pytest_netzip_result hook raised {type(exc).__name__}: {exc}"
+        record["outcome"] = report.outcome
         report.netzip = record
     return report

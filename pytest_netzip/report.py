@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,16 +54,15 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
 
 
 def write_json(path: Path, records: list[dict[str, Any]]) -> None:
-    """Write ``{"version": 1, "results": records}`` atomically (a temporary file, then a rename)."""
+    """Write ``{"version": 1, "results": records}`` atomically: a temporary file, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(handle, "w") as stream:
+        with temporary.open("w") as stream:
             json.dump({"version": SCHEMA_VERSION, "results": records}, stream, indent=2)
         os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _format(registry: MetricRegistry, name: str, value: Any) -> str:
@@ -84,7 +83,7 @@ def _delta(registry: MetricRegistry, name: str, value: float, reference: float |
 def render_tables(records: Iterable[dict[str, Any]], registry: MetricRegistry) -> list[str]:
     """One text table per (model, device): the reference first, then a row per compressor."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in records:
+    for record in sorted(records, key=lambda record: record["test"]):  # xdist delivers them in any order
         groups.setdefault((record["model"], record["device"]), []).append(record)
     return [_table(model, device, group, registry) for (model, device), group in groups.items()]
 
@@ -110,10 +109,14 @@ def _table(model: str, device: str, records: list[dict[str, Any]], registry: Met
             text += _delta(registry, name, value, against)
         return text + (" *" if (row, name) in failing else "")
 
+    def variant(row: str) -> str:  # a failing metric with no column of its own marks the row
+        return row + (" *" if any(r == row and n not in names for r, n in failing) else "")
+
     table = [["variant", *names]]
     table.append(["reference", *(cell("reference", n, reference.get(n, _NOT_MEASURED), None) for n in names)])
     for compressor, metrics in rows.items():
-        table.append([compressor, *(cell(compressor, n, metrics.get(n, _NOT_MEASURED), reference.get(n)) for n in names)])
+        values = (cell(compressor, n, metrics.get(n, _NOT_MEASURED), reference.get(n)) for n in names)
+        table.append([variant(compressor), *values])
     widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
     lines = ["  ".join(value.rjust(width) if i else value.ljust(width) for i, (value, width) in
                        enumerate(zip(row, widths))) for row in table]

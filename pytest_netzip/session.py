@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_netzip.compressors import CompressionContext, Compressor
+from pytest_netzip.compressors import CompressionContext, CompressionError, Compressor
 from pytest_netzip.evaluation import EvalData, Result, Subject
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.report import render_tables, write_json
@@ -17,61 +18,87 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+def on_device(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` in eval mode on ``device``: the model itself when it already is, else a copy."""
+    parameter = next(model.parameters(), None)
+    if not model.training and (parameter is None or parameter.device == device):
+        return model
+    return copy.deepcopy(model).to(device).eval()
+
+
 class NetzipSession:
     """The plugin registered under ``--netzip``: caches models and measurements, reports results.
 
-    Each (model, compressor, device, data) is compressed and measured at most once per session.
+    Each (model, data, compressor, device) is compressed and measured at most once per session,
+    and the user's model is never moved or modified.
     """
 
     def __init__(self, settings: Settings, config: pytest.Config) -> None:
         self.settings = settings
         self.config = config
         self._eval_data: dict[int, EvalData] = {}
+        self._labels: dict[tuple[int, int], str] = {}
         self._references: dict[tuple[int, int, str], Subject] = {}
-        self._compressed: dict[tuple[int, Compressor, str], nn.Module] = {}
-        self._subjects: dict[tuple[int, Compressor, int, str], Subject] = {}
-        self._keep_alive: list[Any] = []
+        self._compressed: dict[tuple[int, Compressor, str], nn.Module | CompressionError] = {}
+        self._subjects: dict[tuple[int, int, Compressor, str], Subject] = {}
+        self._keep_alive: list[Any] = []  # so that the id()s in the keys above are never reused
         self.records: list[dict[str, Any]] = []
+        self.notes: list[str] = []
 
-    def eval_data(self, data: Any) -> EvalData:
-        """The user's ``netzip_data`` bounded by ``--netzip-max-samples``."""
+    def _eval_data_of(self, data: Any) -> EvalData:
         if id(data) not in self._eval_data:
             self._keep_alive.append(data)
             self._eval_data[id(data)] = EvalData(data, self.settings.max_samples)
         return self._eval_data[id(data)]
+
+    def _label(self, model: nn.Module, data: Any) -> str:
+        """The table title of a model and its data: the class name, numbered when it repeats."""
+        key = (id(model), id(data))
+        if key not in self._labels:
+            name = type(model).__name__
+            taken = sum(label.split(" #")[0] == name for label in self._labels.values())
+            self._labels[key] = f"{name} #{taken + 1}" if taken else name
+        return self._labels[key]
 
     def reference(self, model: nn.Module, data: Any, device: torch.device) -> Subject:
         """The reference model measured on ``device``: one per model, data and device."""
         key = (id(model), id(data), str(device))
         if key not in self._references:
             self._keep_alive.append(model)
-            on_device = model.to(device).eval()
-            self._references[key] = Subject("reference", on_device, self.eval_data(data), device)
+            placed = on_device(model, device)
+            self._references[key] = Subject("reference", placed, self._eval_data_of(data), device)
         return self._references[key]
 
     def compressed(self, model: nn.Module, compressor: Compressor, device: torch.device) -> nn.Module:
-        """``compressor`` applied to ``model`` for ``device``, compressed once per session."""
+        """``compressor`` applied to ``model`` for ``device``, tried once per session."""
         key = (id(model), compressor, str(device))
         if key not in self._compressed:
             self._keep_alive.append(model)
             context = CompressionContext(device=device, seed=self.settings.seed)
-            self._compressed[key] = compressor.apply(model, context).to(device).eval()
-        return self._compressed[key]
+            try:
+                self._compressed[key] = compressor.apply(model, context).to(device).eval()
+            except CompressionError as error:
+                self._compressed[key] = error
+        compressed = self._compressed[key]
+        if isinstance(compressed, CompressionError):
+            raise compressed
+        return compressed
 
     def result(
         self, model: nn.Module, data: Any, compressor: Compressor, device: torch.device, registry: MetricRegistry
     ) -> Result:
         """The lazily measured result of ``compressor`` on ``device`` against the reference."""
-        key = (id(model), compressor, id(data), str(device))
+        reference = self.reference(model, data, device)
+        key = (id(model), id(data), compressor, str(device))
         if key not in self._subjects:
             compressed = self.compressed(model, compressor, device)
-            self._subjects[key] = Subject(compressor.id, compressed, self.eval_data(data), device)
+            self._subjects[key] = Subject(compressor.id, compressed, self._eval_data_of(data), device, reference)
         return Result(
-            model=type(model).__name__,
+            model=self._label(model, data),
             compressor=compressor.id,
             device=str(device),
             compressed=self._subjects[key],
-            reference=self.reference(model, data, device),
+            reference=reference,
             registry=registry,
         )
 
@@ -87,10 +114,12 @@ class NetzipSession:
             write_json(self.settings.json_path, self.records)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.records:
+        if not (self.records or self.notes):
             return
         registry = MetricRegistry(entry for entries in self.config.hook.pytest_netzip_metrics() for entry in entries)
         terminalreporter.section("netzip")
+        for note in self.notes:
+            terminalreporter.write_line(f"netzip: {note}", yellow=True)
         for table in render_tables(self.records, registry):
             terminalreporter.write_line(table)
             terminalreporter.write_line("")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pytest_netzip.devices import check_device_name
 
 
 @dataclass(frozen=True)
@@ -22,30 +25,36 @@ class Settings:
 
 
 def _split(values: list[str] | str | None) -> tuple[str, ...]:
-    """``["a,b", "c"]`` or ``"a, b c"`` -> ``("a", "b", "c")``."""
+    """``["a,b", "c(x=1, y=2)"]`` -> ``("a", "b", "c(x=1, y=2)")``: commas inside parentheses stay."""
     if not values:
         return ()
-    if isinstance(values, str):
-        values = [values]
-    return tuple(part for value in values for part in value.replace(",", " ").split())
+    text = ",".join([values] if isinstance(values, str) else values)
+    return tuple(part.strip() for part in re.split(r",(?![^(]*\))", text) if part.strip())
 
 
-def _count(option: str, text: str | None) -> int | None:
+def _count(option: str, text: str | None, minimum: int) -> int | None:
     if text in (None, ""):
         return None
     try:
         number = int(text)
     except ValueError:
-        number = -1
-    if number < 0:
-        raise pytest.UsageError(f"{option} takes a whole number >= 0, got {text!r}")
+        number = minimum - 1
+    if number < minimum:
+        raise pytest.UsageError(f"{option} takes a whole number >= {minimum}, got {text!r}")
     return number
+
+
+def _devices(names: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return tuple(check_device_name(name) for name in names)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--netzip-devices: {exc}") from None
 
 
 #: (flag, ini key, kind, help): every option is mirrored by an ini key of the same name.
 _OPTIONS = (
     ("--netzip", "netzip", "bool", "measure compressed models and check their netzip budgets"),
-    ("--netzip-compressors", "netzip_compressors", "list", "run only these compressors (comma-separated names)"),
+    ("--netzip-compressors", "netzip_compressors", "list", "run only these compressors: names (every parametrisation) or ids, comma-separated"),
     ("--netzip-devices", "netzip_devices", "list", "devices for tests whose netzip marker names none (default: cpu)"),
     ("--netzip-max-samples", "netzip_max_samples", "int", "evaluate at most N samples of netzip_data"),
     ("--netzip-seed", "netzip_seed", "int", "seed for random compressors (default: 0)"),
@@ -84,9 +93,9 @@ def resolve(config: pytest.Config) -> Settings:
     return Settings(
         enabled=bool(value("netzip")),
         compressors=_split(value("netzip_compressors")),
-        devices=_split(value("netzip_devices")) or Settings.devices,
-        max_samples=_count("--netzip-max-samples", value("netzip_max_samples")),
-        seed=_count("--netzip-seed", value("netzip_seed")) or 0,
+        devices=_devices(_split(value("netzip_devices"))) or Settings.devices,
+        max_samples=_count("--netzip-max-samples", value("netzip_max_samples"), minimum=1),
+        seed=_count("--netzip-seed", value("netzip_seed"), minimum=0) or 0,
         json_path=json_path,
         strict=bool(value("netzip_strict")),
     )

@@ -122,5 +122,5 @@ def test_the_registry_resolves_names_and_suggests_close_ones() -> None:
     assert registry.resolve(PruneL1(amount=0.9)) == PruneL1(amount=0.9)
     with pytest.raises(LookupError, match="unknown compressor 'fp61': did you mean 'fp16'?"):
         registry.resolve("fp61")
-    with pytest.raises(TypeError, match="not a named Compressor"):
+    with pytest.raises(TypeError, match="not a Compressor"):
         CompressorRegistry([object()])

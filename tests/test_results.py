@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 
@@ -53,8 +54,8 @@ def test_the_summary_table_compares_with_the_reference(project: pytest.Pytester)
         "variant * top1 * top5 * f1 * agreement * size_ratio",
         "reference * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1",
         "fp16 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1.86",
-        "prune_l1 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1 [*]",
         "negate * 0.0000 (-0.9000) [*] * - * - * 0.0000 [*] * 1 [*]",
+        "prune_l1 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1 [*]",
         "[*]: over budget, *",
     ])
 
@@ -119,3 +120,54 @@ def pytest_netzip_result(item, result, record):
     result = project.runpytest("--netzip", "-s", "--netzip-json", "out.json")
     result.stdout.fnmatch_lines(["*hook saw test_deployable[[]negate-cpu[]] negate 0.0"])
     assert all(record["seen_by_hook"] for record in json.loads((project.path / "out.json").read_text())["results"])
+
+
+def test_a_failing_metric_without_a_column_marks_its_row(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["negate"])
+        @pytest.mark.accuracy_drop(max=1.0, max_class_drop=0.1)
+        def test_deployable():
+            pass
+        """)
+    project.runpytest("--netzip").stdout.fnmatch_lines(["negate [*] * 0.0000 (-0.9000)"])
+
+
+def test_models_with_the_same_class_name_get_their_own_tables(pytester: pytest.Pytester) -> None:
+    for directory, seed in (("a", 0), ("b", 1)):
+        pytester.mkpydir(directory)
+        (pytester.path / directory / "conftest.py").write_text(textwrap.dedent(f"""
+            import pytest, torch
+
+            @pytest.fixture(scope="session")
+            def netzip_model():
+                torch.manual_seed({seed})
+                return torch.nn.Linear(6, 6)
+
+            @pytest.fixture(scope="session")
+            def netzip_data():
+                torch.manual_seed(5)
+                return [(torch.randn(300, 6), torch.randint(0, 6, (300,)))]
+            """))
+        (pytester.path / directory / f"test_{directory}.py").write_text(textwrap.dedent("""
+            import pytest
+
+            @pytest.mark.netzip(compressors=["prune_random"])
+            @pytest.mark.accuracy_drop(max=1.0)
+            def test_it():
+                pass
+            """))
+    result = pytester.runpytest("--netzip", "--netzip-json", "out.json")
+    result.stdout.fnmatch_lines(["Linear on cpu", "*", "reference *", "prune_random *", "*", "", "Linear #2 on cpu"])
+    records = json.loads((pytester.path / "out.json").read_text())["results"]
+    assert sorted(record["model"] for record in records) == ["Linear", "Linear #2"]
+    references = {record["reference"]["metrics"]["top1"] for record in records}
+    assert len(references) == 2  # two different reference models, each measured on its own
+
+
+def test_xdist_gives_the_same_outcomes_and_one_table(project: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    write_test(project, TWO_TESTS)
+    result = project.runpytest_subprocess("--netzip", "-n", "2", "--netzip-json", "out.json")
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(["*= netzip =*", "Signed on cpu", "variant *", "reference *"])
+    assert len(json.loads((project.path / "out.json").read_text())["results"]) == 5

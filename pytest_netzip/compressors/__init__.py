@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, check_compressor
 from pytest_netzip.compressors.cast import BF16, FP16
 from pytest_netzip.compressors.prune import PruneL1, PruneRandom
 from pytest_netzip.compressors.quantize import Int8Dynamic
@@ -19,9 +19,7 @@ class CompressorRegistry:
     def __init__(self, extra: Iterable[Compressor | type[Compressor]] = ()) -> None:
         self._by_name: dict[str, Compressor] = {}
         for entry in (*BUILTIN_COMPRESSORS, *extra):
-            compressor = entry() if isinstance(entry, type) else entry
-            if not isinstance(compressor, Compressor) or not compressor.name:
-                raise TypeError(f"not a named Compressor: {entry!r}")
+            compressor = check_compressor(entry() if isinstance(entry, type) else entry)
             self._by_name[compressor.name] = compressor
 
     @property
@@ -32,7 +30,7 @@ class CompressorRegistry:
     def resolve(self, spec: str | Compressor) -> Compressor:
         """The compressor for a marker entry: a registered name or a ``Compressor`` value."""
         if isinstance(spec, Compressor):
-            return spec
+            return check_compressor(spec)
         if isinstance(spec, str) and spec in self._by_name:
             return self._by_name[spec]
         raise LookupError(unknown_name_message("compressor", spec, self.names))
@@ -45,6 +43,7 @@ __all__ = [
     "CompressionError",
     "Compressor",
     "CompressorRegistry",
+    "check_compressor",
     "FP16",
     "Int8Dynamic",
     "PruneL1",

@@ -71,3 +71,24 @@ class Compressor:
 
     def __str__(self) -> str:
         return self.id
+
+
+def check_compressor(compressor: object) -> Compressor:
+    """``compressor`` if its parameters are fields that its id and the session caches can see."""
+    if not isinstance(compressor, Compressor):
+        raise TypeError(f"not a Compressor: {compressor!r}")
+    kind = type(compressor).__name__
+    if not compressor.name:
+        raise TypeError(f"{kind} must set a name: name: ClassVar[str] = '...'")
+    hidden = sorted(set(vars(compressor)) - {field.name for field in dataclasses.fields(compressor)})
+    if hidden:
+        raise TypeError(
+            f"{kind} keeps {', '.join(hidden)} outside dataclass fields: decorate it with "
+            "@dataclass(frozen=True) and declare its parameters as fields, so that test ids and caches tell "
+            "its variants apart"
+        )
+    try:
+        hash(compressor)
+    except TypeError:
+        raise TypeError(f"{compressor.id} is not hashable: use hashable parameters (a tuple, not a list)") from None
+    return compressor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from types import ModuleType
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -13,14 +14,15 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-def _import_torchao_quantization():  # noqa: ANN202 - returns a module
+def _import_torchao_quantization() -> ModuleType:
     """Import ``torchao.quantization`` without letting its import-time chatter reach the user."""
     pytree_logger = logging.getLogger("torch.utils._pytree")
     level = pytree_logger.level
     pytree_logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
             import torchao.quantization
     finally:
         pytree_logger.setLevel(level)
@@ -35,7 +37,8 @@ class Int8Dynamic(Compressor):
 
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         quantization = _import_torchao_quantization()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings():  # deprecation notices are torchao's business, not the user's
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
             quantization.quantize_(model, quantization.Int8DynamicActivationInt8WeightConfig())
         return model

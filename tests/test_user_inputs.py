@@ -1,0 +1,176 @@
+"""Models, data, compressors and hooks as users really write them, including the wrong ways."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from tests.conftest import write_test
+
+GATED = """
+@pytest.mark.netzip(compressors=["fp16"])
+@pytest.mark.agreement(min=0.9)
+def test_deployable():
+    pass
+"""
+
+
+def with_data(project: pytest.Pytester, data: str) -> pytest.RunResult:
+    """Run GATED with ``netzip_data`` overridden by the expression ``data``."""
+    write_test(project, textwrap.dedent(f"""
+        import torch
+
+        @pytest.fixture(scope="session")
+        def netzip_data():
+            inputs = torch.randn(30, 6, generator=torch.Generator().manual_seed(0))
+            return {data}
+        """) + GATED)
+    return project.runpytest("--netzip")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("[(inputs, torch.nn.functional.one_hot(inputs.argmax(1), 6))]",
+         "*netzip: netzip_data batch 0: targets must be class indices, a 1-D integer tensor; got torch.int64 of shape "
+         "(30, 6) (one-hot targets: use .argmax(dim=1))"),
+        ("[(inputs, inputs.argmax(1).float())]", "*targets must be class indices*got torch.float32 of shape (30,)*"),
+        ("[(inputs, inputs.argmax(1)[:10])]", "*netzip_data batch 0: 30 inputs but 10 targets"),
+        ("[(inputs, inputs.argmax(1) + 6)]", "*targets must be class indices in [[]0, 6) for a model with 6 outputs*"),
+        ("[(inputs.double(), inputs.argmax(1))]",
+         "*netzip: evaluating reference on cpu failed: RuntimeError: *dtype*"),
+    ],
+)
+def test_bad_targets_and_inputs_fail_with_the_reason(project: pytest.Pytester, data: str, expected: str) -> None:
+    result = with_data(project, data)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([expected])
+    result.stdout.no_fnmatch_line("*During handling*")
+
+
+def test_column_targets_are_accepted(project: pytest.Pytester) -> None:
+    with_data(project, "[(inputs, inputs.argmax(1)[:, None])]").assert_outcomes(passed=1)
+
+
+def test_shuffled_data_is_refused_rather_than_scored(project: pytest.Pytester) -> None:
+    result = with_data(project, "torch.utils.data.DataLoader(list(zip(inputs, inputs.argmax(1))), batch_size=8, "
+                                "shuffle=True)")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*netzip_data gave different samples to the reference and to fp16: shuffle=True*"])
+
+
+def test_the_users_model_is_neither_moved_nor_switched_to_eval(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.fixture(scope="session")
+        def netzip_model():
+            model = Signed()
+            model.train()
+            return model
+
+        @pytest.mark.netzip(compressors=["fp16", "int8_dynamic"])
+        @pytest.mark.agreement(min=1.0)
+        def test_deployable(netzip_model, netzip_result):
+            assert netzip_result.metrics["top1"] == pytest.approx(0.9)
+            assert netzip_model.training
+            assert netzip_model.up.weight.dtype == torch.float32
+
+        from conftest import Signed
+        import torch
+        """)
+    project.runpytest("--netzip").assert_outcomes(passed=2)
+
+
+def test_a_parametrised_model_fixture_gates_an_empty_test(project: pytest.Pytester) -> None:
+    write_test(project, """
+        from conftest import Signed
+
+        @pytest.fixture(scope="session", params=[256, 512])
+        def netzip_model(request):
+            return Signed(hidden=request.param).eval()
+
+        @pytest.mark.netzip(compressors=["int8_dynamic"])
+        @pytest.mark.agreement(min=1.0)
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_deployable[[]256-int8_dynamic-cpu[]] PASSED*"])
+
+
+def test_a_compressor_with_hidden_parameters_is_refused(project: pytest.Pytester) -> None:
+    write_test(project, """
+        from pytest_netzip import Compressor
+
+        class Scale(Compressor):
+            name = "scale"
+
+            def __init__(self, factor):
+                object.__setattr__(self, "factor", factor)
+
+        @pytest.mark.netzip(compressors=[Scale(1.0), Scale(-1.0)])
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*test_deployable: Scale keeps factor outside dataclass fields: decorate it with @dataclass(frozen=True)*"
+    ])
+
+
+def test_a_filter_selects_compressors_by_name_or_by_id(project: pytest.Pytester) -> None:
+    write_test(project, """
+        from pytest_netzip import PruneL1
+
+        @pytest.mark.netzip(compressors=["prune_l1", PruneL1(amount=0.75), "fp16", "bf16"])
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip", "-v", "--netzip-compressors", "prune_l1(amount=0.75),fp16")
+    result.assert_outcomes(passed=2, deselected=2)
+    result.stdout.fnmatch_lines(["*[[]prune_l1(amount=0.75)-cpu[]] PASSED*", "*[[]fp16-cpu[]] PASSED*"])
+    by_name = project.runpytest("--netzip", "--netzip-compressors", "prune_l1")
+    by_name.assert_outcomes(passed=2, deselected=2)  # a name selects every parametrisation of it
+
+
+def test_a_failing_result_hook_fails_its_item_only(project: pytest.Pytester) -> None:
+    (project.path / "conftest.py").write_text((project.path / "conftest.py").read_text() + """
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_result(item, result, record):
+    if result.compressor == "fp16":
+        raise ZeroDivisionError("oops")
+""")
+    write_test(project, '@pytest.mark.netzip(compressors=["fp16", "bf16"])\ndef test_deployable():\n    pass\n')
+    result = project.runpytest("--netzip", "--netzip-json", "out.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*netzip: a pytest_netzip_result hook raised ZeroDivisionError: oops"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    outcomes = {r["compressor"]: r["outcome"] for r in json.loads((project.path / "out.json").read_text())["results"]}
+    assert outcomes == {"fp16": "failed", "bf16": "passed"}
+
+
+def test_a_metric_must_return_numbers(project: pytest.Pytester) -> None:
+    (project.path / "conftest.py").write_text((project.path / "conftest.py").read_text() + """
+from pytest_netzip import metric
+
+@metric("logits_sum", "not a number", unit="share")
+def logits_sum(subject, reference):
+    return subject.predictions.logits.sum()
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_metrics():
+    return [logits_sum]
+""")
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.accuracy_drop(max=0.1, metric="logits_sum")
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip", "--netzip-json", "out.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*TypeError: metric 'logits_sum' returned Tensor; a metric returns a float or a dict*"])
+    assert json.loads((project.path / "out.json").read_text())["results"][0]["outcome"] == "failed"
