@@ -114,7 +114,7 @@ def _table(model: str, device: str, records: list[dict[str, Any]], registry: Met
 
     table = [["variant", *names]]
     table.append(["reference", *(cell("reference", n, reference.get(n, _NOT_MEASURED), None) for n in names)])
-    for compressor, metrics in rows.items():
+    for compressor, metrics in sorted(rows.items()):
         values = (cell(compressor, n, metrics.get(n, _NOT_MEASURED), reference.get(n)) for n in names)
         table.append([variant(compressor), *values])
     widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]

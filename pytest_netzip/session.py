@@ -117,6 +117,7 @@ class NetzipSession:
         if not (self.records or self.notes):
             return
         registry = MetricRegistry(entry for entries in self.config.hook.pytest_netzip_metrics() for entry in entries)
+        terminalreporter.ensure_newline()
         terminalreporter.section("netzip")
         for note in self.notes:
             terminalreporter.write_line(f"netzip: {note}", yellow=True)
