@@ -11,8 +11,9 @@ from pytest_netzip import PruneL1, PruneRandom
 @pytest.mark.accuracy_drop(max=0.01, max_class_drop=0.05)
 @pytest.mark.agreement(min=0.99)
 @pytest.mark.size_ratio(min=1.9)
+@pytest.mark.compute_budget(max_ratio=0.5, metric="chats")
 def test_half_precision() -> None:
-    """Half precision halves the checkpoint and changes almost no prediction."""
+    """Half precision halves the checkpoint and the bit-weighted compute, and changes almost no prediction."""
 
 
 @pytest.mark.netzip(compressors=["int8_dynamic"])
@@ -20,15 +21,24 @@ def test_half_precision() -> None:
 @pytest.mark.accuracy_drop(max=0.01, metric="f1")
 @pytest.mark.agreement(min=0.98, max_negative_flips=0.01)
 @pytest.mark.size_ratio(min=2.5, max_mb=0.07)
+@pytest.mark.compute_budget(max_ratio=0.95, metric="chats")
 def test_int8() -> None:
-    """int8 Linear layers: under 70 kB on disk, at most one point of top-1 or F1 lost."""
+    """int8 Linear layers: under 70 kB on disk, at most one point of top-1 or F1 lost.
+
+    The convolutions, most of the MACs, stay in float32, so CHATS fall by only 7%.
+    """
 
 
 @pytest.mark.netzip(compressors=["prune_l1", PruneL1(amount=0.6)])
 @pytest.mark.accuracy_drop(max=0.02, max_class_drop=0.06)
 @pytest.mark.agreement(min=0.98)
+@pytest.mark.compute_budget(max_ratio=0.8, metric="effective_macs")
 def test_magnitude_pruning(netzip_result) -> None:
-    """Pruned zeros do not shrink torch.save's file, but they deflate: the zipped checkpoint must."""
+    """Pruned zeros do not shrink torch.save's file, but they deflate: the zipped checkpoint must.
+
+    Global pruning takes most zeros from the Linear layer, whose weights do few MACs each, so half
+    the weights gone saves only about a fifth of the MACs a sparse kernel would do.
+    """
     metrics, reference = netzip_result.metrics, netzip_result.reference_metrics
     assert metrics["sparsity"] >= 0.45
     assert metrics["size_zipped_bytes"] <= 0.7 * reference["size_zipped_bytes"]

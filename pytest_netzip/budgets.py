@@ -32,7 +32,7 @@ class Threshold:
     keyword: str
     metric: str
     limit: float
-    check: Literal["min", "max", "max_drop"]
+    check: Literal["min", "max", "max_drop", "max_ratio"]
     scale: float = 1.0
     unit: str = ""
 
@@ -41,6 +41,8 @@ class Threshold:
         unit = f" {self.unit}" if self.unit else ""
         if self.check == "max_drop":
             return f"{self.metric} drop <= {self.limit:g}"
+        if self.check == "max_ratio":
+            return f"{self.metric} / reference <= {self.limit:g}"
         return f"{self.metric} {'>=' if self.check == 'min' else '<='} {self.limit:g}{unit}"
 
     def judge(self, result: Result) -> Verdict:
@@ -54,6 +56,9 @@ class Threshold:
             drop, where = _drop(reference, value)
             note = f"drop {drop:.4f}" + (f" in class {where}" if where is not None else "")
             return Verdict(self, value, reference, drop <= self.limit + _TOLERANCE, note, where)
+        if self.check == "max_ratio":
+            ratio = value / reference if reference else float("inf")
+            return Verdict(self, value, reference, ratio <= self.limit + _TOLERANCE, f"ratio {ratio:.3g}")
         scaled = value * self.scale
         passed = scaled >= self.limit - _TOLERANCE if self.check == "min" else scaled <= self.limit + _TOLERANCE
         return Verdict(self, value, reference, passed, f"{scaled:.4g} {self.unit}" if self.unit else "")
@@ -167,11 +172,33 @@ def _size_ratio(registry: MetricRegistry, *, min: float | None = None, max_mb: f
     return thresholds
 
 
+_COMPUTE_METRICS = ("macs", "chats", "effective_macs")
+
+
+def _compute_budget(
+    registry: MetricRegistry, *, max_macs: float | None = None, max_ratio: float | None = None, metric: str = "macs"
+) -> list[Threshold]:
+    if metric not in _COMPUTE_METRICS:
+        raise BudgetError(f"compute_budget(metric=...): {unknown_name_message('metric', metric, _COMPUTE_METRICS)}")
+    thresholds = []
+    if max_macs is not None:
+        limit = _positive("compute_budget", "max_macs", max_macs)
+        thresholds.append(Threshold("compute_budget", "max_macs", metric, limit, "max"))
+    if max_ratio is not None:
+        limit = _positive("compute_budget", "max_ratio", max_ratio)
+        thresholds.append(Threshold("compute_budget", "max_ratio", metric, limit, "max_ratio"))
+    return thresholds
+
+
 #: Threshold markers by name, with the description registered for ``pytest --markers``.
 THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
     "accuracy_drop": (_accuracy_drop, "accuracy_drop(max, metric='top1', max_class_drop=None): fall in accuracy"),
     "agreement": (_agreement, "agreement(min=None, max_negative_flips=None): top-1 agreement with the reference"),
     "size_ratio": (_size_ratio, "size_ratio(min=None, max_mb=None): reference bytes / compressed bytes"),
+    "compute_budget": (
+        _compute_budget,
+        "compute_budget(max_macs=None, max_ratio=None, metric='macs'): MACs (or chats, effective_macs) per sample",
+    ),
 }
 
 

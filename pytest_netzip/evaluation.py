@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pytest_netzip.metrics import Metric, MetricRegistry, MetricUnavailable, MetricValue
+from pytest_netzip.metrics.compute import Compute, count_compute
 from pytest_netzip.metrics.size import serialized_state_dict
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class EvalData:
 
     batches: Iterable[Any]
     max_samples: int | None = None
+    example_input: Any = None
 
     def __post_init__(self) -> None:
         if isinstance(self.batches, Iterator):
@@ -39,13 +41,28 @@ class EvalData:
         for index, batch in enumerate(self.batches):
             if remaining is not None and remaining <= 0:
                 return
-            if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-                raise DataError(f"netzip_data batch {index} is a {type(batch).__name__}; expected (inputs, targets)")
-            inputs, targets = batch[0], _class_indices(batch[1], len(batch[0]), index)
+            inputs, targets = _pair(batch, index)
+            targets = _class_indices(targets, len(inputs), index)
             if remaining is not None:
                 inputs, targets = inputs[:remaining], targets[:remaining]
                 remaining -= len(targets)
             yield inputs, targets
+
+
+    def example(self) -> Any:
+        """The input for per-sample measurements: ``example_input``, else the first sample."""
+        if self.example_input is not None:
+            return self.example_input
+        for batch in self.batches:  # the targets are not needed here, so not checked here
+            return _pair(batch, 0)[0][:1]
+        raise DataError("netzip_data yielded no batches")
+
+
+def _pair(batch: Any, index: int) -> tuple[Any, Any]:
+    """``(inputs, targets)`` of a batch, or a DataError saying what the batch is instead."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise DataError(f"netzip_data batch {index} is a {type(batch).__name__}; expected (inputs, targets)")
+    return batch[0], batch[1]
 
 
 def _class_indices(targets: Any, batch_size: int, index: int) -> torch.Tensor:
@@ -156,6 +173,17 @@ class Subject:
                 "samples in the same order"
             )
         return predictions
+
+    @cached_property
+    def compute(self) -> Compute:
+        """MACs, CHATS and effective MACs of one forward pass on the example input."""
+        from torch.utils._pytree import tree_map
+
+        example = tree_map(lambda value: value.to(self.device) if hasattr(value, "to") else value, self.data.example())
+        try:
+            return count_compute(self.model, example)
+        except Exception as exc:  # the user's model failed: say which model, keep the cause
+            raise DataError(f"counting the MACs of {self.label} on {self.device} failed: {type(exc).__name__}: {exc}") from exc
 
     @cached_property
     def serialized(self) -> bytes:

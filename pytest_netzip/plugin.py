@@ -138,6 +138,17 @@ def netzip_data() -> Any:
     )
 
 
+@pytest.fixture
+def netzip_example_input(netzip_data: Any) -> Any:
+    """The input of per-sample measurements (MACs): by default the first sample of ``netzip_data``."""
+    from pytest_netzip.evaluation import DataError, EvalData
+
+    try:
+        return EvalData(netzip_data).example()
+    except DataError as exc:
+        _fail(exc)
+
+
 # Fixtures the plugin provides.
 
 
@@ -193,6 +204,7 @@ def netzip_result(
     request: pytest.FixtureRequest,
     netzip_model: nn.Module,
     netzip_data: Any,
+    netzip_example_input: Any,
     netzip_compressor: Compressor,
     netzip_device: torch.device,
     netzip_compressed: nn.Module,
@@ -202,7 +214,8 @@ def netzip_result(
 
     try:
         result = _session(request).result(
-            netzip_model, netzip_data, netzip_compressor, netzip_device, metric_registry(request.node)
+            netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device,
+            metric_registry(request.node),
         )
     except DataError as exc:
         _fail(exc)

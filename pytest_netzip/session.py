@@ -45,10 +45,11 @@ class NetzipSession:
         self.records: list[dict[str, Any]] = []
         self.notes: list[str] = []
 
-    def _eval_data_of(self, data: Any) -> EvalData:
+    def _eval_data_of(self, data: Any, example_input: Any = None) -> EvalData:
+        """``data`` bounded by ``--netzip-max-samples``; its example input is the first one given."""
         if id(data) not in self._eval_data:
             self._keep_alive.append(data)
-            self._eval_data[id(data)] = EvalData(data, self.settings.max_samples)
+            self._eval_data[id(data)] = EvalData(data, self.settings.max_samples, example_input)
         return self._eval_data[id(data)]
 
     def _label(self, model: nn.Module, data: Any) -> str:
@@ -85,9 +86,16 @@ class NetzipSession:
         return compressed
 
     def result(
-        self, model: nn.Module, data: Any, compressor: Compressor, device: torch.device, registry: MetricRegistry
+        self,
+        model: nn.Module,
+        data: Any,
+        example_input: Any,
+        compressor: Compressor,
+        device: torch.device,
+        registry: MetricRegistry,
     ) -> Result:
         """The lazily measured result of ``compressor`` on ``device`` against the reference."""
+        self._eval_data_of(data, example_input)
         reference = self.reference(model, data, device)
         key = (id(model), id(data), compressor, str(device))
         if key not in self._subjects:

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 
 from pytest_netzip.metrics.accuracy import ACCURACY_METRICS
 from pytest_netzip.metrics.base import Metric, MetricUnavailable, MetricValue, metric
+from pytest_netzip.metrics.compute import COMPUTE_METRICS
 from pytest_netzip.metrics.size import SIZE_METRICS
 from pytest_netzip.naming import unknown_name_message
 
-BUILTIN_METRICS: tuple[Metric, ...] = (*ACCURACY_METRICS, *SIZE_METRICS)
+BUILTIN_METRICS: tuple[Metric, ...] = (*ACCURACY_METRICS, *SIZE_METRICS, *COMPUTE_METRICS)
 
 
 class MetricRegistry:

@@ -26,7 +26,7 @@ class MetricUnavailable(Exception):
 class Metric:
     """A measurement of ``subject`` given the ``reference`` (for the reference row, both are it).
 
-    ``unit`` selects the formatting (``share``, ``bytes``, ``count``, ``ratio``); ``higher_is_better``
+    ``unit`` selects the formatting (``share``, ``bytes``, ``count``, ``ops``, ``ratio``); ``higher_is_better``
     gives the direction of a regression; a ``share`` lies in [0, 1]; a ``relative`` metric already
     compares with the reference (agreement, ratios), so tables show no change against it.
     """
@@ -45,17 +45,20 @@ class Metric:
         if self.unit == "share":
             return f"{value:.4f}"
         if self.unit == "bytes":
-            return _format_bytes(value)
+            return _format_scaled(value, (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)), "B")
         if self.unit == "count":
             return f"{value:,.0f}"
+        if self.unit == "ops":
+            return _format_scaled(value, (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)), "")
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
-def _format_bytes(value: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+def _format_scaled(value: float, scales: tuple[tuple[str, float], ...], unit: str) -> str:
+    """``value`` with the largest prefix it reaches: ``156.43 kB``, ``1.81 G``."""
+    for prefix, scale in scales:
         if abs(value) >= scale:
-            return f"{value / scale:.2f} {unit}"
-    return f"{value:.0f} B"
+            return f"{value / scale:.2f} {prefix}"
+    return f"{value:.0f} {unit}".rstrip()
 
 
 def metric(
