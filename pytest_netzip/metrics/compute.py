@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_netzip.metrics.base import MetricUnavailable, metric
+from pytest_netzip.metrics.size import dense
 
 if TYPE_CHECKING:
     import torch
@@ -76,7 +77,7 @@ def count_compute(model: nn.Module, example_input: Any) -> Compute:
             self.macs += macs
             self.chats += macs * max(tensor.element_size() * 8 for tensor in tensors)
             position = _weight_position(func._overloadpacket)
-            weight = args[position] if position is not None else None
+            weight = dense(args[position]) if position is not None else None
             density = torch.count_nonzero(weight).item() / weight.numel() if weight is not None else 1.0
             self.effective += macs * density
             return out

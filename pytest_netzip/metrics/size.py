@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pytest_netzip.evaluation import Subject
 
 
-def _dense(tensor: torch.Tensor) -> torch.Tensor:
+def dense(tensor: torch.Tensor) -> torch.Tensor:
     """The plain values of a tensor, dequantising tensor subclasses such as torchao's Int8Tensor."""
     import torch
 
@@ -33,7 +33,7 @@ def count_nonzero_params(model: nn.Module) -> int:
     """Number of parameter values that are not zero."""
     import torch
 
-    return sum(int(torch.count_nonzero(_dense(parameter.detach()))) for parameter in model.parameters())
+    return sum(int(torch.count_nonzero(dense(parameter.detach()))) for parameter in model.parameters())
 
 
 def serialized_state_dict(model: nn.Module) -> bytes:
