@@ -53,8 +53,17 @@ class EvalData:
         """The input for per-sample measurements: ``example_input``, else the first sample."""
         if self.example_input is not None:
             return self.example_input
+        from torch.utils._pytree import tree_map
+
         for batch in self.batches:  # the targets are not needed here, so not checked here
-            return _pair(batch, 0)[0][:1]
+            inputs = _pair(batch, 0)[0]
+            try:
+                return tree_map(lambda value: value[:1], inputs)
+            except Exception as exc:
+                raise DataError(
+                    f"cannot take the first sample of {type(inputs).__name__} inputs ({exc}): "
+                    "define a fixture netzip_example_input returning one model input"
+                ) from exc
         raise DataError("netzip_data yielded no batches")
 
 
@@ -139,6 +148,7 @@ class Subject:
         self.device = device
         self.reference = reference
         self._predictions: Predictions | DataError | None = None
+        self._compute: Compute | DataError | MetricUnavailable | None = None
         self._values: dict[str, MetricValue | MetricUnavailable] = {}
 
     @property
@@ -174,14 +184,26 @@ class Subject:
             )
         return predictions
 
-    @cached_property
+    @property
     def compute(self) -> Compute:
-        """MACs, CHATS and effective MACs of one forward pass on the example input."""
+        """MACs, CHATS and effective MACs of one forward pass on the example input (tried once)."""
+        if self._compute is None:
+            try:
+                self._compute = self._count()
+            except (DataError, MetricUnavailable) as error:
+                self._compute = error
+        if isinstance(self._compute, Exception):
+            raise self._compute
+        return self._compute
+
+    def _count(self) -> Compute:
         from torch.utils._pytree import tree_map
 
         example = tree_map(lambda value: value.to(self.device) if hasattr(value, "to") else value, self.data.example())
         try:
             return count_compute(self.model, example)
+        except MetricUnavailable:
+            raise
         except Exception as exc:  # the user's model failed: say which model, keep the cause
             raise DataError(f"counting the MACs of {self.label} on {self.device} failed: {type(exc).__name__}: {exc}") from exc
 

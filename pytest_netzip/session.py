@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_netzip.compressors import CompressionContext, CompressionError, Compressor
-from pytest_netzip.evaluation import EvalData, Result, Subject
+from pytest_netzip.evaluation import DataError, EvalData, Result, Subject
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.report import render_tables, write_json
 from pytest_netzip.settings import Settings
@@ -16,6 +16,18 @@ from pytest_netzip.settings import Settings
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+
+def _same(first: Any, second: Any) -> bool:
+    """Whether two example inputs hold the same values (tensors compared with torch.equal)."""
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    (left, left_spec), (right, right_spec) = tree_flatten(first), tree_flatten(second)
+    return left_spec == right_spec and all(
+        torch.equal(a, b) if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) else a == b
+        for a, b in zip(left, right)
+    )
 
 
 def on_device(model: nn.Module, device: torch.device) -> nn.Module:
@@ -46,11 +58,17 @@ class NetzipSession:
         self.notes: list[str] = []
 
     def _eval_data_of(self, data: Any, example_input: Any = None) -> EvalData:
-        """``data`` bounded by ``--netzip-max-samples``; its example input is the first one given."""
+        """``data`` bounded by ``--netzip-max-samples``, with the example input all its tests share."""
         if id(data) not in self._eval_data:
             self._keep_alive.append(data)
             self._eval_data[id(data)] = EvalData(data, self.settings.max_samples, example_input)
-        return self._eval_data[id(data)]
+        eval_data = self._eval_data[id(data)]
+        if example_input is not None and not _same(example_input, eval_data.example_input):
+            raise DataError(
+                "netzip_example_input differs between tests that share one netzip_data: compute is "
+                "measured once per model and data, so give every such test the same example input"
+            )
+        return eval_data
 
     def _label(self, model: nn.Module, data: Any) -> str:
         """The table title of a model and its data: the class name, numbered when it repeats."""

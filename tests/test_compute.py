@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
 from pytest_netzip import FP16, CompressionContext, Int8Dynamic, PruneL1
+from pytest_netzip.metrics import MetricUnavailable
 from pytest_netzip.metrics.compute import count_compute
 from pytest_netzip.metrics.size import count_params
 from tests.conftest import write_test
@@ -44,6 +47,24 @@ def test_effective_macs_skip_pruned_weights() -> None:
     compute = count_compute(PruneL1(amount=0.75).apply(model, CONTEXT), torch.rand(1, 100))
     assert compute.macs == 20_000
     assert compute.effective_macs == pytest.approx(5_000)
+
+
+def test_zeros_in_activations_are_not_pruned_weights() -> None:
+    class Gram(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            hidden = torch.relu(x)  # about half zeros, but no weight of the model
+            return torch.bmm(hidden, hidden.transpose(1, 2))
+
+    compute = count_compute(Gram(), torch.randn(1, 4, 8))
+    assert compute.effective_macs == compute.macs == 4 * 4 * 8
+
+
+def test_an_op_without_a_formula_makes_the_count_unavailable() -> None:
+    with warnings.catch_warnings():  # torch.ao's deprecation notices: this is the legacy path on purpose
+        warnings.simplefilter("ignore")
+        legacy = torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.Linear(64, 64)), {nn.Linear}, torch.qint8)
+        with pytest.raises(MetricUnavailable, match="no MAC formula for quantized::linear_dynamic"):
+            count_compute(legacy, torch.rand(1, 64))
 
 
 def test_resnet18_matches_torchvisions_published_figures() -> None:
@@ -102,3 +123,35 @@ def test_a_bad_compute_budget_is_a_collection_error(project: pytest.Pytester, ma
     result = project.runpytest("--netzip")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([expected])
+
+
+def test_tests_sharing_data_must_share_the_example_input(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_one="""
+        import pytest, torch
+
+        @pytest.fixture
+        def netzip_example_input():
+            return torch.ones(1, 6)
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.compute_budget(max_ratio=1.0)
+        def test_one():
+            pass
+        """,
+        test_two="""
+        import pytest, torch
+
+        @pytest.fixture
+        def netzip_example_input():
+            return torch.ones(8, 6)
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.compute_budget(max_ratio=1.0)
+        def test_two():
+            pass
+        """,
+    )
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*netzip: netzip_example_input differs between tests that share one netzip_data*"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,59 +33,106 @@ def _formulas() -> dict[Any, Any]:
     return {**flop_registry, torch.ops.aten._int_mm: flop_registry[torch.ops.aten.mm]}
 
 
-def _weight_position(packet: Any) -> int | None:
-    """Which argument of a counted op holds the weight (x @ W, conv(x, W)); None where there is none."""
+def _operand_positions(packet: Any) -> tuple[int, int] | None:
+    """Where a counted op keeps its input and its weight (x @ W, conv(x, W)); None for other ops."""
     import torch
 
     aten = torch.ops.aten
     if packet in (aten.addmm, aten.baddbmm):
-        return 2
+        return 1, 2
     if packet in (aten.mm, aten.bmm, aten._int_mm, aten._scaled_mm, aten.convolution, aten._convolution,
                   aten.cudnn_convolution, aten.convolution_overrideable, aten._slow_conv2d_forward):
-        return 1
+        return 0, 1
     return None
+
+
+#: Ops that multiply-accumulate but have no formula: met in a model, they make its count unavailable.
+_UNCOUNTED = re.compile(r"^(quantized::|.*(mm|conv|linear|matmul|attention|einsum|transformer))", re.IGNORECASE)
+
+
+def _storages(model: nn.Module) -> set[int]:
+    """Data pointers of the model's parameters and buffers, and of the tensors inside tensor subclasses."""
+    pointers = set()
+    for tensor in (*model.parameters(), *model.buffers()):
+        inner = tensor.__tensor_flatten__()[0] if hasattr(tensor, "__tensor_flatten__") else ()
+        pointers.update(getattr(tensor, name).data_ptr() for name in inner)
+        if not inner:
+            pointers.add(tensor.data_ptr())
+    return pointers
+
+
+def _nonzero_share(weight: torch.Tensor) -> float:
+    import torch
+
+    values = dense(weight)
+    if values.element_size() == 1 and values.is_floating_point():  # float8 has no count_nonzero
+        values = values.float()
+    return torch.count_nonzero(values).item() / values.numel()
 
 
 def count_compute(model: nn.Module, example_input: Any) -> Compute:
     """Count ``model(example_input)`` op by op.
 
     MACs are torch.utils.flop_counter's FLOPs / 2 (integer matmuls included); CHATS weigh each op's
-    MACs by the widest bit width among its tensor operands (the NetZIP paper's CHATS); effective MACs
-    weigh them by the share of non-zero values in the op's weight, what a sparse kernel would do.
+    MACs by the wider bit width of its input and weight (the NetZIP paper's CHATS); effective MACs
+    weigh them by the share of non-zero values in the weight when it is one of the model's own
+    tensors, what a sparse kernel would do. Raises MetricUnavailable when the model runs an op that
+    multiplies but has no formula (``quantized::linear_dynamic``, a higher-order op, ...).
     """
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
     formulas = _formulas()
+    weights = _storages(model)
 
     class Counter(TorchDispatchMode):
+        supports_higher_order_operators = True
+
         def __init__(self) -> None:
             super().__init__()
             self.macs, self.chats, self.effective = 0, 0, 0.0
+            self.uncounted: set[str] = set()
 
         def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
             kwargs = kwargs or {}
-            formula = formulas.get(func._overloadpacket)
-            if formula is None:
+            if func is torch.ops.higher_order.out_dtype:  # torchao's int8 matmul on CUDA: (op, dtype, *operands)
+                out = func(*args, **kwargs)
+                self.count(args[0], args[2:], {}, out)
+                return out
+            if isinstance(func, torch._ops.HigherOrderOperator):
+                self.uncounted.add(str(func.name()))
+                return func(*args, **kwargs)
+            if func._overloadpacket not in formulas:
                 with self:  # composite ops (linear, conv2d) decompose into ones with formulas
                     decomposed = func.decompose(*args, **kwargs)
                 if decomposed is not NotImplemented:
                     return decomposed
+                if _UNCOUNTED.match(func.name()):
+                    self.uncounted.add(func.name())
                 return func(*args, **kwargs)
             out = func(*args, **kwargs)
-            macs = formula(*args, **kwargs, out_val=out) // 2
-            tensors = [arg for arg in args if isinstance(arg, torch.Tensor)]
-            self.macs += macs
-            self.chats += macs * max(tensor.element_size() * 8 for tensor in tensors)
-            position = _weight_position(func._overloadpacket)
-            weight = dense(args[position]) if position is not None else None
-            density = torch.count_nonzero(weight).item() / weight.numel() if weight is not None else 1.0
-            self.effective += macs * density
+            self.count(func, args, kwargs, out)
             return out
+
+        def count(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+            formula = formulas.get(func._overloadpacket)
+            if formula is None:
+                self.uncounted.add(func.name())
+                return
+            macs = formula(*args, **kwargs, out_val=out) // 2
+            positions = _operand_positions(func._overloadpacket)
+            operands = [args[i] for i in positions] if positions else [a for a in args if isinstance(a, torch.Tensor)]
+            weight = args[positions[1]] if positions else None
+            own_weight = weight is not None and weight.data_ptr() in weights
+            self.macs += macs
+            self.chats += macs * max(operand.element_size() * 8 for operand in operands)
+            self.effective += macs * (_nonzero_share(weight) if own_weight else 1.0)
 
     counter = Counter()
     with torch.inference_mode(), counter:
         model(example_input)
+    if counter.uncounted:
+        raise MetricUnavailable(f"no MAC formula for {', '.join(sorted(counter.uncounted))}")
     return Compute(counter.macs, counter.chats, counter.effective)
 
 
