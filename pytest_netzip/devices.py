@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-_DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
-VALID_DEVICES = "cpu, cuda, cuda:N, mps"
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+VALID_DEVICES = "auto, cpu, cuda, cuda:N, mps"
 
 
 def check_device_name(name: object) -> str:
@@ -17,6 +17,21 @@ def check_device_name(name: object) -> str:
     if not (isinstance(name, str) and _DEVICE.fullmatch(name)):
         raise ValueError(f"unknown device {name!r} (valid: {VALID_DEVICES})")
     return name
+
+
+def expand(names: list[str]) -> list[str]:
+    """``names`` with ``auto`` replaced by every device this machine has (torch is imported only then)."""
+    if "auto" not in names:
+        return names
+    import torch
+
+    present = ["cpu"]
+    if torch.cuda.is_available():
+        present.append("cuda")
+    if torch.backends.mps.is_available():
+        present.append("mps")
+    expanded = [device for name in names for device in (present if name == "auto" else [name])]
+    return list(dict.fromkeys(expanded))
 
 
 def missing_reason(device: torch.device) -> str | None:

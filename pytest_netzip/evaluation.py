@@ -290,6 +290,13 @@ class Result:
         self.reference_metrics = MetricValues(reference, reference, registry)
         self.registry = registry
 
+    @property
+    def threads(self) -> int:
+        """The CPU threads torch uses for this process."""
+        import torch
+
+        return torch.get_num_threads()
+
     def __repr__(self) -> str:
         return f"<netzip Result {self.compressor} on {self.device} for {self.model}>"
 

@@ -8,7 +8,7 @@ import pytest
 
 from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, parse_marker
 from pytest_netzip.compressors import CompressorRegistry
-from pytest_netzip.devices import check_device_name
+from pytest_netzip.devices import check_device_name, expand
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.variant import Variant
@@ -55,7 +55,7 @@ def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, .
     registry = compressor_registry(node)
     try:
         compressors = [registry.resolve(spec) for spec in specs]
-        devices = [check_device_name(device) for device in _as_list(mark.kwargs.get("devices", default_devices))]
+        devices = expand([check_device_name(name) for name in _as_list(mark.kwargs.get("devices", default_devices))])
     except (LookupError, TypeError, ValueError) as exc:
         raise BudgetError(str(exc).strip("\"'")) from None
     found = [Variant(compressor, device) for compressor in compressors for device in devices]

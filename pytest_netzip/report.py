@@ -34,6 +34,7 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
         "model": result.model,
         "compressor": result.compressor,
         "device": result.device,
+        "threads": result.threads,
         "metrics": values(measured),
         "reference": {"metrics": values(reference)},
         "unavailable": {name: value.reason for name, value in measured.items() if isinstance(value, MetricUnavailable)},
@@ -123,7 +124,12 @@ def _table(model: str, device: str, records: list[dict[str, Any]], registry: Met
     legend = "(+x): change in points, (x): times the reference, n/a: unavailable, -: not measured"
     if failing:
         legend = "*: over budget, " + legend
-    return "\n".join([f"{model} on {device}", *lines, legend])
+    threads = {record.get("threads") for record in records} - {None}
+    title = f"{model} on {device}"
+    if device == "cpu" and len(threads) == 1:
+        count = threads.pop()
+        title += f" ({count} CPU thread{'s' if count > 1 else ''})"
+    return "\n".join([title, *lines, legend])
 
 
 def _scalar(value: Any) -> bool:

@@ -82,6 +82,10 @@ class NetzipSession:
     def reference(self, model: nn.Module, data: Any, device: torch.device) -> Subject:
         """The reference model measured on ``device``: one per model, data and device."""
         key = (id(model), id(data), str(device))
+        if not self._references and self.settings.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.settings.threads)  # before the first measurement of the session
         if key not in self._references:
             self._keep_alive.append(model)
             placed = on_device(model, device)

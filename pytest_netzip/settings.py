@@ -20,6 +20,7 @@ class Settings:
     devices: tuple[str, ...] = ("cpu",)
     max_samples: int | None = None
     seed: int = 0
+    threads: int | None = None
     json_path: Path | None = None
     strict: bool = False
 
@@ -55,9 +56,10 @@ def _devices(names: tuple[str, ...]) -> tuple[str, ...]:
 _OPTIONS = (
     ("--netzip", "netzip", "bool", "measure compressed models and check their netzip budgets"),
     ("--netzip-compressors", "netzip_compressors", "list", "run only these compressors: names (every parametrisation) or ids, comma-separated"),
-    ("--netzip-devices", "netzip_devices", "list", "devices for tests whose netzip marker names none (default: cpu)"),
+    ("--netzip-devices", "netzip_devices", "list", "devices for tests whose netzip marker names none: cpu, cuda, cuda:N, mps, auto = all present (default: cpu)"),
     ("--netzip-max-samples", "netzip_max_samples", "int", "evaluate at most N samples of netzip_data"),
     ("--netzip-seed", "netzip_seed", "int", "seed for random compressors (default: 0)"),
+    ("--netzip-threads", "netzip_threads", "int", "CPU threads for torch (default: torch's own choice)"),
     ("--netzip-json", "netzip_json", "path", "write every result to this JSON file"),
     ("--netzip-strict", "netzip_strict", "bool", "fail, instead of skip, when a budgeted metric cannot be measured"),
 )
@@ -96,6 +98,7 @@ def resolve(config: pytest.Config) -> Settings:
         devices=_devices(_split(value("netzip_devices"))) or Settings.devices,
         max_samples=_count("--netzip-max-samples", value("netzip_max_samples"), minimum=1),
         seed=_count("--netzip-seed", value("netzip_seed"), minimum=0) or 0,
+        threads=_count("--netzip-threads", value("netzip_threads"), minimum=1),
         json_path=json_path,
         strict=bool(value("netzip_strict")),
     )

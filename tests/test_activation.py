@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import torch
 
 from tests.conftest import write_test
 
@@ -62,3 +65,28 @@ def test_ini_key_switches_the_plugin_on(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\nnetzip = true\n")
     write_test(project, TEST)
     project.runpytest().assert_outcomes(passed=3)
+
+
+def test_threads_are_set_and_reported(project: pytest.Pytester) -> None:
+    write_test(project, """
+        import torch
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        def test_deployable(netzip_result):
+            assert netzip_result.metrics["top1"] > 0
+            assert torch.get_num_threads() == 1
+        """)
+    result = project.runpytest_subprocess("--netzip", "--netzip-threads", "1", "--netzip-json", "out.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["Signed on cpu (1 CPU thread)"])
+    assert json.loads((project.path / "out.json").read_text())["results"][0]["threads"] == 1
+
+
+def test_auto_expands_to_the_devices_present(project: pytest.Pytester) -> None:
+    write_test(project, TEST)
+    result = project.runpytest("--co", "-q", "--netzip", "--netzip-devices", "auto")
+    expected = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
+        ["mps"] if torch.backends.mps.is_available() else []
+    )
+    result.stdout.fnmatch_lines([f"test_model.py::test_deployable[[]fp16-{device}[]]" for device in expected])
+    assert f"{len(expected) * 2 + 1} tests collected" in result.stdout.str()

@@ -13,7 +13,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--netzip", "--netzip-json", "results.json", str(EXAMPLE))
     result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines(["*= netzip =*", "DigitsCNN on cpu", "reference *", "int8_dynamic *"])
+    result.stdout.fnmatch_lines(["*= netzip =*", "DigitsCNN on cpu (* CPU thread*)", "reference *", "int8_dynamic *"])
     records = json.loads((pytester.path / "results.json").read_text())["results"]
     assert {record["compressor"] for record in records} == {
         "fp16", "bf16", "int8_dynamic", "prune_l1", "prune_l1(amount=0.6)", "prune_random(amount=0.1)"

@@ -50,7 +50,7 @@ def test_the_summary_table_compares_with_the_reference(project: pytest.Pytester)
     result = project.runpytest("--netzip")
     result.stdout.fnmatch_lines([
         "*= netzip =*",
-        "Signed on cpu",
+        "Signed on cpu (* CPU thread*)",
         "variant * top1 * top5 * f1 * agreement * size_ratio",
         "reference * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1",
         "fp16 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1.86",
@@ -157,7 +157,7 @@ def test_models_with_the_same_class_name_get_their_own_tables(pytester: pytest.P
                 pass
             """))
     result = pytester.runpytest("--netzip", "--netzip-json", "out.json")
-    result.stdout.fnmatch_lines(["Linear on cpu", "*", "reference *", "prune_random *", "*", "", "Linear #2 on cpu"])
+    result.stdout.fnmatch_lines(["Linear on cpu (*)", "*", "reference *", "prune_random *", "*", "", "Linear #2 on cpu (*)"])
     records = json.loads((pytester.path / "out.json").read_text())["results"]
     assert sorted(record["model"] for record in records) == ["Linear", "Linear #2"]
     references = {record["reference"]["metrics"]["top1"] for record in records}
@@ -169,5 +169,5 @@ def test_xdist_gives_the_same_outcomes_and_one_table(project: pytest.Pytester) -
     write_test(project, TWO_TESTS)
     result = project.runpytest_subprocess("--netzip", "-n", "2", "--netzip-json", "out.json")
     result.assert_outcomes(passed=3, failed=2)
-    result.stdout.fnmatch_lines(["*= netzip =*", "Signed on cpu", "variant *", "reference *"])
+    result.stdout.fnmatch_lines(["*= netzip =*", "Signed on cpu (*)", "variant *", "reference *"])
     assert len(json.loads((project.path / "out.json").read_text())["results"]) == 5

@@ -16,7 +16,7 @@ from tests.conftest import write_test
         ),
         (
             '@pytest.mark.netzip(compressors=["fp16"], devices=["gpu"])',
-            "*test_deployable: unknown device 'gpu' (valid: cpu, cuda, cuda:N, mps)",
+            "*test_deployable: unknown device 'gpu' (valid: auto, cpu, cuda, cuda:N, mps)",
         ),
         (
             '@pytest.mark.netzip(compressors=[])',
@@ -100,7 +100,8 @@ def test_a_compressor_filter_that_matches_nothing_says_so(project: pytest.Pytest
     [
         ("--netzip-max-samples=0", "*--netzip-max-samples takes a whole number >= 1, got '0'"),
         ("--netzip-seed=abc", "*--netzip-seed takes a whole number >= 0, got 'abc'"),
-        ("--netzip-devices=gpu", "*--netzip-devices: unknown device 'gpu' (valid: cpu, cuda, cuda:N, mps)"),
+        ("--netzip-devices=gpu", "*--netzip-devices: unknown device 'gpu' (valid: auto, cpu, cuda, cuda:N, mps)"),
+        ("--netzip-threads=0", "*--netzip-threads takes a whole number >= 1, got '0'"),
     ],
 )
 def test_a_bad_option_value_is_a_usage_error(project: pytest.Pytester, option: str, expected: str) -> None:
