@@ -73,6 +73,14 @@ from tests.conftest import write_test
             "*test_deployable: agreement takes keywords only (min, max_negative_flips), got (0.9,)",
         ),
         (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.compute_budget(max_ratio=0.5, metric="flops")',
+            "*test_deployable: compute_budget(metric=...): unknown metric 'flops'*(valid: chats, effective_macs, macs)",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.compute_budget(max_macs=-1)',
+            "*test_deployable: compute_budget(max_macs=-1) is impossible: it must be positive",
+        ),
+        (
             "@pytest.mark.agreement(min=0.9)",
             "*test_deployable: @pytest.mark.agreement needs @pytest.mark.netzip(compressors=[[]...[]]) on the test",
         ),
