@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 VALID_DEVICES = "auto, cpu, cuda, cuda:N, mps"
@@ -46,3 +48,11 @@ def missing_reason(device: torch.device) -> str | None:
     if device.type == "mps" and not torch.backends.mps.is_available():
         return "mps is not available on this machine"
     return None
+
+
+def on_device(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` in eval mode on ``device``: the model itself when it already is, else a copy."""
+    parameter = next(model.parameters(), None)
+    if not model.training and (parameter is None or parameter.device == device):
+        return model
+    return copy.deepcopy(model).to(device).eval()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_netzip.devices import on_device
 from pytest_netzip.metrics import Metric, MetricRegistry, MetricUnavailable, MetricValue
 from pytest_netzip.metrics.compute import Compute, count_compute
 from pytest_netzip.metrics.size import serialized_state_dict
@@ -15,6 +16,9 @@ from pytest_netzip.metrics.size import serialized_state_dict
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+
+T = TypeVar("T")
 
 
 class DataError(TypeError):
@@ -47,7 +51,6 @@ class EvalData:
                 inputs, targets = inputs[:remaining], targets[:remaining]
                 remaining -= len(targets)
             yield inputs, targets
-
 
     def example(self) -> Any:
         """The input for per-sample measurements: ``example_input``, else the first sample."""
@@ -147,35 +150,48 @@ class Subject:
         self.data = data
         self.device = device
         self.reference = reference
-        self._predictions: Predictions | DataError | None = None
-        self._compute: Compute | DataError | MetricUnavailable | None = None
+        self._outcomes: dict[str, object] = {}  # predictions and compute, or why they failed
         self._values: dict[str, MetricValue | MetricUnavailable] = {}
 
     @property
     def predictions(self) -> Predictions:
         """The model's predictions on the evaluation set (one forward pass, tried once, on first use)."""
-        if self._predictions is None:
-            try:
-                self._predictions = self._predict()
-            except DataError as error:
-                self._predictions = error
-        if isinstance(self._predictions, DataError):
-            raise self._predictions
-        return self._predictions
+        return self._once("predictions", self._predict)
 
     @predictions.setter
     def predictions(self, predictions: Predictions) -> None:
-        self._predictions = predictions
+        self._outcomes["predictions"] = predictions
+
+    @property
+    def compute(self) -> Compute:
+        """MACs, CHATS and effective MACs of one forward pass on the example input (tried once)."""
+        return self._once("compute", self._count)
+
+    def _once(self, name: str, produce: Callable[[], T]) -> T:
+        """``produce()``'s value, or the DataError or MetricUnavailable it raised, remembered under ``name``."""
+        if name not in self._outcomes:
+            try:
+                self._outcomes[name] = produce()
+            except (DataError, MetricUnavailable) as error:
+                self._outcomes[name] = error
+        outcome = self._outcomes[name]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _blamed(self, action: str, work: Callable[[], T]) -> T:
+        """``work()``, with any error of the user's model or data turned into a DataError naming this model."""
+        try:
+            return work()
+        except (DataError, MetricUnavailable):
+            raise
+        except Exception as exc:
+            raise DataError(f"{action} {self.label} on {self.device} failed: {type(exc).__name__}: {exc}") from exc
 
     def _predict(self) -> Predictions:
         import torch
 
-        try:
-            predictions = predict(self.model, self.data, self.device)
-        except DataError:
-            raise
-        except Exception as exc:  # the user's model or data failed: say which model, keep the cause
-            raise DataError(f"evaluating {self.label} on {self.device} failed: {type(exc).__name__}: {exc}") from exc
+        predictions = self._blamed("evaluating", lambda: predict(self.model, self.data, self.device))
         if self.reference is not None and not torch.equal(predictions.targets, self.reference.predictions.targets):
             raise DataError(
                 "netzip_data gave different samples to the reference and to "
@@ -184,28 +200,11 @@ class Subject:
             )
         return predictions
 
-    @property
-    def compute(self) -> Compute:
-        """MACs, CHATS and effective MACs of one forward pass on the example input (tried once)."""
-        if self._compute is None:
-            try:
-                self._compute = self._count()
-            except (DataError, MetricUnavailable) as error:
-                self._compute = error
-        if isinstance(self._compute, Exception):
-            raise self._compute
-        return self._compute
-
     def _count(self) -> Compute:
         from torch.utils._pytree import tree_map
 
         example = tree_map(lambda value: value.to(self.device) if hasattr(value, "to") else value, self.data.example())
-        try:
-            return count_compute(self.model, example)
-        except MetricUnavailable:
-            raise
-        except Exception as exc:  # the user's model failed: say which model, keep the cause
-            raise DataError(f"counting the MACs of {self.label} on {self.device} failed: {type(exc).__name__}: {exc}") from exc
+        return self._blamed("counting the MACs of", lambda: count_compute(self.model, example))
 
     @cached_property
     def serialized(self) -> bytes:
@@ -322,8 +321,8 @@ def evaluate(
     names = list(metrics)
     for name in names:
         registry[name]  # noqa: B018 - fail on an unknown name before any forward pass
-    reference_subject = Subject("reference", reference.to(device).eval(), eval_data, device)
-    compressed_subject = Subject("compressed", compressed.to(device).eval(), eval_data, device)
+    reference_subject = Subject("reference", on_device(reference, device), eval_data, device)
+    compressed_subject = Subject("compressed", on_device(compressed, device), eval_data, device, reference_subject)
     result = Result(
         model=type(reference).__name__, compressor="compressed", device=str(device),
         compressed=compressed_subject, reference=reference_subject, registry=registry,

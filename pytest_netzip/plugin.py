@@ -33,7 +33,6 @@ RESULT_KEY = pytest.StashKey["Result"]()
 VERDICTS_KEY = pytest.StashKey[list[Verdict]]()
 
 
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_netzip.compressors import CompressionContext, CompressionError, Compressor
+from pytest_netzip.devices import on_device
 from pytest_netzip.evaluation import DataError, EvalData, Result, Subject
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.report import render_tables, write_json
@@ -28,14 +28,6 @@ def _same(first: Any, second: Any) -> bool:
         torch.equal(a, b) if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) else a == b
         for a, b in zip(left, right)
     )
-
-
-def on_device(model: nn.Module, device: torch.device) -> nn.Module:
-    """``model`` in eval mode on ``device``: the model itself when it already is, else a copy."""
-    parameter = next(model.parameters(), None)
-    if not model.training and (parameter is None or parameter.device == device):
-        return model
-    return copy.deepcopy(model).to(device).eval()
 
 
 class NetzipSession:
@@ -79,14 +71,18 @@ class NetzipSession:
             self._labels[key] = f"{name} #{taken + 1}" if taken else name
         return self._labels[key]
 
+    def _set_threads(self) -> None:
+        """Apply ``--netzip-threads`` before the session's first compression or measurement."""
+        if self.settings.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.settings.threads)
+
     def reference(self, model: nn.Module, data: Any, device: torch.device) -> Subject:
         """The reference model measured on ``device``: one per model, data and device."""
         key = (id(model), id(data), str(device))
-        if not self._references and self.settings.threads is not None:
-            import torch
-
-            torch.set_num_threads(self.settings.threads)  # before the first measurement of the session
         if key not in self._references:
+            self._set_threads()
             self._keep_alive.append(model)
             placed = on_device(model, device)
             self._references[key] = Subject("reference", placed, self._eval_data_of(data), device)
@@ -96,6 +92,7 @@ class NetzipSession:
         """``compressor`` applied to ``model`` for ``device``, tried once per session."""
         key = (id(model), compressor, str(device))
         if key not in self._compressed:
+            self._set_threads()
             self._keep_alive.append(model)
             context = CompressionContext(device=device, seed=self.settings.seed)
             try:

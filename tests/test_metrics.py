@@ -138,3 +138,10 @@ def test_evaluate_reports_an_unavailable_metric() -> None:
     model = nn.Linear(3, 3)
     measured = evaluate(model, model, [(torch.randn(4, 3), torch.zeros(4, dtype=torch.long))], metrics=["top5"])
     assert measured["compressed"]["top5"] == "unavailable: top5 needs more than 5 classes, the model has 3"
+
+
+def test_evaluate_leaves_the_models_as_they_were() -> None:
+    reference, compressed = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5)), nn.Linear(3, 3)
+    reference.train()
+    evaluate(reference, compressed, [(torch.randn(4, 3), torch.zeros(4, dtype=torch.long))], metrics=["top1"])
+    assert reference.training and compressed.training
