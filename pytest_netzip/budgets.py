@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable, MetricValue
+from pytest_netzip.metrics.latency import CONFIDENCE
 from pytest_netzip.naming import unknown_name_message
 
 if TYPE_CHECKING:
@@ -26,15 +27,26 @@ class BudgetError(ValueError):
 
 @dataclass(frozen=True)
 class Threshold:
-    """One bound from a marker: ``metric`` must stay at least/at most ``limit`` (or drop at most it)."""
+    """One bound from a marker: ``metric`` must stay at least/at most ``limit`` (or drop at most it).
+
+    ``min_interval`` bounds a noisy ratio: it fails only when the whole confidence interval that the
+    metric ``<metric>_interval`` gives lies below ``limit``. ``written`` is the keyword's value as the
+    marker gave it, where ``limit`` is derived from it (``max_slowdown=1.25`` is a speedup of 0.8).
+    """
 
     marker: str
     keyword: str
     metric: str
     limit: float
-    check: Literal["min", "max", "max_drop", "max_ratio"]
+    check: Literal["min", "max", "max_drop", "max_ratio", "min_interval"]
     scale: float = 1.0
     unit: str = ""
+    written: float | None = None
+
+    @property
+    def given(self) -> float:
+        """The keyword's value as written in the marker."""
+        return self.limit if self.written is None else self.written
 
     def describe(self) -> str:
         """``top1 drop <= 0.01``, ``agreement >= 0.98``, ``size_bytes <= 4 MB``."""
@@ -43,6 +55,8 @@ class Threshold:
             return f"{self.metric} drop <= {self.limit:g}"
         if self.check == "max_ratio":
             return f"{self.metric} / reference <= {self.limit:g}"
+        if self.check == "min_interval":
+            return f"{self.metric} >= {self.limit:.3g} ({CONFIDENCE:.0%} CI)"
         return f"{self.metric} {'>=' if self.check == 'min' else '<='} {self.limit:g}{unit}"
 
     def judge(self, result: Result) -> Verdict:
@@ -59,9 +73,24 @@ class Threshold:
         if self.check == "max_ratio":
             ratio = value / reference if reference else float("inf")
             return Verdict(self, value, reference, ratio <= self.limit + _TOLERANCE, f"ratio {ratio:.3g}")
+        if self.check == "min_interval":
+            return self._judge_interval(result, value, reference)
         scaled = value * self.scale
         passed = scaled >= self.limit - _TOLERANCE if self.check == "min" else scaled <= self.limit + _TOLERANCE
         return Verdict(self, value, reference, passed, f"{scaled:.4g} {self.unit}" if self.unit else "")
+
+    def _judge_interval(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
+        try:
+            interval = result.metrics[f"{self.metric}_interval"]
+        except MetricUnavailable as unavailable:
+            return Verdict(self, None, None, None, unavailable.reason)
+        low, high = interval["low"], interval["high"]
+        note = f"{CONFIDENCE:.0%} CI [{low:.3g}, {high:.3g}]"
+        if high < self.limit - _TOLERANCE:
+            return Verdict(self, value, reference, False, f"{note} lies below {self.limit:.3g}")
+        if low < self.limit - _TOLERANCE:
+            note += f" reaches {self.limit:.3g}: not shown to be over budget"
+        return Verdict(self, value, reference, True, note)
 
 
 def _drop(reference: MetricValue, value: MetricValue) -> tuple[float, str | None]:
@@ -102,7 +131,7 @@ def explain(verdicts: list[Verdict], registry: MetricRegistry, title: str) -> st
     for verdict in verdicts:
         threshold = verdict.threshold
         rows.append((
-            f"{threshold.marker}({threshold.keyword}={threshold.limit:g})",
+            f"{threshold.marker}({threshold.keyword}={threshold.given:g})",
             threshold.describe(),
             shown(verdict, verdict.value),
             shown(verdict, verdict.reference),
@@ -128,6 +157,12 @@ def _positive(marker: str, keyword: str, value: object) -> float:
     if number <= 0:
         raise BudgetError(f"{marker}({keyword}={value!r}) is impossible: it must be positive")
     return number
+
+
+def _whole(marker: str, keyword: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BudgetError(f"{marker}({keyword}={value!r}) must be a whole number >= 1")
+    return value
 
 
 def _number(marker: str, keyword: str, value: object) -> float:
@@ -190,6 +225,49 @@ def _compute_budget(
     return thresholds
 
 
+def _latency_budget(
+    registry: MetricRegistry,
+    *,
+    p50_ms: float | None = None,
+    p95_ms: float | None = None,
+    p99_ms: float | None = None,
+    max_slowdown: float | None = None,
+    min_speedup: float | None = None,
+    batch_size: int = 1,
+) -> list[Threshold]:
+    _whole("latency_budget", "batch_size", batch_size)
+    thresholds = [
+        Threshold("latency_budget", keyword, f"latency_{keyword}", _positive("latency_budget", keyword, limit), "max")
+        for keyword, limit in (("p50_ms", p50_ms), ("p95_ms", p95_ms), ("p99_ms", p99_ms))
+        if limit is not None
+    ]
+    if max_slowdown is not None:
+        slowdown = _positive("latency_budget", "max_slowdown", max_slowdown)
+        thresholds.append(Threshold("latency_budget", "max_slowdown", "speedup", 1 / slowdown, "min_interval",
+                                    written=slowdown))
+    if min_speedup is not None:
+        limit = _positive("latency_budget", "min_speedup", min_speedup)
+        thresholds.append(Threshold("latency_budget", "min_speedup", "speedup", limit, "min_interval"))
+    return thresholds
+
+
+def _memory_budget(registry: MetricRegistry, *, max_mb: float) -> list[Threshold]:
+    return [Threshold("memory_budget", "max_mb", "peak_memory_mb", _positive("memory_budget", "max_mb", max_mb), "max")]
+
+
+def _energy_budget(
+    registry: MetricRegistry, *, max_mj_per_sample: float | None = None, min_efficiency: float | None = None
+) -> list[Threshold]:
+    thresholds = []
+    if max_mj_per_sample is not None:
+        limit = _positive("energy_budget", "max_mj_per_sample", max_mj_per_sample)
+        thresholds.append(Threshold("energy_budget", "max_mj_per_sample", "energy_mj_per_sample", limit, "max"))
+    if min_efficiency is not None:
+        limit = _positive("energy_budget", "min_efficiency", min_efficiency)
+        thresholds.append(Threshold("energy_budget", "min_efficiency", "efficiency_ratio", limit, "min"))
+    return thresholds
+
+
 #: Threshold markers by name, with the description registered for ``pytest --markers``.
 THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
     "accuracy_drop": (_accuracy_drop, "accuracy_drop(max, metric='top1', max_class_drop=None): fall in accuracy"),
@@ -198,6 +276,16 @@ THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
     "compute_budget": (
         _compute_budget,
         "compute_budget(max_macs=None, max_ratio=None, metric='macs'): MACs (or chats, effective_macs) per sample",
+    ),
+    "latency_budget": (
+        _latency_budget,
+        "latency_budget(p50_ms=None, p95_ms=None, p99_ms=None, max_slowdown=None, min_speedup=None, batch_size=1): "
+        "time per call; relative gates decide on a confidence interval",
+    ),
+    "memory_budget": (_memory_budget, "memory_budget(max_mb): peak memory of one call on a batch"),
+    "energy_budget": (
+        _energy_budget,
+        "energy_budget(max_mj_per_sample=None, min_efficiency=None): energy per sample; skips where no counter reads",
     ),
 }
 

@@ -56,3 +56,13 @@ def on_device(model: nn.Module, device: torch.device) -> nn.Module:
     if not model.training and (parameter is None or parameter.device == device):
         return model
     return copy.deepcopy(model).to(device).eval()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device``; a no-op on the CPU, whose calls return when done."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pytest_netzip.devices import on_device
+from pytest_netzip.devices import on_device, synchronize
 from pytest_netzip.metrics import Metric, MetricRegistry, MetricUnavailable, MetricValue
+from pytest_netzip.metrics.combined import derived_metrics
 from pytest_netzip.metrics.compute import Compute, count_compute
+from pytest_netzip.metrics.energy import Energy, counter_for, measure_energy, MIN_WINDOW
+from pytest_netzip.metrics.latency import MIN_PAIRED_ROUNDS, Latency, PairedLatency, time_calls
+from pytest_netzip.metrics.memory import peak_memory_bytes
 from pytest_netzip.metrics.size import serialized_state_dict
+from pytest_netzip.workload import Workload
 
 if TYPE_CHECKING:
     import torch
@@ -150,8 +155,8 @@ class Subject:
         self.data = data
         self.device = device
         self.reference = reference
-        self._outcomes: dict[str, object] = {}  # predictions and compute, or why they failed
-        self._values: dict[str, MetricValue | MetricUnavailable] = {}
+        self._outcomes: dict[Hashable, object] = {}  # predictions, compute, timings..., or why they failed
+        self._values: dict[tuple[str, Workload | None], MetricValue | MetricUnavailable] = {}
 
     @property
     def predictions(self) -> Predictions:
@@ -167,14 +172,54 @@ class Subject:
         """MACs, CHATS and effective MACs of one forward pass on the example input (tried once)."""
         return self._once("compute", self._count)
 
-    def _once(self, name: str, produce: Callable[[], T]) -> T:
-        """``produce()``'s value, or the DataError or MetricUnavailable it raised, remembered under ``name``."""
-        if name not in self._outcomes:
+    def latency(self, workload: Workload) -> Latency:
+        """This model's time per call, timed alone (tried once per workload)."""
+        return self._once(("latency", workload), lambda: self._time(workload)[0])
+
+    def paired_latency(self, workload: Workload) -> PairedLatency:
+        """This model and its reference timed in the same rounds (tried once per workload)."""
+        return self._once(("paired_latency", workload), lambda: PairedLatency(*self._time(workload, self.reference)))
+
+    def peak_memory(self, workload: Workload) -> int:
+        """Peak bytes of one call on a batch (tried once per workload)."""
+        return self._once(("memory", workload), lambda: self._blamed(
+            "measuring the memory of", lambda: peak_memory_bytes(self.model, self._batch(workload), self.device)
+        ))
+
+    def energy(self, workload: Workload) -> Energy:
+        """Energy read over a window of calls on a batch (tried once per workload)."""
+
+        def measure() -> Energy:
+            counter = counter_for(self.device)
+            call = partial(self.model, self._batch(workload))
+            window = max(MIN_WINDOW, workload.max_time)
+            return measure_energy(call, partial(synchronize, self.device), counter, workload.batch_size, window)
+
+        return self._once(("energy", workload), lambda: self._blamed("measuring the energy of", measure))
+
+    def _time(self, workload: Workload, *others: Subject) -> list[Latency]:
+        """Latencies of ``others`` and this model, timed in the same rounds."""
+        subjects = (*others, self)
+        calls = [partial(subject.model, subject._batch(workload)) for subject in subjects]
+        rounds = workload.min_rounds if not others else max(workload.min_rounds, MIN_PAIRED_ROUNDS)
+        seconds = self._blamed("timing", lambda: time_calls(calls, partial(synchronize, self.device), workload, rounds))
+        return [Latency(samples, workload.batch_size) for samples in seconds]
+
+    def _batch(self, workload: Workload) -> Any:
+        """The example input repeated to the workload's batch size, on this model's device."""
+        from torch.utils._pytree import tree_map
+
+        batch = workload.batch(self.data.example())
+        return tree_map(lambda value: value.to(self.device) if hasattr(value, "to") else value, batch)
+
+    def _once(self, key: Hashable, produce: Callable[[], T]) -> T:
+        """``produce()``'s value, or the DataError or MetricUnavailable it raised, remembered under ``key``."""
+        if key not in self._outcomes:
             try:
-                self._outcomes[name] = produce()
+                self._outcomes[key] = produce()
             except (DataError, MetricUnavailable) as error:
-                self._outcomes[name] = error
-        outcome = self._outcomes[name]
+                self._outcomes[key] = error
+        outcome = self._outcomes[key]
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -201,31 +246,30 @@ class Subject:
         return predictions
 
     def _count(self) -> Compute:
-        from torch.utils._pytree import tree_map
-
-        example = tree_map(lambda value: value.to(self.device) if hasattr(value, "to") else value, self.data.example())
-        return self._blamed("counting the MACs of", lambda: count_compute(self.model, example))
+        return self._blamed("counting the MACs of", lambda: count_compute(self.model, self._batch(Workload())))
 
     @cached_property
     def serialized(self) -> bytes:
         """The model's serialised state dict."""
         return serialized_state_dict(self.model)
 
-    def measure(self, metric: Metric, reference: Subject) -> MetricValue:
+    def measure(self, metric: Metric, reference: Subject, workload: Workload = Workload()) -> MetricValue:
         """``metric`` of this model given ``reference``; raises MetricUnavailable when it cannot be had."""
-        if metric.name not in self._values:
+        key = (metric.name, workload if metric.workload else None)
+        if key not in self._values:
+            arguments = (self, reference, workload) if metric.workload else (self, reference)
             try:
-                self._values[metric.name] = _checked(metric, metric.compute(self, reference))
+                self._values[key] = _checked(metric, metric.compute(*arguments))
             except MetricUnavailable as unavailable:
-                self._values[metric.name] = unavailable
-        value = self._values[metric.name]
+                self._values[key] = unavailable
+        value = self._values[key]
         if isinstance(value, MetricUnavailable):
             raise value
         return value
 
-    def measured(self, name: str) -> MetricValue | MetricUnavailable | None:
-        """What ``measure`` found for ``name`` so far, without measuring; None if not yet measured."""
-        return self._values.get(name)
+    def measured(self, name: str, workload: Workload = Workload()) -> MetricValue | MetricUnavailable | None:
+        """What ``measure`` found for ``name`` (under ``workload``) so far, without measuring; None if nothing."""
+        return self._values.get((name, workload), self._values.get((name, None)))
 
 
 def _checked(metric: Metric, value: object) -> MetricValue:
@@ -245,10 +289,11 @@ class MetricValues(Mapping[str, MetricValue]):
     Reading a compressed model's metric measures the reference's too, so tables can compare them.
     """
 
-    def __init__(self, subject: Subject, reference: Subject, registry: MetricRegistry) -> None:
+    def __init__(self, subject: Subject, reference: Subject, registry: MetricRegistry, workload: Workload) -> None:
         self._subject = subject
         self._reference = reference
         self._registry = registry
+        self._workload = workload
         self._accessed: list[str] = []
 
     def __getitem__(self, name: str) -> MetricValue:
@@ -257,8 +302,8 @@ class MetricValues(Mapping[str, MetricValue]):
             self._accessed.append(name)
         if self._subject is not self._reference:
             with contextlib.suppress(MetricUnavailable):
-                self._reference.measure(metric, self._reference)
-        return self._subject.measure(metric, self._reference)
+                self._reference.measure(metric, self._reference, self._workload)
+        return self._subject.measure(metric, self._reference, self._workload)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._registry.names)
@@ -271,7 +316,7 @@ class MetricValues(Mapping[str, MetricValue]):
 
         Never measures anything, so it cannot fail.
         """
-        values = {name: self._subject.measured(name) for name in (self._accessed if names is None else names)}
+        values = {name: self._subject.measured(name, self._workload) for name in (self._accessed if names is None else names)}
         return {name: values[name] for name in self._registry.ordered(values) if values[name] is not None}
 
 
@@ -280,14 +325,22 @@ class Result:
 
     def __init__(
         self, *, model: str, compressor: str, device: str, compressed: Subject, reference: Subject,
-        registry: MetricRegistry,
+        registry: MetricRegistry, workload: Workload = Workload(),
     ) -> None:
         self.model = model
         self.compressor = compressor
         self.device = device
-        self.metrics = MetricValues(compressed, reference, registry)
-        self.reference_metrics = MetricValues(reference, reference, registry)
+        self.workload = workload
+        self.metrics = MetricValues(compressed, reference, registry, workload)
+        self.reference_metrics = MetricValues(reference, reference, registry, workload)
         self.registry = registry
+
+    def complete(self) -> None:
+        """Measure what comes free with what was measured: a whole group, and NetZIP's ratios and OCS."""
+        measured = self.metrics.measured()
+        for name in derived_metrics(self.registry, measured):
+            with contextlib.suppress(MetricUnavailable):
+                self.metrics[name]  # noqa: B018 - measures it
 
     @property
     def threads(self) -> int:

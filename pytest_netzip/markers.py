@@ -76,6 +76,12 @@ def thresholds(node: pytest.Item | pytest.Collector, registry: MetricRegistry) -
     ]
 
 
+def batch_size(node: pytest.Item) -> int:
+    """The batch size latency, memory and energy are measured on: ``latency_budget(batch_size=...)``, else 1."""
+    mark = node.get_closest_marker("latency_budget")
+    return mark.kwargs.get("batch_size", 1) if mark is not None else 1
+
+
 def is_netzip(node: pytest.Item | pytest.Collector, function: object = None) -> bool:
     """Whether ``node`` (or ``function``, a test function about to be collected in it) has netzip markers."""
     marks = [*node.iter_markers(), *getattr(function, "pytestmark", ())]

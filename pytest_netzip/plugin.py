@@ -13,10 +13,11 @@ import pytest
 
 from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, Verdict, explain
 from pytest_netzip.devices import missing_reason
-from pytest_netzip.markers import NETZIP_MARKER, is_netzip, metric_registry, thresholds, variants
+from pytest_netzip.markers import NETZIP_MARKER, batch_size, is_netzip, metric_registry, thresholds, variants
 from pytest_netzip.metrics import MetricUnavailable
 from pytest_netzip.settings import Settings, add_options, resolve
 from pytest_netzip.variant import Variant
+from pytest_netzip.workload import workload_of
 
 if TYPE_CHECKING:
     import torch
@@ -214,7 +215,7 @@ def netzip_result(
     try:
         result = _session(request).result(
             netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device,
-            metric_registry(request.node),
+            metric_registry(request.node), workload_of(request.node, batch_size(request.node)),
         )
     except DataError as exc:
         _fail(exc)
@@ -283,6 +284,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and result is not None:
         from pytest_netzip.report import make_record
 
+        result.complete()
         record = make_record(item.nodeid, result, item.stash.get(VERDICTS_KEY, []))
         try:
             item.ihook.pytest_netzip_result(item=item, result=result, record=record)

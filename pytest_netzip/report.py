@@ -35,6 +35,7 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
         "compressor": result.compressor,
         "device": result.device,
         "threads": result.threads,
+        "batch_size": result.workload.batch_size,
         "metrics": values(measured),
         "reference": {"metrics": values(reference)},
         "unavailable": {name: value.reason for name, value in measured.items() if isinstance(value, MetricUnavailable)},
@@ -43,7 +44,7 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
                 "marker": verdict.threshold.marker,
                 "keyword": verdict.threshold.keyword,
                 "metric": verdict.threshold.metric,
-                "threshold": verdict.threshold.limit,
+                "threshold": verdict.threshold.given,
                 "value": verdict.value,
                 "reference": verdict.reference,
                 "passed": verdict.passed,
@@ -97,7 +98,11 @@ def _table(model: str, device: str, records: list[dict[str, Any]], registry: Met
         reference.update(record["reference"]["metrics"])
         rows.setdefault(record["compressor"], {}).update(record["metrics"])
         failing.update((record["compressor"], b["metric"]) for b in record["budgets"] if b["passed"] is False)
-    columns = {name for row in rows.values() for name, value in row.items() if value is None or _scalar(value)}
+    budgeted = {budget["metric"] for record in records for budget in record["budgets"]}
+    columns = {
+        name for row in rows.values() for name, value in row.items()
+        if (value is None or _scalar(value)) and (name not in registry or registry[name].summary or name in budgeted)
+    }
     names = registry.ordered(columns) + sorted(columns - set(registry.names))
 
     def cell(row: str, name: str, value: Any, against: Any) -> str:

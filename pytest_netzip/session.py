@@ -9,9 +9,10 @@ import pytest
 from pytest_netzip.compressors import CompressionContext, CompressionError, Compressor
 from pytest_netzip.devices import on_device
 from pytest_netzip.evaluation import DataError, EvalData, Result, Subject
-from pytest_netzip.metrics import MetricRegistry
+from pytest_netzip.metrics import Metric, MetricRegistry
 from pytest_netzip.report import render_tables, write_json
 from pytest_netzip.settings import Settings
+from pytest_netzip.workload import Workload
 
 if TYPE_CHECKING:
     import torch
@@ -112,6 +113,7 @@ class NetzipSession:
         compressor: Compressor,
         device: torch.device,
         registry: MetricRegistry,
+        workload: Workload,
     ) -> Result:
         """The lazily measured result of ``compressor`` on ``device`` against the reference."""
         self._eval_data_of(data, example_input)
@@ -127,9 +129,17 @@ class NetzipSession:
             compressed=self._subjects[key],
             reference=reference,
             registry=registry,
+            workload=workload,
         )
 
-    # Hooks: gather the records the items attach to their reports, then show and save them.
+    # Hooks: contribute OCS with the configured weights; gather the records the items attach to their reports.
+
+    def pytest_netzip_metrics(self) -> list[Metric]:
+        if self.settings.ocs_weights is None:
+            return []
+        from pytest_netzip.metrics.combined import ocs_metric
+
+        return [ocs_metric(self.settings.ocs_weights)]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "netzip", None)

@@ -23,6 +23,7 @@ class Settings:
     threads: int | None = None
     json_path: Path | None = None
     strict: bool = False
+    ocs_weights: tuple[float, float, float, float] | None = None
 
 
 def _split(values: list[str] | str | None) -> tuple[str, ...]:
@@ -45,6 +46,20 @@ def _count(option: str, text: str | None, minimum: int) -> int | None:
     return number
 
 
+def _weights(values: tuple[str, ...]) -> tuple[float, float, float, float] | None:
+    if not values:
+        return None
+    try:
+        weights = tuple(float(value) for value in values)
+    except ValueError:
+        weights = ()
+    if len(weights) != 4:
+        raise pytest.UsageError(
+            f"--netzip-ocs-weights takes four numbers, the weights of P, S, C and E (e.g. 1,1,1,1), got {','.join(values)!r}"
+        )
+    return weights
+
+
 def _devices(names: tuple[str, ...]) -> tuple[str, ...]:
     try:
         return tuple(check_device_name(name) for name in names)
@@ -62,6 +77,7 @@ _OPTIONS = (
     ("--netzip-threads", "netzip_threads", "int", "CPU threads for torch (default: torch's own choice)"),
     ("--netzip-json", "netzip_json", "path", "write every result to this JSON file"),
     ("--netzip-strict", "netzip_strict", "bool", "fail, instead of skip, when a budgeted metric cannot be measured"),
+    ("--netzip-ocs-weights", "netzip_ocs_weights", "list", "weights of the performance, speedup, compression and efficiency ratios in OCS (default: 1,1,1,1)"),
 )
 
 
@@ -101,4 +117,5 @@ def resolve(config: pytest.Config) -> Settings:
         threads=_count("--netzip-threads", value("netzip_threads"), minimum=1),
         json_path=json_path,
         strict=bool(value("netzip_strict")),
+        ocs_weights=_weights(_split(value("netzip_ocs_weights"))),
     )

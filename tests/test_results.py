@@ -51,11 +51,11 @@ def test_the_summary_table_compares_with_the_reference(project: pytest.Pytester)
     result.stdout.fnmatch_lines([
         "*= netzip =*",
         "Signed on cpu (* CPU thread*)",
-        "variant * top1 * top5 * f1 * agreement * size_ratio",
-        "reference * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1",
-        "fp16 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1.86",
-        "negate * 0.0000 (-0.9000) [*] * - * - * 0.0000 [*] * 1 [*]",
-        "prune_l1 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1 [*]",
+        "variant * top1 * top5 * f1 * agreement * performance_ratio * size_ratio * ocs",
+        "reference * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1 * 1 * 0",
+        "fp16 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1 * 1.86 * 0.858",  # OCS = P (C - 1) = 1.86 - 1
+        "negate * 0.0000 (-0.9000) [*] * - * - * 0.0000 [*] * 0 * 1 [*] * 0",
+        "prune_l1 * 0.9000 * 1.0000 * 0.9069 * 1.0000 * 1 * 1 [*] * 0",
         "[*]: over budget, *",
     ])
 

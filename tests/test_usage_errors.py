@@ -81,6 +81,26 @@ from tests.conftest import write_test
             "*test_deployable: compute_budget(max_macs=-1) is impossible: it must be positive",
         ),
         (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p95_ms=5, batch_size=0)',
+            "*test_deployable: latency_budget(batch_size=0) must be a whole number >= 1",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(max_slowdown=-1)',
+            "*test_deployable: latency_budget(max_slowdown=-1) is impossible: it must be positive",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p90_ms=5)',
+            "*test_deployable: latency_budget: unknown keyword 'p90_ms': did you mean 'p99_ms'? (valid: batch_size, max_slowdown, min_speedup, p50_ms, p95_ms, p99_ms)",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.memory_budget()',
+            "*test_deployable: memory_budget: missing 1 required keyword-only argument: 'max_mb'",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.energy_budget(min_efficiency=0)',
+            "*test_deployable: energy_budget(min_efficiency=0) is impossible: it must be positive",
+        ),
+        (
             "@pytest.mark.agreement(min=0.9)",
             "*test_deployable: @pytest.mark.agreement needs @pytest.mark.netzip(compressors=[[]...[]]) on the test",
         ),

@@ -26,17 +26,24 @@ class MetricUnavailable(Exception):
 class Metric:
     """A measurement of ``subject`` given the ``reference`` (for the reference row, both are it).
 
-    ``unit`` selects the formatting (``share``, ``bytes``, ``count``, ``ops``, ``ratio``); ``higher_is_better``
-    gives the direction of a regression; a ``share`` lies in [0, 1]; a ``relative`` metric already
-    compares with the reference (agreement, ratios), so tables show no change against it.
+    ``unit`` selects the formatting (``share``, ``bytes``, ``count``, ``ops``, ``ratio``, or a physical
+    unit such as ``ms`` shown after the number); ``higher_is_better`` gives the direction of a
+    regression; a ``share`` lies in [0, 1]; a ``relative`` metric already compares with the reference
+    (agreement, ratios), so tables show no change against it. A ``workload`` metric runs the model
+    (latency, memory, energy): its ``compute`` takes the item's :class:`~pytest_netzip.workload.Workload`
+    as a third argument. Metrics of one ``group`` come from one measurement, so they are reported together;
+    those not ``summary`` go to the JSON only, and to the table when a budget uses them.
     """
 
     name: str
-    compute: Callable[[Subject, Subject], MetricValue]
+    compute: Callable[..., MetricValue]
     description: str
     unit: str = "ratio"
     higher_is_better: bool = True
     relative: bool = False
+    workload: bool = False
+    group: str | None = None
+    summary: bool = True
 
     def format(self, value: MetricValue) -> str:
         """The value as shown in tables and messages."""
@@ -50,7 +57,8 @@ class Metric:
             return f"{value:,.0f}"
         if self.unit == "ops":
             return _format_scaled(value, (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)), "")
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        number = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return number if self.unit == "ratio" else f"{number} {self.unit}"
 
 
 def _format_scaled(value: float, scales: tuple[tuple[str, float], ...], unit: str) -> str:
@@ -62,11 +70,19 @@ def _format_scaled(value: float, scales: tuple[tuple[str, float], ...], unit: st
 
 
 def metric(
-    name: str, description: str, *, unit: str = "ratio", higher_is_better: bool = True, relative: bool = False
-) -> Callable[[Callable[[Subject, Subject], MetricValue]], Metric]:
+    name: str,
+    description: str,
+    *,
+    unit: str = "ratio",
+    higher_is_better: bool = True,
+    relative: bool = False,
+    workload: bool = False,
+    group: str | None = None,
+    summary: bool = True,
+) -> Callable[[Callable[..., MetricValue]], Metric]:
     """Decorator turning ``compute(subject, reference)`` into a :class:`Metric` named ``name``."""
 
-    def wrap(compute: Callable[[Subject, Subject], MetricValue]) -> Metric:
-        return Metric(name, compute, description, unit, higher_is_better, relative)
+    def wrap(compute: Callable[..., MetricValue]) -> Metric:
+        return Metric(name, compute, description, unit, higher_is_better, relative, workload, group, summary)
 
     return wrap

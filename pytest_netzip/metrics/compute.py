@@ -143,7 +143,8 @@ def _compute(subject: Subject) -> Compute:
     return compute
 
 
-@metric("macs", "multiply-accumulates of one forward pass on netzip_example_input", unit="ops", higher_is_better=False)
+@metric("macs", "multiply-accumulates of one forward pass on the first sample of netzip_example_input", unit="ops",
+        higher_is_better=False)
 def macs(subject: Subject, reference: Subject) -> int:
     """MACs per sample."""
     return _compute(subject).macs

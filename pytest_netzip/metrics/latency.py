@@ -1,0 +1,206 @@
+"""Latency per call and speedup: warmed up, synchronised with the device, reference and variant interleaved.
+
+The loop is pytest-benchmark's (its timer, rounds, time budget, gc and tracer handling come from its
+options), with what models need on top: a warm-up, ``torch.inference_mode``, a device synchronisation
+inside every timed call, and the reference timed in the same rounds as the variant (A B, B A, ...),
+so a speedup is the median of paired ratios with a distribution-free confidence interval. Absolute
+latencies time each model alone, as it would run deployed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import statistics
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from pytest_netzip.metrics.base import Metric, MetricUnavailable, metric
+
+if TYPE_CHECKING:
+    from pytest_netzip.evaluation import Subject
+    from pytest_netzip.workload import Workload
+
+#: Rounds a paired timing runs at least: fewer than 6 pairs cannot bound a median at 95%.
+MIN_PAIRED_ROUNDS = 20
+
+#: Confidence of the speedup interval that relative latency gates decide on.
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Seconds per call of one model on a batch of ``batch_size`` samples."""
+
+    seconds: tuple[float, ...]
+    batch_size: int
+
+    def percentile_ms(self, percent: float) -> float:
+        """The ``percent``-th percentile in milliseconds (linear interpolation between samples)."""
+        if len(self.seconds) == 1:
+            return self.seconds[0] * 1e3
+        return statistics.quantiles(self.seconds, n=100, method="inclusive")[round(percent) - 1] * 1e3
+
+    @property
+    def mean_ms(self) -> float:
+        """The mean call in milliseconds."""
+        return statistics.fmean(self.seconds) * 1e3
+
+    @property
+    def throughput(self) -> float:
+        """Samples per second at the mean call."""
+        return self.batch_size / statistics.fmean(self.seconds)
+
+
+@dataclass(frozen=True)
+class PairedLatency:
+    """Reference and variant timed in the same rounds; ``ratios`` are reference / variant per round."""
+
+    reference: Latency
+    compressed: Latency
+
+    @cached_property
+    def ratios(self) -> list[float]:
+        """Per-round speedups, sorted."""
+        return sorted(r / c for r, c in zip(self.reference.seconds, self.compressed.seconds))
+
+    @property
+    def speedup(self) -> float:
+        """The median per-round speedup."""
+        return statistics.median(self.ratios)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """A ``CONFIDENCE`` interval of the median speedup, (0, inf) when there are too few rounds."""
+        rank = median_rank(len(self.ratios), CONFIDENCE)
+        if rank == 0:
+            return 0.0, math.inf
+        return self.ratios[rank - 1], self.ratios[-rank]
+
+
+def median_rank(samples: int, confidence: float) -> int:
+    """The rank k such that [k-th smallest, k-th largest] of ``samples`` values covers their median.
+
+    Distribution-free: the number of values below the median is Binomial(n, 1/2), so the interval
+    misses it with probability 2 P(X < k) <= 1 - confidence. Returns 0 when no k is small enough.
+    """
+    log_half = samples * math.log(0.5)
+    below, rank = 0.0, 0
+    for k in range(samples // 2 + 1):
+        term = math.exp(math.lgamma(samples + 1) - math.lgamma(k + 1) - math.lgamma(samples - k + 1) + log_half)
+        if 2 * (below + term) > 1 - confidence:
+            break
+        below += term
+        rank = k + 1
+    return rank
+
+
+@contextlib.contextmanager
+def _quiet_interpreter(disable_gc: bool) -> Iterator[None]:
+    """pytest-benchmark's conditions for timed code: no tracer or profiler (coverage), gc off if asked."""
+    from pytest_benchmark.fixture import PauseInstrumentation
+
+    enabled = gc.isenabled()
+    if disable_gc:
+        gc.disable()
+    try:
+        with PauseInstrumentation():
+            yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def time_calls(
+    calls: Sequence[Callable[[], object]], sync: Callable[[], None], workload: Workload, min_rounds: int
+) -> list[tuple[float, ...]]:
+    """Seconds of each call in ``calls``, timed in alternating order (A B, B A, ...) after a warm-up.
+
+    Each call is warmed up for a tenth of ``workload.max_time`` (at least once, at most
+    ``warmup_iterations`` times); then rounds run until ``max_time`` is spent, at least ``min_rounds``.
+    """
+    import torch
+
+    timer = workload.timer
+
+    def timed(call: Callable[[], object]) -> float:
+        sync()
+        start = timer()
+        call()
+        sync()
+        return timer() - start
+
+    with torch.inference_mode(), _quiet_interpreter(workload.disable_gc):
+        estimate = 0.0
+        for call in calls:
+            spent, count, last = 0.0, 0, 0.0
+            while count < 1 or (spent < workload.max_time / 10 and count < workload.warmup_iterations):
+                last = timed(call)
+                spent, count = spent + last, count + 1
+            estimate += last
+        rounds = max(min_rounds, math.ceil(workload.max_time / max(estimate, 1e-9)))
+        samples: list[list[float]] = [[] for _ in calls]
+        order = list(range(len(calls)))
+        for round_index in range(rounds):
+            for index in order if round_index % 2 == 0 else reversed(order):
+                samples[index].append(timed(calls[index]))
+    return [tuple(seconds) for seconds in samples]
+
+
+def _latency(subject: Subject, workload: Workload) -> Latency:
+    if workload.disabled:
+        raise MetricUnavailable(workload.disabled)
+    return subject.latency(workload)
+
+
+def _percentile(percent: int) -> Metric:
+    @metric(f"latency_p{percent}_ms", f"{percent}th percentile of the time of one call on a batch", unit="ms",
+            higher_is_better=False, workload=True, group="latency", summary=percent < 99)
+    def percentile(subject: Subject, reference: Subject, workload: Workload) -> float:
+        return _latency(subject, workload).percentile_ms(percent)
+
+    return percentile
+
+
+@metric("latency_mean_ms", "mean time of one call on a batch", unit="ms", higher_is_better=False, workload=True,
+        group="latency", summary=False)
+def latency_mean_ms(subject: Subject, reference: Subject, workload: Workload) -> float:
+    """Mean milliseconds per call."""
+    return _latency(subject, workload).mean_ms
+
+
+@metric("throughput_per_s", "samples per second at the mean call", unit="/s", workload=True, group="latency")
+def throughput_per_s(subject: Subject, reference: Subject, workload: Workload) -> float:
+    """Samples per second."""
+    return _latency(subject, workload).throughput
+
+
+@metric("speedup", "median of reference / compressed time over interleaved rounds (NetZIP's S)", relative=True,
+        workload=True, group="latency")
+def speedup(subject: Subject, reference: Subject, workload: Workload) -> float:
+    """How many times faster than the reference."""
+    if subject is reference:
+        return 1.0
+    if workload.disabled:
+        raise MetricUnavailable(workload.disabled)
+    return subject.paired_latency(workload).speedup
+
+
+@metric("speedup_interval", f"{CONFIDENCE:.0%} confidence interval of speedup", relative=True, workload=True,
+        group="latency")
+def speedup_interval(subject: Subject, reference: Subject, workload: Workload) -> dict[str, float]:
+    """The interval relative latency gates decide on."""
+    if subject is reference:
+        return {"low": 1.0, "high": 1.0}
+    if workload.disabled:
+        raise MetricUnavailable(workload.disabled)
+    low, high = subject.paired_latency(workload).interval
+    return {"low": low, "high": high}
+
+
+LATENCY_METRICS = (
+    _percentile(50), _percentile(95), _percentile(99), latency_mean_ms, throughput_per_s, speedup, speedup_interval,
+)
