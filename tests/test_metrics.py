@@ -21,6 +21,7 @@ from pytest_netzip.metrics.accuracy import (
     macro_recall,
     topk_accuracy,
 )
+from pytest_netzip.metrics.combined import derived_metrics, overall_success
 from pytest_netzip.metrics.size import count_nonzero_params, count_params, deflated_size, serialized_state_dict
 
 # Four samples, three classes: predicted 0, 2, 1, 0 for targets 0, 1, 1, 2.
@@ -145,3 +146,21 @@ def test_evaluate_leaves_the_models_as_they_were() -> None:
     reference.train()
     evaluate(reference, compressed, [(torch.randn(4, 3), torch.zeros(4, dtype=torch.long))], metrics=["top1"])
     assert reference.training and compressed.training
+
+
+def test_ocs_combines_the_ratios_measured() -> None:
+    ratios = {"performance_ratio": 0.99, "speedup": 2.0, "size_ratio": 4.0}
+    assert overall_success(ratios) == pytest.approx(0.99 * (-0.01 + 1.0 + 3.0))
+    assert overall_success(ratios, (1.0, 0.0, 1.0, 1.0)) == pytest.approx(0.99 * (-0.01 + 3.0))
+    assert overall_success({**ratios, "efficiency_ratio": 0.5}) == pytest.approx(0.99 * (-0.01 + 1.0 + 3.0 - 0.5))
+    with pytest.raises(MetricUnavailable, match="OCS needs performance_ratio"):
+        overall_success({"speedup": 2.0})
+
+
+def test_what_comes_free_with_a_measurement() -> None:
+    registry = MetricRegistry()
+    assert derived_metrics(registry, ["top1"]) == []  # no ratio: no OCS
+    assert derived_metrics(registry, ["top1", "size_ratio"]) == ["performance_ratio", "ocs"]
+    assert derived_metrics(registry, ["latency_p95_ms"]) == [
+        "latency_p50_ms", "latency_p99_ms", "latency_mean_ms", "throughput_per_s", "speedup", "speedup_interval",
+    ]

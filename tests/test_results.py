@@ -60,6 +60,14 @@ def test_the_summary_table_compares_with_the_reference(project: pytest.Pytester)
     ])
 
 
+def test_ocs_weights_are_settable(project: pytest.Pytester) -> None:
+    write_test(project, TWO_TESTS)
+    result = project.runpytest("--netzip", "--netzip-ocs-weights=1,1,0.5,1", "--netzip-json=out.json")
+    fp16 = json.loads((project.path / "out.json").read_text())["results"][0]["metrics"]
+    assert fp16["ocs"] == pytest.approx(0.5 * (fp16["size_ratio"] - 1))  # P = 1: only C counts, at half weight
+    result.stdout.fnmatch_lines(["fp16 * 1.86 * 0.429"])
+
+
 def test_json_holds_every_result(project: pytest.Pytester) -> None:
     write_test(project, TWO_TESTS)
     project.runpytest("--netzip", "--netzip-json", "out/results.json").assert_outcomes(passed=3, failed=2)

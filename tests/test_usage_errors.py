@@ -130,6 +130,7 @@ def test_a_compressor_filter_that_matches_nothing_says_so(project: pytest.Pytest
         ("--netzip-seed=abc", "*--netzip-seed takes a whole number >= 0, got 'abc'"),
         ("--netzip-devices=gpu", "*--netzip-devices: unknown device 'gpu' (valid: auto, cpu, cuda, cuda:N, mps)"),
         ("--netzip-threads=0", "*--netzip-threads takes a whole number >= 1, got '0'"),
+        ("--netzip-ocs-weights=1,2", "*--netzip-ocs-weights takes four numbers, the weights of P, S, C and E*'1,2'"),
     ],
 )
 def test_a_bad_option_value_is_a_usage_error(project: pytest.Pytester, option: str, expected: str) -> None:

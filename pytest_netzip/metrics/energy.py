@@ -56,7 +56,8 @@ class NvmlCounter:
 class RaplCounter:
     """The sum of the RAPL package counters under ``root``, corrected for wrap-around."""
 
-    def __init__(self, root: Path = POWERCAP) -> None:
+    def __init__(self, root: Path | None = None) -> None:
+        root = POWERCAP if root is None else root
         self._zones = sorted(path for path in root.glob("intel-rapl:*") if path.name.count(":") == 1)
         if not self._zones:
             raise MetricUnavailable(f"no RAPL energy counter ({root}/intel-rapl:* is absent)")
@@ -142,7 +143,7 @@ def measure_energy(
                 if used > 0:
                     return Energy(used, elapsed, calls * batch_size)
                 if elapsed >= 10 * window:
-                    raise MetricUnavailable(f"{counter.name} did not advance in {elapsed:.0f} s")
+                    raise MetricUnavailable(f"{counter.name} did not advance in {elapsed:.2g} s")
 
 
 def _energy(subject: Subject, workload: Workload) -> Energy:
