@@ -256,7 +256,7 @@ class Subject:
     def measure(self, metric: Metric, reference: Subject, workload: Workload = Workload()) -> MetricValue:
         """``metric`` of this model given ``reference``; raises MetricUnavailable when it cannot be had."""
         key = (metric.name, workload if metric.workload else None)
-        if key not in self._values:
+        if key not in self._values or metric.fresh:
             arguments = (self, reference, workload) if metric.workload else (self, reference)
             try:
                 self._values[key] = _checked(metric, metric.compute(*arguments))
@@ -336,8 +336,9 @@ class Result:
         self.registry = registry
 
     def complete(self) -> None:
-        """Measure what comes free with what was measured: a whole group, and NetZIP's ratios and OCS."""
-        measured = self.metrics.measured()
+        """Measure what comes free with what was measured (by any item): a whole group, NetZIP's ratios, OCS."""
+        values = self.metrics.measured(self.registry.names)
+        measured = [name for name, value in values.items() if not isinstance(value, MetricUnavailable)]
         for name in derived_metrics(self.registry, measured):
             with contextlib.suppress(MetricUnavailable):
                 self.metrics[name]  # noqa: B018 - measures it

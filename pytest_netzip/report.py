@@ -82,15 +82,37 @@ def _delta(registry: MetricRegistry, name: str, value: float, reference: float |
     return f" ({value / reference:.2f}x)" if reference else ""
 
 
-def render_tables(records: Iterable[dict[str, Any]], registry: MetricRegistry) -> list[str]:
-    """One text table per (model, device): the reference first, then a row per compressor."""
+def render_tables(records: Iterable[dict[str, Any]], registry: MetricRegistry, width: int = 10_000) -> list[str]:
+    """One text table per (model, device): the reference first, then a row per compressor.
+
+    Columns that do not fit in ``width`` characters continue in another block below.
+    """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in sorted(records, key=lambda record: record["test"]):  # xdist delivers them in any order
         groups.setdefault((record["model"], record["device"]), []).append(record)
-    return [_table(model, device, group, registry) for (model, device), group in groups.items()]
+    return [_table(model, device, group, registry, width) for (model, device), group in groups.items()]
 
 
-def _table(model: str, device: str, records: list[dict[str, Any]], registry: MetricRegistry) -> str:
+def _blocks(table: list[list[str]], width: int) -> list[str]:
+    """``table`` as aligned text, its columns after the first cut into blocks at most ``width`` wide."""
+    widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
+    blocks: list[list[int]] = []
+    for column in range(1, len(widths)):
+        used = sum(widths[index] + 2 for index in [0, *blocks[-1]]) if blocks else width
+        if used + widths[column] > width:
+            blocks.append([])
+        blocks[-1].append(column)
+    lines: list[str] = []
+    for columns in blocks or [[]]:
+        if lines:
+            lines.append("")
+        for row in table:
+            cells = [row[0].ljust(widths[0]), *(row[index].rjust(widths[index]) for index in columns)]
+            lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def _table(model: str, device: str, records: list[dict[str, Any]], registry: MetricRegistry, width: int) -> str:
     reference: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
     failing: set[tuple[str, str]] = set()
@@ -123,9 +145,7 @@ def _table(model: str, device: str, records: list[dict[str, Any]], registry: Met
     for compressor, metrics in sorted(rows.items()):
         values = (cell(compressor, n, metrics.get(n, _NOT_MEASURED), reference.get(n)) for n in names)
         table.append([variant(compressor), *values])
-    widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
-    lines = ["  ".join(value.rjust(width) if i else value.ljust(width) for i, (value, width) in
-                       enumerate(zip(row, widths))) for row in table]
+    lines = _blocks(table, width)
     legend = "(+x): change in points, (x): times the reference, n/a: unavailable, -: not measured"
     if failing:
         legend = "*: over budget, " + legend

@@ -158,7 +158,7 @@ class NetzipSession:
         terminalreporter.section("netzip")
         for note in self.notes:
             terminalreporter.write_line(f"netzip: {note}", yellow=True)
-        for table in render_tables(self.records, registry):
+        for table in render_tables(self.records, registry, self.config.get_terminal_writer().fullwidth):
             terminalreporter.write_line(table)
             terminalreporter.write_line("")
         if self.settings.json_path is not None:

@@ -162,5 +162,6 @@ def test_what_comes_free_with_a_measurement() -> None:
     assert derived_metrics(registry, ["top1"]) == []  # no ratio: no OCS
     assert derived_metrics(registry, ["top1", "size_ratio"]) == ["performance_ratio", "ocs"]
     assert derived_metrics(registry, ["latency_p95_ms"]) == [
-        "latency_p50_ms", "latency_p99_ms", "latency_mean_ms", "throughput_per_s", "speedup", "speedup_interval",
+        "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms", "throughput_per_s", "speedup",
+        "speedup_interval",
     ]

@@ -45,7 +45,8 @@ def test_max_samples_bounds_the_evaluation(project: pytest.Pytester, monkeypatch
     assert json.loads(forwards.read_text()) == [2, 2]
 
 
-def test_the_summary_table_compares_with_the_reference(project: pytest.Pytester) -> None:
+def test_the_summary_table_compares_with_the_reference(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     write_test(project, TWO_TESTS)
     result = project.runpytest("--netzip")
     result.stdout.fnmatch_lines([
@@ -60,7 +61,8 @@ def test_the_summary_table_compares_with_the_reference(project: pytest.Pytester)
     ])
 
 
-def test_ocs_weights_are_settable(project: pytest.Pytester) -> None:
+def test_ocs_weights_are_settable(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     write_test(project, TWO_TESTS)
     result = project.runpytest("--netzip", "--netzip-ocs-weights=1,1,0.5,1", "--netzip-json=out.json")
     fp16 = json.loads((project.path / "out.json").read_text())["results"][0]["metrics"]
@@ -88,7 +90,8 @@ def test_json_holds_every_result(project: pytest.Pytester) -> None:
     assert {"marker": "accuracy_drop", "keyword": "max", "metric": "top1", "threshold": 0.05, "value": 0.0,
             "reference": pytest.approx(0.9), "passed": False, "note": "drop 0.9000"} in negate["budgets"]
     assert [budget["passed"] for budget in negate["budgets"]] == [False, False, False]
-    assert set(by_id["test_model.py::test_f1[fp16-cpu]"]["metrics"]) == {"top5", "f1"}
+    # what the item read, and NetZIP's P and OCS from the size ratio another item measured
+    assert set(by_id["test_model.py::test_f1[fp16-cpu]"]["metrics"]) == {"top5", "f1", "performance_ratio", "ocs"}
 
 
 def test_ini_sets_the_json_path_relative_to_the_rootdir(project: pytest.Pytester) -> None:
@@ -179,3 +182,24 @@ def test_xdist_gives_the_same_outcomes_and_one_table(project: pytest.Pytester) -
     result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines(["*= netzip =*", "Signed on cpu (*)", "variant *", "reference *"])
     assert len(json.loads((project.path / "out.json").read_text())["results"]) == 5
+
+
+def test_a_wide_table_continues_below_within_the_terminal_width(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    write_test(project, TWO_TESTS)
+    result = project.runpytest("--netzip")
+    result.stdout.fnmatch_lines([
+        "Signed on cpu (2 CPU threads)",
+        "variant * top1 * top5 * f1 * agreement",
+        "reference * 0.9000 * 1.0000 * 0.9069 * 1.0000",
+        "*",
+        "prune_l1 * 0.9000 * 1.0000 * 0.9069 * 1.0000",
+        "",
+        "variant * performance_ratio * size_ratio * ocs",
+        "reference * 1 * 1 * 0",
+    ])
+    lines = result.stdout.lines
+    table = lines[lines.index("Signed on cpu (2 CPU threads)") + 1:]
+    assert max(len(line) for line in table[:11]) <= 60  # two blocks of five rows and the line between

@@ -32,7 +32,8 @@ class Metric:
     (agreement, ratios), so tables show no change against it. A ``workload`` metric runs the model
     (latency, memory, energy): its ``compute`` takes the item's :class:`~pytest_netzip.workload.Workload`
     as a third argument. Metrics of one ``group`` come from one measurement, so they are reported together;
-    those not ``summary`` go to the JSON only, and to the table when a budget uses them.
+    those not ``summary`` go to the JSON only, and to the table when a budget uses them. A ``fresh`` metric
+    combines others, so it is computed again each time it is read.
     """
 
     name: str
@@ -44,6 +45,7 @@ class Metric:
     workload: bool = False
     group: str | None = None
     summary: bool = True
+    fresh: bool = False
 
     def format(self, value: MetricValue) -> str:
         """The value as shown in tables and messages."""
@@ -79,10 +81,11 @@ def metric(
     workload: bool = False,
     group: str | None = None,
     summary: bool = True,
+    fresh: bool = False,
 ) -> Callable[[Callable[..., MetricValue]], Metric]:
     """Decorator turning ``compute(subject, reference)`` into a :class:`Metric` named ``name``."""
 
     def wrap(compute: Callable[..., MetricValue]) -> Metric:
-        return Metric(name, compute, description, unit, higher_is_better, relative, workload, group, summary)
+        return Metric(name, compute, description, unit, higher_is_better, relative, workload, group, summary, fresh)
 
     return wrap

@@ -31,7 +31,7 @@ def ocs_metric(weights: tuple[float, float, float, float] = DEFAULT_OCS_WEIGHTS)
     """The ``ocs`` metric with the weights (lambda 1-4) of P, S, C and E."""
 
     @metric("ocs", "NetZIP's overall compression success from the ratios measured (P, S, C, E)", relative=True,
-            workload=True)
+            workload=True, fresh=True)
     def ocs(subject: Subject, reference: Subject, workload: Workload) -> float:
         if subject is reference:
             return 0.0
@@ -46,13 +46,13 @@ COMBINED_METRICS = (ocs_metric(),)
 
 
 def derived_metrics(registry: MetricRegistry, measured: Iterable[str]) -> list[str]:
-    """Metrics that come free with ``measured``: the rest of each group touched, then P and OCS."""
+    """Metrics that come free with ``measured``: every metric of each group touched, then P and OCS."""
     from pytest_netzip.metrics.accuracy import ACCURACY_METRICS
 
     measured = set(measured)
     groups = {registry[name].group for name in measured if name in registry} - {None}
-    derived = [name for name in registry.names if registry[name].group in groups and name not in measured]
+    derived = [name for name in registry.names if registry[name].group in groups]
     ratios = (measured | set(derived)) & set(OCS_RATIOS[1:])
     if ratios and measured & {accuracy.name for accuracy in ACCURACY_METRICS}:
-        derived += [name for name in ("performance_ratio", "ocs") if name not in measured]
+        derived += ["performance_ratio", "ocs"]
     return registry.ordered(derived)  # ocs, registered last of the built-ins, comes after the ratios
