@@ -32,21 +32,31 @@ class Threshold:
     ``min_interval`` bounds a noisy ratio: it fails only when the whole confidence interval that the
     metric ``<metric>_interval`` gives lies below ``limit``. ``written`` is the keyword's value as the
     marker gave it, where ``limit`` is derived from it (``max_slowdown=1.25`` is a speedup of 0.8).
+    ``max_regression`` bounds how much worse than ``baseline`` (a saved run's value) the metric may
+    get, by ``limit`` in its own units, or in percent of the baseline when ``unit`` is ``%``.
     """
 
     marker: str
     keyword: str
     metric: str
     limit: float
-    check: Literal["min", "max", "max_drop", "max_ratio", "min_interval"]
+    check: Literal["min", "max", "max_drop", "max_ratio", "min_interval", "max_regression"]
     scale: float = 1.0
     unit: str = ""
     written: float | None = None
+    baseline: float | None = None
 
     @property
     def given(self) -> float:
         """The keyword's value as written in the marker."""
         return self.limit if self.written is None else self.written
+
+    @property
+    def label(self) -> str:
+        """Where the threshold comes from: ``size_ratio(min=3)``, ``--netzip-compare-fail top1:0.01``."""
+        if self.check == "max_regression":
+            return f"{self.marker} {self.keyword}"
+        return f"{self.marker}({self.keyword}={self.given:g})"
 
     def describe(self) -> str:
         """``top1 drop <= 0.01``, ``agreement >= 0.98``, ``size_bytes <= 4 MB``."""
@@ -57,6 +67,8 @@ class Threshold:
             return f"{self.metric} / reference <= {self.limit:g}"
         if self.check == "min_interval":
             return f"{self.metric} >= {self.limit:.3g} ({CONFIDENCE:.0%} CI)"
+        if self.check == "max_regression":
+            return f"{self.metric} worse than saved by <= {self.limit:g}{self.unit}"
         return f"{self.metric} {'>=' if self.check == 'min' else '<='} {self.limit:g}{unit}"
 
     def judge(self, result: Result) -> Verdict:
@@ -75,9 +87,20 @@ class Threshold:
             return Verdict(self, value, reference, ratio <= self.limit + _TOLERANCE, f"ratio {ratio:.3g}")
         if self.check == "min_interval":
             return self._judge_interval(result, value, reference)
+        if self.check == "max_regression":
+            return self._judge_regression(result, value)
         scaled = value * self.scale
         passed = scaled >= self.limit - _TOLERANCE if self.check == "min" else scaled <= self.limit + _TOLERANCE
         return Verdict(self, value, reference, passed, f"{scaled:.4g} {self.unit}" if self.unit else "")
+
+    def _judge_regression(self, result: Result, value: MetricValue) -> Verdict:
+        worse = self.baseline - value if result.registry[self.metric].higher_is_better else value - self.baseline
+        if self.unit == "%":
+            amount = worse / abs(self.baseline) * 100 if self.baseline else (math.inf if worse > 0 else 0.0)
+        else:
+            amount = worse
+        note = f"{'worse' if worse > 0 else 'not worse'}: {'+' if worse > 0 else ''}{amount:.4g}{self.unit} vs saved"
+        return Verdict(self, value, self.baseline, amount <= self.limit + _TOLERANCE, note)
 
     def _judge_interval(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
         try:
@@ -131,7 +154,7 @@ def explain(verdicts: list[Verdict], registry: MetricRegistry, title: str) -> st
     for verdict in verdicts:
         threshold = verdict.threshold
         rows.append((
-            f"{threshold.marker}({threshold.keyword}={threshold.given:g})",
+            threshold.label,
             threshold.describe(),
             shown(verdict, verdict.value),
             shown(verdict, verdict.reference),
@@ -288,6 +311,40 @@ THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
         "energy_budget(max_mj_per_sample=None, min_efficiency=None): energy per sample; skips where no counter reads",
     ),
 }
+
+
+#: The ``marker`` of thresholds that ``--netzip-compare-fail`` sets.
+COMPARE_FAIL = "--netzip-compare-fail"
+
+
+@dataclass(frozen=True)
+class RegressionRule:
+    """``metric:amount`` or ``metric:amount%`` from ``--netzip-compare-fail``."""
+
+    text: str
+    metric: str
+    amount: float
+    percent: bool
+
+    @classmethod
+    def parse(cls, text: str) -> RegressionRule:
+        """The rule ``text`` spells; BudgetError saying how to write one."""
+        metric, _, amount = text.partition(":")
+        percent = amount.endswith("%")
+        try:
+            number = float(amount.removesuffix("%"))
+        except ValueError:
+            number = -1.0
+        if not metric or number < 0 or math.isnan(number):
+            raise BudgetError(
+                f"--netzip-compare-fail {text!r}: write metric:amount (top1:0.01) or metric:percent% (latency_p95_ms:10%)"
+            )
+        return cls(text, metric, number, percent)
+
+    def threshold(self, saved: float) -> Threshold:
+        """The threshold this rule sets for an item whose saved value is ``saved``."""
+        return Threshold(COMPARE_FAIL, self.text, self.metric, self.amount, "max_regression",
+                         unit="%" if self.percent else "", baseline=saved)
 
 
 def parse_marker(mark: pytest.Mark, registry: MetricRegistry) -> list[Threshold]:

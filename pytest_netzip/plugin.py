@@ -228,7 +228,9 @@ def netzip_result(
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if _variant_of(item) is not None:
-        item.stash[THRESHOLDS_KEY] = thresholds(item, metric_registry(item))
+        session = item.config.stash.get(SESSION_KEY, None)
+        regressions = session.regression_thresholds(item.nodeid) if session is not None else []
+        item.stash[THRESHOLDS_KEY] = [*thresholds(item, metric_registry(item)), *regressions]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -277,6 +279,17 @@ def _fail(error: Exception) -> NoReturn:
     raise outcome
 
 
+def _properties(record: dict[str, Any]) -> list[tuple[str, object]]:
+    """An item's numbers as JUnit XML properties: ``netzip.top1``, ``netzip.reference.top1``, ..."""
+    numbers = [
+        (f"netzip.{prefix}{name}", value)
+        for prefix, metrics in (("", record["metrics"]), ("reference.", record["reference"]["metrics"]))
+        for name, value in metrics.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]
+    return [("netzip.compressor", record["compressor"]), ("netzip.device", record["device"]), *numbers]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
@@ -293,4 +306,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.longrepr = f"netzip: a pytest_netzip_result hook raised {type(exc).__name__}: {exc}"
         record["outcome"] = report.outcome
         report.netzip = record
+        item.user_properties.extend(_properties(record))  # junitxml reads them from the teardown report
     return report

@@ -1,14 +1,11 @@
-"""End-of-run outputs: the terminal table per model and device, and the JSON file."""
+"""End-of-run outputs: the record of each item, and the table per model and device (text or Markdown)."""
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_netzip.budgets import COMPARE_FAIL
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
 
 if TYPE_CHECKING:
@@ -16,9 +13,6 @@ if TYPE_CHECKING:
     from pytest_netzip.evaluation import Result
 
 _NOT_MEASURED = object()
-
-#: Version of the JSON layout written by ``--netzip-json``.
-SCHEMA_VERSION = 1
 
 
 def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str, Any]:
@@ -55,31 +49,27 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
     }
 
 
-def write_json(path: Path, records: list[dict[str, Any]]) -> None:
-    """Write ``{"version": 1, "results": records}`` atomically: a temporary file, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with temporary.open("w") as stream:
-            json.dump({"version": SCHEMA_VERSION, "results": records}, stream, indent=2)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _format(registry: MetricRegistry, name: str, value: Any) -> str:
     if name in registry:
         return registry[name].format(value)
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _delta(registry: MetricRegistry, name: str, value: float, reference: float | None) -> str:
-    """The change against the reference: points for shares, a factor for the rest."""
-    if reference is None or value == reference or name not in registry or registry[name].relative:
+def _delta(registry: MetricRegistry, name: str, value: float, reference: float | None, always: bool = False) -> str:
+    """The change against ``reference``: points for shares, a factor for the rest (relative metrics: only if ``always``)."""
+    if reference is None or value == reference or name not in registry or (registry[name].relative and not always):
         return ""
     if registry[name].unit == "share":
         return f" ({value - reference:+.4f})"
     return f" ({value / reference:.2f}x)" if reference else ""
+
+
+def _groups(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Records by (model, device), each group in test order (xdist delivers them in any order)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in sorted(records, key=lambda record: record["test"]):
+        groups.setdefault((record["model"], record["device"]), []).append(record)
+    return groups
 
 
 def render_tables(records: Iterable[dict[str, Any]], registry: MetricRegistry, width: int = 10_000) -> list[str]:
@@ -87,10 +77,23 @@ def render_tables(records: Iterable[dict[str, Any]], registry: MetricRegistry, w
 
     Columns that do not fit in ``width`` characters continue in another block below.
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in sorted(records, key=lambda record: record["test"]):  # xdist delivers them in any order
-        groups.setdefault((record["model"], record["device"]), []).append(record)
-    return [_table(model, device, group, registry, width) for (model, device), group in groups.items()]
+    tables = []
+    for (model, device), group in _groups(records).items():
+        title, grid, legend = _grid(model, device, group, registry)
+        tables.append("\n".join([title, *_blocks(grid, width), legend]))
+    return tables
+
+
+def render_markdown(records: Iterable[dict[str, Any]], registry: MetricRegistry) -> str:
+    """The tables as GitHub-flavoured Markdown, for a CI job's summary page."""
+    sections = []
+    for (model, device), group in _groups(records).items():
+        title, grid, legend = _grid(model, device, group, registry)
+        escaped = [[cell.replace("|", "\\|").replace("*", "\\*") for cell in row] for row in grid]
+        lines = [f"| {' | '.join(escaped[0])} |", "|" + "|".join([" --- "] + [" ---: "] * (len(grid[0]) - 1)) + "|"]
+        lines += [f"| {' | '.join(row)} |" for row in escaped[1:]]
+        sections.append("\n".join([f"### netzip: {title}", "", *lines, "", legend.replace("*", "\\*"), ""]))
+    return "\n".join(sections)
 
 
 def _blocks(table: list[list[str]], width: int) -> list[str]:
@@ -112,20 +115,29 @@ def _blocks(table: list[list[str]], width: int) -> list[str]:
     return lines
 
 
-def _table(model: str, device: str, records: list[dict[str, Any]], registry: MetricRegistry, width: int) -> str:
+def _grid(
+    model: str, device: str, records: list[dict[str, Any]], registry: MetricRegistry
+) -> tuple[str, list[list[str]], str]:
+    """The title, the cells (a header row, the reference, a row per compressor) and the legend of a table."""
     reference: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
     failing: set[tuple[str, str]] = set()
+    compared: dict[tuple[str, str], dict[str, Any]] = {}  # (compressor, metric) -> its --netzip-compare-fail budget
     for record in records:
         reference.update(record["reference"]["metrics"])
         rows.setdefault(record["compressor"], {}).update(record["metrics"])
-        failing.update((record["compressor"], b["metric"]) for b in record["budgets"] if b["passed"] is False)
+        for budget in record["budgets"]:
+            if budget["marker"] == COMPARE_FAIL:
+                compared[record["compressor"], budget["metric"]] = budget
+            elif budget["passed"] is False:
+                failing.add((record["compressor"], budget["metric"]))
     budgeted = {budget["metric"] for record in records for budget in record["budgets"]}
     columns = {
         name for row in rows.values() for name, value in row.items()
         if (value is None or _scalar(value)) and (name not in registry or registry[name].summary or name in budgeted)
     }
     names = registry.ordered(columns) + sorted(columns - set(registry.names))
+    saved_names = registry.ordered({metric for _, metric in compared})
 
     def cell(row: str, name: str, value: Any, against: Any) -> str:
         if value is _NOT_MEASURED:
@@ -137,24 +149,37 @@ def _table(model: str, device: str, records: list[dict[str, Any]], registry: Met
             text += _delta(registry, name, value, against)
         return text + (" *" if (row, name) in failing else "")
 
+    def saved(row: str, name: str) -> str:  # the saved run's value, and the change since
+        budget = compared.get((row, name))
+        if budget is None:
+            return "-"
+        text = _format(registry, name, budget["reference"])
+        if _scalar(budget["value"]):
+            text += _delta(registry, name, budget["value"], budget["reference"], always=True)
+        return text + (" *" if budget["passed"] is False else "")
+
     def variant(row: str) -> str:  # a failing metric with no column of its own marks the row
         return row + (" *" if any(r == row and n not in names for r, n in failing) else "")
 
-    table = [["variant", *names]]
-    table.append(["reference", *(cell("reference", n, reference.get(n, _NOT_MEASURED), None) for n in names)])
+    grid = [["variant", *names, *(f"{name} saved" for name in saved_names)]]
+    grid.append([
+        "reference", *(cell("reference", n, reference.get(n, _NOT_MEASURED), None) for n in names),
+        *("-" for _ in saved_names),
+    ])
     for compressor, metrics in sorted(rows.items()):
-        values = (cell(compressor, n, metrics.get(n, _NOT_MEASURED), reference.get(n)) for n in names)
-        table.append([variant(compressor), *values])
-    lines = _blocks(table, width)
+        values = [cell(compressor, n, metrics.get(n, _NOT_MEASURED), reference.get(n)) for n in names]
+        grid.append([variant(compressor), *values, *(saved(compressor, n) for n in saved_names)])
     legend = "(+x): change in points, (x): times the reference, n/a: unavailable, -: not measured"
-    if failing:
+    if saved_names:
+        legend += "; saved: the compared run's value, (change since)"
+    if failing or any(budget["passed"] is False for budget in compared.values()):
         legend = "*: over budget, " + legend
     threads = {record.get("threads") for record in records} - {None}
     title = f"{model} on {device}"
     if device == "cpu" and len(threads) == 1:
         count = threads.pop()
         title += f" ({count} CPU thread{'s' if count > 1 else ''})"
-    return "\n".join([title, *lines, legend])
+    return title, grid, legend
 
 
 def _scalar(value: Any) -> bool:

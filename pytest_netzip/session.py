@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
+import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_netzip.baseline import Baseline
+from pytest_netzip.budgets import COMPARE_FAIL, Threshold
 from pytest_netzip.compressors import CompressionContext, CompressionError, Compressor
 from pytest_netzip.devices import on_device
 from pytest_netzip.evaluation import DataError, EvalData, Result, Subject
 from pytest_netzip.metrics import Metric, MetricRegistry
-from pytest_netzip.report import render_tables, write_json
+from pytest_netzip.naming import unknown_name_message
+from pytest_netzip.report import render_markdown, render_tables
 from pytest_netzip.settings import Settings
+from pytest_netzip.storage import Storage, StorageError, commit_id, machine_info, run_document, write_document
 from pytest_netzip.workload import Workload
 
 if TYPE_CHECKING:
@@ -49,6 +55,17 @@ class NetzipSession:
         self._keep_alive: list[Any] = []  # so that the id()s in the keys above are never reused
         self.records: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.baseline: Baseline | None = None
+        registry = MetricRegistry(entry for entries in config.hook.pytest_netzip_metrics() for entry in entries)
+        for rule in settings.compare_fail:  # metrics of plugins and of the conftests loaded by now
+            if rule.metric not in registry:
+                message = unknown_name_message("metric", rule.metric, registry.names)
+                raise pytest.UsageError(f"--netzip-compare-fail {rule.text}: {message}")
+        if settings.compare is not None:
+            try:
+                self.baseline = Baseline(Storage(settings.storage).find(settings.compare))
+            except StorageError as exc:
+                raise pytest.UsageError(f"--netzip-compare: {exc}") from None
 
     def _eval_data_of(self, data: Any, example_input: Any = None) -> EvalData:
         """``data`` bounded by ``--netzip-max-samples``, with the example input all its tests share."""
@@ -146,9 +163,49 @@ class NetzipSession:
         if record is not None:
             self.records.append(record)
 
+    def regression_thresholds(self, test: str) -> list[Threshold]:
+        """The ``--netzip-compare-fail`` thresholds of ``test`` against the compared run."""
+        if self.baseline is None:
+            return []
+        return self.baseline.thresholds(test, self.settings.compare_fail)
+
+    def _uncompared(self) -> list[str]:
+        """A note for each ``--netzip-compare-fail`` rule that some items could not be compared by."""
+        notes = []
+        for rule in self.settings.compare_fail:
+            missed = [
+                record["test"] for record in self.records
+                if not any(b["marker"] == COMPARE_FAIL and b["keyword"] == rule.text for b in record["budgets"])
+            ]
+            if missed:
+                shown = ", ".join(missed[:3]) + (f" and {len(missed) - 3} more" if len(missed) > 3 else "")
+                notes.append(
+                    f"--netzip-compare-fail {rule.text} compared {len(self.records) - len(missed)} of "
+                    f"{len(self.records)} items: the saved run {self.baseline.name} has no {rule.metric} for {shown}"
+                )
+        return notes
+
+    def pytest_report_header(self) -> list[str]:
+        if self.baseline is None:
+            return []
+        lines = [f"netzip: comparing with {self.baseline.path}"]
+        differences = self.baseline.machine_differences(machine_info())
+        if differences:
+            lines.append(f"netzip: WARNING: this machine differs from the saved run's: {'; '.join(differences)}")
+        return lines
+
     def pytest_sessionfinish(self) -> None:
-        if self.settings.json_path is not None and not hasattr(self.config, "workerinput"):
-            write_json(self.settings.json_path, self.records)
+        if hasattr(self.config, "workerinput") or not (self.settings.json_path or self.settings.save or self.settings.autosave):
+            return  # under xdist the controller writes, holding every worker's records
+        document = run_document(self.records, machine_info(), commit_id(self.config.rootpath))
+        if self.settings.json_path is not None:
+            write_document(self.settings.json_path, document)
+        storage = Storage(self.settings.storage)
+        if self.settings.save:
+            self.notes.append(f"run saved to {storage.save(self.settings.save, document)}")
+        if self.settings.autosave:
+            name = f"{document['commit'] or 'nocommit'}_{datetime.datetime.now():%Y%m%d_%H%M%S}"
+            self.notes.append(f"run saved to {storage.save(name, document)}")
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not (self.records or self.notes):
@@ -156,10 +213,14 @@ class NetzipSession:
         registry = MetricRegistry(entry for entries in self.config.hook.pytest_netzip_metrics() for entry in entries)
         terminalreporter.ensure_newline()
         terminalreporter.section("netzip")
-        for note in self.notes:
+        for note in [*self.notes, *self._uncompared()]:
             terminalreporter.write_line(f"netzip: {note}", yellow=True)
         for table in render_tables(self.records, registry, self.config.get_terminal_writer().fullwidth):
             terminalreporter.write_line(table)
             terminalreporter.write_line("")
         if self.settings.json_path is not None:
             terminalreporter.write_line(f"netzip results written to {self.settings.json_path}")
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary and self.records:
+            with open(summary, "a", encoding="utf-8") as stream:
+                stream.write(render_markdown(self.records, registry) + "\n")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_netzip.budgets import BudgetError, RegressionRule
 from pytest_netzip.devices import check_device_name
 
 
@@ -24,6 +25,11 @@ class Settings:
     json_path: Path | None = None
     strict: bool = False
     ocs_weights: tuple[float, float, float, float] | None = None
+    save: str | None = None
+    autosave: bool = False
+    compare: str | None = None
+    compare_fail: tuple[RegressionRule, ...] = ()
+    storage: Path = Path(".netzip")
 
 
 def _split(values: list[str] | str | None) -> tuple[str, ...]:
@@ -60,6 +66,13 @@ def _weights(values: tuple[str, ...]) -> tuple[float, float, float, float] | Non
     return weights
 
 
+def _rules(texts: tuple[str, ...]) -> tuple[RegressionRule, ...]:
+    try:
+        return tuple(RegressionRule.parse(text) for text in texts)
+    except BudgetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def _devices(names: tuple[str, ...]) -> tuple[str, ...]:
     try:
         return tuple(check_device_name(name) for name in names)
@@ -78,6 +91,11 @@ _OPTIONS = (
     ("--netzip-json", "netzip_json", "path", "write every result to this JSON file"),
     ("--netzip-strict", "netzip_strict", "bool", "fail, instead of skip, when a budgeted metric cannot be measured"),
     ("--netzip-ocs-weights", "netzip_ocs_weights", "list", "weights of the performance, speedup, compression and efficiency ratios in OCS (default: 1,1,1,1)"),
+    ("--netzip-save", "netzip_save", "name", "save this run's results as NAME in the storage folder"),
+    ("--netzip-autosave", "netzip_autosave", "bool", "save this run's results, named by commit and time"),
+    ("--netzip-compare", "netzip_compare", "optional", "compare with the saved run NAME (default: the latest)"),
+    ("--netzip-compare-fail", "netzip_compare_fail", "list", "fail an item whose metric regressed against the compared run by more than this: metric:0.01 (absolute) or metric:10% (relative); repeatable"),
+    ("--netzip-storage", "netzip_storage", "path", "folder of saved runs (default: .netzip in the rootdir)"),
 )
 
 
@@ -91,8 +109,11 @@ def add_options(parser: pytest.Parser) -> None:
         elif kind == "list":
             group.addoption(flag, action="append", default=None, dest=key, metavar="NAMES", help=help_text)
             parser.addini(key, help_text, type="args", default=[])
+        elif kind == "optional":
+            group.addoption(flag, nargs="?", const="latest", default=None, dest=key, metavar="NAME", help=help_text)
+            parser.addini(key, help_text, default="")
         else:
-            metavar = "PATH" if kind == "path" else "N"
+            metavar = {"path": "PATH", "name": "NAME"}.get(kind, "N")
             group.addoption(flag, default=None, dest=key, metavar=metavar, help=help_text)
             parser.addini(key, help_text, default="")
 
@@ -104,10 +125,12 @@ def resolve(config: pytest.Config) -> Settings:
         given = config.getoption(key)
         return config.getini(key) if given is None else given
 
-    json_cli, json_ini = config.getoption("netzip_json"), config.getini("netzip_json")
-    json_path = (
-        Path(config.invocation_params.dir, json_cli) if json_cli else Path(config.rootpath, json_ini) if json_ini else None
-    )
+    def path(key: str) -> Path | None:
+        """A path option: relative to the invocation directory on the command line, to the rootdir in the ini."""
+        cli, ini = config.getoption(key), config.getini(key)
+        return Path(config.invocation_params.dir, cli) if cli else Path(config.rootpath, ini) if ini else None
+
+    rules = _rules(_split(value("netzip_compare_fail")))
     return Settings(
         enabled=bool(value("netzip")),
         compressors=_split(value("netzip_compressors")),
@@ -115,7 +138,12 @@ def resolve(config: pytest.Config) -> Settings:
         max_samples=_count("--netzip-max-samples", value("netzip_max_samples"), minimum=1),
         seed=_count("--netzip-seed", value("netzip_seed"), minimum=0) or 0,
         threads=_count("--netzip-threads", value("netzip_threads"), minimum=1),
-        json_path=json_path,
+        json_path=path("netzip_json"),
         strict=bool(value("netzip_strict")),
         ocs_weights=_weights(_split(value("netzip_ocs_weights"))),
+        save=value("netzip_save") or None,
+        autosave=bool(value("netzip_autosave")),
+        compare=value("netzip_compare") or ("latest" if rules else None),
+        compare_fail=rules,
+        storage=path("netzip_storage") or Path(config.rootpath, ".netzip"),
     )

@@ -13,7 +13,8 @@ _import_torchao_quantization()  # likewise torchao, whose import the runs would 
 
 #: conftest.py of a tiny model repo. ``Signed`` computes out = x exactly (relu(x) - relu(-x)) through
 #: mostly-zero weights, so every built-in compressor keeps its predictions and prune_l1 removes only
-#: zeros; labels are argmax(x) with every tenth one flipped, so top-1 is exactly 0.9.
+#: zeros; labels are argmax(x) with every tenth one flipped, so top-1 is exactly 0.9. The variables
+#: NETZIP_TEST_HIDDEN (512) and NETZIP_TEST_FLIP_EVERY (10) change the size and the top-1 between runs.
 PROJECT_CONFTEST = '''
 import json
 import os
@@ -70,14 +71,15 @@ def pytest_netzip_compressors():
 
 @pytest.fixture(scope="session")
 def netzip_model():
-    return Signed().eval()
+    return Signed(hidden=int(os.environ.get("NETZIP_TEST_HIDDEN", "512"))).eval()
 
 
 @pytest.fixture(scope="session")
 def netzip_data():
     inputs = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
     targets = inputs.argmax(dim=1)
-    targets[::10] = (targets[::10] + 1) % 6
+    every = int(os.environ.get("NETZIP_TEST_FLIP_EVERY", "10"))
+    targets[::every] = (targets[::every] + 1) % 6
     return [(inputs[i:i + 10], targets[i:i + 10]) for i in range(0, 40, 10)]
 
 

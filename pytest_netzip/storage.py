@@ -1,0 +1,136 @@
+"""Run documents and saved runs: one JSON file per run under ``.netzip/``, written atomically."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+#: Version of the layout of run documents (``--netzip-json`` files and saved runs).
+SCHEMA_VERSION = 1
+
+_SAVED = re.compile(r"^(\d{4})_(.+)\.json$")
+
+
+class StorageError(Exception):
+    """A saved run cannot be read or found; the message names the file or the storage folder."""
+
+
+def machine_info() -> dict[str, Any]:
+    """What the timings depend on: Python, torch, the CPU, its threads, and the GPUs."""
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "cuda": [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())],
+    }
+
+
+def _cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        match = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(errors="replace"), re.MULTILINE)
+        if match:
+            return match.group(1).strip()
+    return platform.processor() or platform.machine()
+
+
+def commit_id(directory: Path) -> str | None:
+    """The short id of the git commit checked out in ``directory``, or None outside a repository."""
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if found.returncode != 0:
+        return None
+    return found.stdout.strip() or None
+
+
+def run_document(records: list[dict[str, Any]], machine: dict[str, Any], commit: str | None) -> dict[str, Any]:
+    """The JSON document of a run: its records, with when, where and from which commit they came."""
+    return {
+        "version": SCHEMA_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit,
+        "machine": machine,
+        "results": records,
+    }
+
+
+def write_document(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` to ``path`` atomically: a temporary file beside it, then a rename.
+
+    An interrupted write leaves the previous file (or none), never half a document.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with temporary.open("w") as stream:
+            json.dump(document, stream, indent=2)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """The run document in ``path``; StorageError naming the file when it is not one this version reads."""
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise StorageError(f"cannot read the saved run {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StorageError(f"the saved run {path} is not valid JSON ({exc}); delete it or save a new run") from None
+    if not isinstance(document, dict) or not isinstance(document.get("results"), list):
+        raise StorageError(f"{path} is not a pytest-netzip run (no list of results)")
+    if document.get("version") != SCHEMA_VERSION:
+        raise StorageError(
+            f"{path} has schema version {document.get('version')!r}; this pytest-netzip reads version {SCHEMA_VERSION}"
+        )
+    return document
+
+
+class Storage:
+    """Saved runs in one folder, named ``NNNN_name.json`` with a counter that orders them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def runs(self) -> list[Path]:
+        """The saved runs, oldest first."""
+        if not self.root.is_dir():
+            return []
+        return sorted(path for path in self.root.iterdir() if _SAVED.match(path.name))
+
+    def save(self, name: str, document: dict[str, Any]) -> Path:
+        """Save ``document`` as the next run called ``name``; returns its path."""
+        runs = self.runs()
+        counter = int(_SAVED.match(runs[-1].name).group(1)) + 1 if runs else 1
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
+        path = self.root / f"{counter:04d}_{slug}.json"
+        write_document(path, document)
+        return path
+
+    def find(self, name: str) -> Path:
+        """The saved run ``name`` (``latest``, a counter ``0003``, a name, or ``0003_name``)."""
+        runs = self.runs()
+        if not runs:
+            raise StorageError(f"no saved run in {self.root} to compare with (save one with --netzip-save NAME)")
+        if name == "latest":
+            return runs[-1]
+        matches = [path for path in runs if name in (path.stem, *_SAVED.match(path.name).groups())]
+        if not matches:
+            listed = ", ".join(path.stem for path in runs)
+            raise StorageError(f"no saved run {name!r} in {self.root} (saved: {listed})")
+        return matches[-1]
