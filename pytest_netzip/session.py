@@ -61,9 +61,12 @@ class NetzipSession:
             if rule.metric not in registry:
                 message = unknown_name_message("metric", rule.metric, registry.names)
                 raise pytest.UsageError(f"--netzip-compare-fail {rule.text}: {message}")
-        if settings.compare is not None:
+        storage = Storage(settings.storage)
+        if settings.compare_fail and settings.compare is None and not storage.runs():
+            self.notes.append(f"no saved run in {storage.root} to compare with: --netzip-compare-fail checked nothing")
+        elif settings.compare is not None or settings.compare_fail:
             try:
-                self.baseline = Baseline(Storage(settings.storage).find(settings.compare))
+                self.baseline = Baseline(storage.find(settings.compare or "latest"))
             except StorageError as exc:
                 raise pytest.UsageError(f"--netzip-compare: {exc}") from None
 
@@ -171,7 +174,9 @@ class NetzipSession:
 
     def _uncompared(self) -> list[str]:
         """A note for each ``--netzip-compare-fail`` rule that some items could not be compared by."""
-        notes = []
+        notes: list[str] = []
+        if self.baseline is None:
+            return notes
         for rule in self.settings.compare_fail:
             missed = [
                 record["test"] for record in self.records

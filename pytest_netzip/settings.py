@@ -143,7 +143,7 @@ def resolve(config: pytest.Config) -> Settings:
         ocs_weights=_weights(_split(value("netzip_ocs_weights"))),
         save=value("netzip_save") or None,
         autosave=bool(value("netzip_autosave")),
-        compare=value("netzip_compare") or ("latest" if rules else None),
+        compare=value("netzip_compare") or None,
         compare_fail=rules,
         storage=path("netzip_storage") or Path(config.rootpath, ".netzip"),
     )

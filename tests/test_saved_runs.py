@@ -133,6 +133,12 @@ def test_bad_compare_options_are_usage_errors(gated: pytest.Pytester, options: l
     result.stderr.fnmatch_lines([expected])
 
 
+def test_rules_without_any_saved_run_say_that_nothing_was_compared(gated: pytest.Pytester) -> None:
+    result = gated.runpytest("--netzip", "--netzip-compare-fail", "top1:0.01")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["netzip: no saved run in *.netzip to compare with: --netzip-compare-fail checked nothing"])
+
+
 def test_a_different_machine_is_warned_about(gated: pytest.Pytester) -> None:
     gated.runpytest("--netzip", "--netzip-save", "main")
     (saved,) = _saved(gated)
@@ -193,3 +199,16 @@ def test_each_item_records_its_metrics_as_junit_properties(gated: pytest.Pyteste
     assert float(fp16["netzip.top1"]) == pytest.approx(0.9)
     assert float(fp16["netzip.size_ratio"]) == pytest.approx(1.86, abs=0.01)
     assert float(fp16["netzip.reference.size_ratio"]) == 1.0
+
+
+def test_under_xdist_the_controller_saves_every_item_and_workers_compare(
+    gated: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("xdist")
+    gated.runpytest_subprocess("--netzip", "-n", "2", "--netzip-save", "main").assert_outcomes(passed=2)
+    (saved,) = _saved(gated)
+    assert len(json.loads(saved.read_text())["results"]) == 2
+    monkeypatch.setenv("NETZIP_TEST_FLIP_EVERY", "5")
+    result = gated.runpytest_subprocess("--netzip", "-n", "2", "--netzip-compare-fail", "top1:0.05")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*--netzip-compare-fail top1:0.05 * FAIL (worse: +0.1 vs saved)"])
