@@ -274,13 +274,19 @@ def _latency_budget(
     return thresholds
 
 
-def _memory_budget(registry: MetricRegistry, *, max_mb: float) -> list[Threshold]:
+def _memory_budget(registry: MetricRegistry, *, max_mb: float, batch_size: int = 1) -> list[Threshold]:
+    _whole("memory_budget", "batch_size", batch_size)
     return [Threshold("memory_budget", "max_mb", "peak_memory_mb", _positive("memory_budget", "max_mb", max_mb), "max")]
 
 
 def _energy_budget(
-    registry: MetricRegistry, *, max_mj_per_sample: float | None = None, min_efficiency: float | None = None
+    registry: MetricRegistry,
+    *,
+    max_mj_per_sample: float | None = None,
+    min_efficiency: float | None = None,
+    batch_size: int = 1,
 ) -> list[Threshold]:
+    _whole("energy_budget", "batch_size", batch_size)
     thresholds = []
     if max_mj_per_sample is not None:
         limit = _positive("energy_budget", "max_mj_per_sample", max_mj_per_sample)
@@ -305,10 +311,11 @@ THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
         "latency_budget(p50_ms=None, p95_ms=None, p99_ms=None, max_slowdown=None, min_speedup=None, batch_size=1): "
         "time per call; relative gates decide on a confidence interval",
     ),
-    "memory_budget": (_memory_budget, "memory_budget(max_mb): peak memory of one call on a batch"),
+    "memory_budget": (_memory_budget, "memory_budget(max_mb, batch_size=1): peak memory of one call on a batch"),
     "energy_budget": (
         _energy_budget,
-        "energy_budget(max_mj_per_sample=None, min_efficiency=None): energy per sample; skips where no counter reads",
+        "energy_budget(max_mj_per_sample=None, min_efficiency=None, batch_size=1): energy per sample; skips where "
+        "no counter reads",
     ),
 }
 

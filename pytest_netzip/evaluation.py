@@ -199,10 +199,13 @@ class Subject:
 
     def _time(self, workload: Workload, *others: Subject) -> list[Latency]:
         """Latencies of ``others`` and this model, timed in the same rounds."""
-        subjects = (*others, self)
-        calls = [partial(subject.model, subject._batch(workload)) for subject in subjects]
         rounds = workload.min_rounds if not others else max(workload.min_rounds, MIN_PAIRED_ROUNDS)
-        seconds = self._blamed("timing", lambda: time_calls(calls, partial(synchronize, self.device), workload, rounds))
+
+        def run() -> list[tuple[float, ...]]:
+            calls = [partial(subject.model, subject._batch(workload)) for subject in (*others, self)]
+            return time_calls(calls, partial(synchronize, self.device), workload, rounds)
+
+        seconds = self._blamed("timing", run)
         return [Latency(samples, workload.batch_size) for samples in seconds]
 
     def _batch(self, workload: Workload) -> Any:
@@ -336,11 +339,11 @@ class Result:
         self.registry = registry
 
     def complete(self) -> None:
-        """Measure what comes free with what was measured (by any item): a whole group, NetZIP's ratios, OCS."""
+        """Measure what comes free with what was measured (by any item): a whole group, NetZIP's P."""
         values = self.metrics.measured(self.registry.names)
         measured = [name for name, value in values.items() if not isinstance(value, MetricUnavailable)]
         for name in derived_metrics(self.registry, measured):
-            with contextlib.suppress(MetricUnavailable):
+            with contextlib.suppress(MetricUnavailable, DataError):  # the item is over: what fails is left out
                 self.metrics[name]  # noqa: B018 - measures it
 
     @property

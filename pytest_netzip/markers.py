@@ -76,10 +76,21 @@ def thresholds(node: pytest.Item | pytest.Collector, registry: MetricRegistry) -
     ]
 
 
-def batch_size(node: pytest.Item) -> int:
-    """The batch size latency, memory and energy are measured on: ``latency_budget(batch_size=...)``, else 1."""
-    mark = node.get_closest_marker("latency_budget")
-    return mark.kwargs.get("batch_size", 1) if mark is not None else 1
+#: The markers whose ``batch_size`` sets the batch that latency, memory and energy are measured on.
+_BATCHED = ("latency_budget", "memory_budget", "energy_budget")
+
+
+def batch_size(node: pytest.Item | pytest.Collector) -> int:
+    """The batch size of ``node``'s latency, memory and energy budgets (default 1); BudgetError if they differ."""
+    given = {
+        name: mark.kwargs["batch_size"]
+        for name in _BATCHED
+        if (mark := node.get_closest_marker(name)) is not None and "batch_size" in mark.kwargs
+    }
+    if len(set(given.values())) > 1:
+        listed = ", ".join(f"{name}(batch_size={value!r})" for name, value in given.items())
+        raise BudgetError(f"{listed}: latency, memory and energy are measured on one batch size")
+    return next(iter(given.values()), 1)
 
 
 def is_netzip(node: pytest.Item | pytest.Collector, function: object = None) -> bool:

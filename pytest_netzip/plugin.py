@@ -17,7 +17,7 @@ from pytest_netzip.markers import NETZIP_MARKER, batch_size, is_netzip, metric_r
 from pytest_netzip.metrics import MetricUnavailable
 from pytest_netzip.settings import Settings, add_options, resolve
 from pytest_netzip.variant import Variant
-from pytest_netzip.workload import workload_of
+from pytest_netzip.workload import benchmark_options, workload_of
 
 if TYPE_CHECKING:
     import torch
@@ -72,6 +72,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         found = variants(definition, metafunc.config.stash[SETTINGS_KEY].devices)
         thresholds(definition, metric_registry(definition))
+        batch_size(definition)
+        benchmark_options(definition)
     except BudgetError as exc:
         error = f"{definition.nodeid}: {exc}"
     else:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_netzip.budgets import COMPARE_FAIL
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
+from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS, OCS_RATIOS, overall_success
 
 if TYPE_CHECKING:
     from pytest_netzip.budgets import Verdict
@@ -72,23 +73,51 @@ def _groups(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dic
     return groups
 
 
-def render_tables(records: Iterable[dict[str, Any]], registry: MetricRegistry, width: int = 10_000) -> list[str]:
+def variants(records: Iterable[dict[str, Any]], weights: tuple[float, ...] = DEFAULT_OCS_WEIGHTS) -> list[dict[str, Any]]:
+    """Per model, device and compressor (the reference included), every metric its items measured, and OCS.
+
+    OCS combines the ratios measured by any item of the variant, so it does not depend on test order.
+    """
+    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for (model, device), group in _groups(records).items():
+        reference = merged.setdefault((model, device, "reference"), {})
+        for record in group:
+            reference.update(record["reference"]["metrics"])
+            merged.setdefault((model, device, record["compressor"]), {}).update(record["metrics"])
+    for (model, device, compressor), metrics in merged.items():
+        ratios = {name: metrics[name] for name in OCS_RATIOS if _scalar(metrics.get(name))}
+        metrics.pop("ocs", None)  # whatever an item read mid-session: recomputed from the whole session
+        if compressor != "reference" and "performance_ratio" in ratios and len(ratios) > 1:
+            metrics["ocs"] = overall_success(ratios, weights)
+            merged[model, device, "reference"]["ocs"] = 0.0
+    return [
+        {"model": model, "device": device, "compressor": compressor, "metrics": metrics}
+        for (model, device, compressor), metrics in merged.items()
+    ]
+
+
+def render_tables(
+    records: Iterable[dict[str, Any]], registry: MetricRegistry, width: int = 10_000,
+    weights: tuple[float, ...] = DEFAULT_OCS_WEIGHTS,
+) -> list[str]:
     """One text table per (model, device): the reference first, then a row per compressor.
 
     Columns that do not fit in ``width`` characters continue in another block below.
     """
     tables = []
     for (model, device), group in _groups(records).items():
-        title, grid, legend = _grid(model, device, group, registry)
+        title, grid, legend = _grid(model, device, group, registry, weights)
         tables.append("\n".join([title, *_blocks(grid, width), legend]))
     return tables
 
 
-def render_markdown(records: Iterable[dict[str, Any]], registry: MetricRegistry) -> str:
+def render_markdown(
+    records: Iterable[dict[str, Any]], registry: MetricRegistry, weights: tuple[float, ...] = DEFAULT_OCS_WEIGHTS
+) -> str:
     """The tables as GitHub-flavoured Markdown, for a CI job's summary page."""
     sections = []
     for (model, device), group in _groups(records).items():
-        title, grid, legend = _grid(model, device, group, registry)
+        title, grid, legend = _grid(model, device, group, registry, weights)
         escaped = [[cell.replace("|", "\\|").replace("*", "\\*") for cell in row] for row in grid]
         lines = [f"| {' | '.join(escaped[0])} |", "|" + "|".join([" --- "] + [" ---: "] * (len(grid[0]) - 1)) + "|"]
         lines += [f"| {' | '.join(row)} |" for row in escaped[1:]]
@@ -116,16 +145,14 @@ def _blocks(table: list[list[str]], width: int) -> list[str]:
 
 
 def _grid(
-    model: str, device: str, records: list[dict[str, Any]], registry: MetricRegistry
+    model: str, device: str, records: list[dict[str, Any]], registry: MetricRegistry, weights: tuple[float, ...]
 ) -> tuple[str, list[list[str]], str]:
     """The title, the cells (a header row, the reference, a row per compressor) and the legend of a table."""
-    reference: dict[str, Any] = {}
-    rows: dict[str, dict[str, Any]] = {}
+    rows = {variant["compressor"]: variant["metrics"] for variant in variants(records, weights)}
+    reference = rows.pop("reference")
     failing: set[tuple[str, str]] = set()
     compared: dict[tuple[str, str], dict[str, Any]] = {}  # (compressor, metric) -> its --netzip-compare-fail budget
     for record in records:
-        reference.update(record["reference"]["metrics"])
-        rows.setdefault(record["compressor"], {}).update(record["metrics"])
         for budget in record["budgets"]:
             if budget["marker"] == COMPARE_FAIL:
                 compared[record["compressor"], budget["metric"]] = budget
@@ -183,4 +210,5 @@ def _grid(
 
 
 def _scalar(value: Any) -> bool:
+    """Whether ``value`` is a plain number (not a bool, a dict or None)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)

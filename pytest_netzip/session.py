@@ -15,7 +15,8 @@ from pytest_netzip.devices import on_device
 from pytest_netzip.evaluation import DataError, EvalData, Result, Subject
 from pytest_netzip.metrics import Metric, MetricRegistry
 from pytest_netzip.naming import unknown_name_message
-from pytest_netzip.report import render_markdown, render_tables
+from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS
+from pytest_netzip.report import render_markdown, render_tables, variants
 from pytest_netzip.settings import Settings
 from pytest_netzip.storage import Storage, StorageError, commit_id, machine_info, run_document, write_document
 from pytest_netzip.workload import Workload
@@ -166,6 +167,10 @@ class NetzipSession:
         if record is not None:
             self.records.append(record)
 
+    @property
+    def _ocs_weights(self) -> tuple[float, ...]:
+        return self.settings.ocs_weights or DEFAULT_OCS_WEIGHTS
+
     def regression_thresholds(self, test: str) -> list[Threshold]:
         """The ``--netzip-compare-fail`` thresholds of ``test`` against the compared run."""
         if self.baseline is None:
@@ -202,7 +207,8 @@ class NetzipSession:
     def pytest_sessionfinish(self) -> None:
         if hasattr(self.config, "workerinput") or not (self.settings.json_path or self.settings.save or self.settings.autosave):
             return  # under xdist the controller writes, holding every worker's records
-        document = run_document(self.records, machine_info(), commit_id(self.config.rootpath))
+        summary = variants(self.records, self._ocs_weights)
+        document = run_document(self.records, summary, machine_info(), commit_id(self.config.rootpath))
         if self.settings.json_path is not None:
             write_document(self.settings.json_path, document)
         storage = Storage(self.settings.storage)
@@ -220,7 +226,8 @@ class NetzipSession:
         terminalreporter.section("netzip")
         for note in [*self.notes, *self._uncompared()]:
             terminalreporter.write_line(f"netzip: {note}", yellow=True)
-        for table in render_tables(self.records, registry, self.config.get_terminal_writer().fullwidth):
+        width = self.config.get_terminal_writer().fullwidth
+        for table in render_tables(self.records, registry, width, self._ocs_weights):
             terminalreporter.write_line(table)
             terminalreporter.write_line("")
         if self.settings.json_path is not None:
@@ -228,4 +235,4 @@ class NetzipSession:
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary and self.records:
             with open(summary, "a", encoding="utf-8") as stream:
-                stream.write(render_markdown(self.records, registry) + "\n")
+                stream.write(render_markdown(self.records, registry, self._ocs_weights) + "\n")

@@ -58,14 +58,17 @@ def commit_id(directory: Path) -> str | None:
     return found.stdout.strip() or None
 
 
-def run_document(records: list[dict[str, Any]], machine: dict[str, Any], commit: str | None) -> dict[str, Any]:
-    """The JSON document of a run: its records, with when, where and from which commit they came."""
+def run_document(
+    records: list[dict[str, Any]], variants: list[dict[str, Any]], machine: dict[str, Any], commit: str | None
+) -> dict[str, Any]:
+    """The JSON document of a run: each item's record, each variant's merged metrics, when, where, which commit."""
     return {
         "version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
         "machine": machine,
         "results": records,
+        "variants": variants,
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_netzip.budgets import Threshold, Verdict, explain
+from pytest_netzip.budgets import RegressionRule, Threshold, Verdict, explain
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
 
 
@@ -13,6 +13,7 @@ class FakeResult:
 
     def __init__(self, metrics: dict, reference: dict) -> None:
         self.metrics, self.reference_metrics = _Values(metrics), _Values(reference)
+        self.registry = MetricRegistry()
 
 
 class _Values(dict):
@@ -60,3 +61,27 @@ def test_explain_aligns_one_row_per_threshold() -> None:
         "  marker               threshold          measured  reference  verdict",
         "  agreement(min=0.98)  agreement >= 0.98  0.9712    1.0000     FAIL",
     ]
+
+
+def test_a_relative_latency_gate_fails_only_when_the_whole_interval_is_beyond_it() -> None:
+    gate = Threshold("latency_budget", "max_slowdown", "speedup", 1 / 1.05, "min_interval", written=1.05)
+    straddling = FakeResult({"speedup": 0.9, "speedup_interval": {"low": 0.85, "high": 0.96}}, {"speedup": 1.0})
+    verdict = gate.judge(straddling)  # the point estimate is over budget, the interval reaches the limit
+    assert verdict.passed is True
+    assert verdict.note == "95% CI [0.85, 0.96] reaches 0.952: not shown to be over budget"
+    beyond = FakeResult({"speedup": 0.9, "speedup_interval": {"low": 0.85, "high": 0.94}}, {"speedup": 1.0})
+    assert gate.judge(beyond).passed is False
+    assert gate.label == "latency_budget(max_slowdown=1.05)"
+
+
+def test_a_regression_rule_knows_which_way_is_worse() -> None:
+    drop = RegressionRule.parse("top1:0.01").threshold(0.90)
+    assert drop.judge(FakeResult({"top1": 0.89}, {"top1": 1.0})).passed is True
+    assert drop.judge(FakeResult({"top1": 0.88}, {"top1": 1.0})).passed is False
+    assert drop.judge(FakeResult({"top1": 0.99}, {"top1": 1.0})).passed is True  # better
+    growth = RegressionRule.parse("size_bytes:10%").threshold(1000.0)
+    assert growth.judge(FakeResult({"size_bytes": 1100.0}, {"size_bytes": 2000.0})).passed is True
+    verdict = growth.judge(FakeResult({"size_bytes": 1200.0}, {"size_bytes": 2000.0}))
+    assert (verdict.passed, verdict.note) == (False, "worse: +20% vs saved")
+    assert growth.judge(FakeResult({"size_bytes": 500.0}, {"size_bytes": 2000.0})).passed is True  # smaller
+    assert growth.label == "--netzip-compare-fail size_bytes:10%"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from pytest_netzip.metrics.energy import RaplCounter, counter_for, measure_energ
 from tests.conftest import write_test
 
 
-def _zone(root: Path, name: str, microjoules: int, wraps_at: int = 2**32) -> Path:
+def _zone(root: Path, name: str, microjoules: int, wraps_at: int = 2**32, kind: str = "package-0") -> Path:
     zone = root / name
     zone.mkdir(parents=True)
+    (zone / "name").write_text(f"{kind}\n")
     (zone / "energy_uj").write_text(f"{microjoules}\n")
     (zone / "max_energy_range_uj").write_text(f"{wraps_at}\n")
     return zone
@@ -25,8 +27,9 @@ def _zone(root: Path, name: str, microjoules: int, wraps_at: int = 2**32) -> Pat
 
 def test_rapl_sums_the_packages_and_survives_wrap_around(tmp_path: Path) -> None:
     first = _zone(tmp_path, "intel-rapl:0", 1_000_000, wraps_at=3_000_000)
-    second = _zone(tmp_path, "intel-rapl:1", 5_000_000)
-    _zone(tmp_path, "intel-rapl:0:0", 0)  # a sub-zone (core) inside package 0: not counted twice
+    second = _zone(tmp_path, "intel-rapl:1", 5_000_000, kind="package-1")
+    _zone(tmp_path, "intel-rapl:0:0", 0, kind="core")  # a sub-zone inside package 0: not counted twice
+    _zone(tmp_path, "intel-rapl:2", 0, kind="psys")  # the whole platform, packages included: not counted
     counter = RaplCounter(tmp_path)
     assert counter.name == "RAPL package energy of intel-rapl:0, intel-rapl:1"
     assert counter.joules() == 0.0
@@ -37,10 +40,19 @@ def test_rapl_sums_the_packages_and_survives_wrap_around(tmp_path: Path) -> None
 
 def test_no_counter_is_unavailable_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(energy, "POWERCAP", tmp_path)
-    with pytest.raises(MetricUnavailable, match=r"no RAPL energy counter \(.*intel-rapl:\* is absent\)"):
+    with pytest.raises(MetricUnavailable, match=r"no RAPL package energy counter \(.*intel-rapl:\*/name package-N"):
         counter_for(torch.device("cpu"))
     with pytest.raises(MetricUnavailable, match="no energy counter is known for mps"):
         counter_for(torch.device("mps"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the path of a machine without a GPU")
+def test_nvml_without_a_gpu_is_unavailable_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(MetricUnavailable, match="NVML cannot read the GPU's energy: "):
+        counter_for(torch.device("cuda:0"))
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
+    with pytest.raises(MetricUnavailable, match=r"NVML is not installed \(pip install nvidia-ml-py\)"):
+        counter_for(torch.device("cuda:0"))
 
 
 class WattMeter:
@@ -82,10 +94,10 @@ def test_energy_budget_skips_with_the_reason_where_no_counter_reads(
     """)
     result = project.runpytest("--netzip", "-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*netzip cannot measure energy_mj_per_sample (no RAPL energy counter (*)*"])
+    result.stdout.fnmatch_lines(["*netzip cannot measure energy_mj_per_sample (no RAPL package energy counter (*)*"])
     result = project.runpytest("--netzip", "--netzip-strict")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*no RAPL energy counter*(--netzip-strict)"])
+    result.stdout.fnmatch_lines(["*no RAPL package energy counter*(--netzip-strict)"])
 
 
 def test_energy_budget_gates_what_a_counter_reads(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,6 +116,7 @@ def test_energy_budget_gates_what_a_counter_reads(project: pytest.Pytester, monk
     assert metrics["power_w"] == pytest.approx(5.0, rel=0.05)
     reference = record["reference"]["metrics"]["energy_mj_per_sample"]
     assert metrics["efficiency_ratio"] == pytest.approx(reference / metrics["energy_mj_per_sample"])
-    assert metrics["ocs"] == pytest.approx(metrics["performance_ratio"] * (
+    (variant,) = [v for v in json.loads((project.path / "out.json").read_text())["variants"] if v["compressor"] == "prune_l1"]
+    assert variant["metrics"]["ocs"] == pytest.approx(metrics["performance_ratio"] * (
         metrics["performance_ratio"] - 1 + metrics["efficiency_ratio"] - 1
     ))

@@ -57,11 +57,15 @@ def test_time_calls_alternates_order_and_times_with_the_workloads_timer() -> Non
     assert len(synced) == 2 * len(log)  # before and after every call
 
 
-def test_the_batch_repeats_the_first_sample() -> None:
+def test_the_batch_repeats_the_first_sample_and_leaves_scalars() -> None:
     import torch
 
-    example = torch.arange(6.0).reshape(2, 3)
-    assert torch.equal(Workload(batch_size=3).batch(example), torch.tensor([[0.0, 1.0, 2.0]] * 3))
+    example = {"x": torch.arange(6.0).reshape(2, 3), "scale": torch.tensor(0.5), "mode": "fast"}
+    batch = Workload(batch_size=3).batch(example)
+    assert torch.equal(batch["x"], torch.tensor([[0.0, 1.0, 2.0]] * 3))
+    assert (batch["scale"], batch["mode"]) == (example["scale"], "fast")
+    with pytest.raises(ValueError, match="batch_size=8 needs a tensor with a batch dimension"):
+        Workload(batch_size=8).batch(["a", "b"])
 
 
 SLOW_CONFTEST = """
@@ -158,7 +162,7 @@ def test_an_unchanged_model_passes_max_slowdown_1_05_in_20_runs(spinning: pytest
 def test_absolute_percentiles_gate_and_every_latency_metric_is_recorded(project: pytest.Pytester) -> None:
     write_test(project, """
         @pytest.mark.netzip(compressors=["prune_l1"])
-        @pytest.mark.latency_budget(p50_ms=10_000, p95_ms=1e-6, batch_size=8)
+        @pytest.mark.latency_budget(p50_ms=10_000, p95_ms=1e-6, max_slowdown=1000, batch_size=8)
         def test_speed():
             pass
     """)

@@ -69,6 +69,19 @@ def test_the_activation_peak_matches_the_growth_of_peak_resident_memory() -> Non
     assert grown == pytest.approx(counted, rel=0.1)
 
 
+def test_memory_budget_takes_its_own_batch_size(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        @pytest.mark.memory_budget(max_mb=1, batch_size=4)
+        def test_batched():
+            pass
+    """)
+    project.runpytest("--netzip", "--netzip-json=out.json").assert_outcomes(passed=1)
+    record = json.loads((project.path / "out.json").read_text())["results"][0]
+    assert record["batch_size"] == 4
+    assert record["metrics"]["peak_memory_mb"] == (2 * 6 * 512 + 4 * 6 + 2 * 4 * 512) * 4 / 1e6
+
+
 def test_memory_budget_gates_the_peak_and_records_it(project: pytest.Pytester) -> None:
     write_test(project, """
         @pytest.mark.netzip(compressors=["prune_l1"])

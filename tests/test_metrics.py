@@ -159,9 +159,26 @@ def test_ocs_combines_the_ratios_measured() -> None:
 
 def test_what_comes_free_with_a_measurement() -> None:
     registry = MetricRegistry()
-    assert derived_metrics(registry, ["top1"]) == []  # no ratio: no OCS
-    assert derived_metrics(registry, ["top1", "size_ratio"]) == ["performance_ratio", "ocs"]
-    assert derived_metrics(registry, ["latency_p95_ms"]) == [
-        "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms", "throughput_per_s", "speedup",
-        "speedup_interval",
+    assert derived_metrics(registry, ["top1"]) == []  # no ratio beside it: no P
+    assert derived_metrics(registry, ["top1", "size_ratio"]) == ["performance_ratio"]
+    assert derived_metrics(registry, ["latency_p95_ms"]) == [  # one timing loop; speedup needs another
+        "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms", "throughput_per_s",
     ]
+    assert derived_metrics(registry, ["speedup"]) == ["speedup", "speedup_interval"]
+
+
+def test_ocs_of_a_variant_combines_the_ratios_of_all_its_items() -> None:
+    from pytest_netzip.report import variants
+
+    def record(test: str, metrics: dict, reference: dict) -> dict:
+        return {"test": test, "model": "M", "device": "cpu", "compressor": "fp16", "metrics": metrics,
+                "reference": {"metrics": reference}, "budgets": []}
+
+    records = [
+        record("test_z_size", {"top1": 0.9, "performance_ratio": 0.9, "size_ratio": 2.0}, {"top1": 1.0}),
+        record("test_a_speed", {"speedup": 0.5}, {"speedup": 1.0}),
+    ]
+    merged = {variant["compressor"]: variant["metrics"] for variant in variants(records)}
+    assert merged["fp16"]["ocs"] == pytest.approx(0.9 * (-0.1 + -0.5 + 1.0))  # P (P - 1 + S - 1 + C - 1)
+    assert merged["reference"]["ocs"] == 0.0
+    assert variants(records, (1.0, 0.0, 1.0, 0.0))[1]["metrics"]["ocs"] == pytest.approx(0.9 * (-0.1 + 1.0))

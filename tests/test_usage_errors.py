@@ -101,6 +101,22 @@ from tests.conftest import write_test
             "*test_deployable: energy_budget(min_efficiency=0) is impossible: it must be positive",
         ),
         (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p50_ms=5, batch_size=2)\n'
+            '@pytest.mark.memory_budget(max_mb=1, batch_size=4)',
+            "*test_deployable: latency_budget(batch_size=2), memory_budget(batch_size=4): latency, memory and "
+            "energy are measured on one batch size",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p50_ms=5)\n'
+            '@pytest.mark.benchmark(max_time=[1])',
+            "*test_deployable: @pytest.mark.benchmark(max_time=[[]1[]]): netzip's timing needs a number of seconds > 0",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p50_ms=5)\n'
+            '@pytest.mark.benchmark(timer="nowhere.clock")',
+            "*test_deployable: @pytest.mark.benchmark(timer='nowhere.clock'): cannot load it (*)",
+        ),
+        (
             "@pytest.mark.agreement(min=0.9)",
             "*test_deployable: @pytest.mark.agreement needs @pytest.mark.netzip(compressors=[[]...[]]) on the test",
         ),

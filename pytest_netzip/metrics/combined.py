@@ -30,8 +30,8 @@ def overall_success(ratios: dict[str, float], weights: Iterable[float] = DEFAULT
 def ocs_metric(weights: tuple[float, float, float, float] = DEFAULT_OCS_WEIGHTS) -> Metric:
     """The ``ocs`` metric with the weights (lambda 1-4) of P, S, C and E."""
 
-    @metric("ocs", "NetZIP's overall compression success from the ratios measured (P, S, C, E)", relative=True,
-            workload=True, fresh=True)
+    @metric("ocs", "NetZIP's overall compression success from the ratios measured so far (P, S, C, E)",
+            relative=True, workload=True, fresh=True)
     def ocs(subject: Subject, reference: Subject, workload: Workload) -> float:
         if subject is reference:
             return 0.0
@@ -46,7 +46,11 @@ COMBINED_METRICS = (ocs_metric(),)
 
 
 def derived_metrics(registry: MetricRegistry, measured: Iterable[str]) -> list[str]:
-    """Metrics that come free with ``measured``: every metric of each group touched, then P and OCS."""
+    """Metrics that come free with ``measured``: every metric of each group touched, and P beside a ratio.
+
+    OCS is not among them: it is computed per variant from everything the session measured (see
+    ``pytest_netzip.report.variants``), so it does not depend on which test ran first.
+    """
     from pytest_netzip.metrics.accuracy import ACCURACY_METRICS
 
     measured = set(measured)
@@ -54,5 +58,5 @@ def derived_metrics(registry: MetricRegistry, measured: Iterable[str]) -> list[s
     derived = [name for name in registry.names if registry[name].group in groups]
     ratios = (measured | set(derived)) & set(OCS_RATIOS[1:])
     if ratios and measured & {accuracy.name for accuracy in ACCURACY_METRICS}:
-        derived += ["performance_ratio", "ocs"]
-    return registry.ordered(derived)  # ocs, registered last of the built-ins, comes after the ratios
+        derived.append("performance_ratio")
+    return registry.ordered(derived)

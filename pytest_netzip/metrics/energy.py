@@ -38,15 +38,22 @@ class EnergyCounter(Protocol):
 
 
 class NvmlCounter:
-    """NVML's total-energy counter of one GPU (Volta and newer), in millijoules since the driver loaded."""
+    """NVML's total-energy counter of one GPU (Volta and newer), in millijoules since the driver loaded.
 
-    def __init__(self, index: int) -> None:
+    The GPU is found by its UUID: NVML numbers every GPU of the machine, CUDA only those
+    ``CUDA_VISIBLE_DEVICES`` shows.
+    """
+
+    def __init__(self, device: torch.device) -> None:
         import pynvml
+        import torch
 
         pynvml.nvmlInit()
-        self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        uuid = f"GPU-{torch.cuda.get_device_properties(index).uuid}"
+        self._handle = pynvml.nvmlDeviceGetHandleByUUID(uuid)
         self._read = pynvml.nvmlDeviceGetTotalEnergyConsumption
-        self.name = f"NVML total energy of GPU {index}"
+        self.name = f"NVML total energy of cuda:{index} ({uuid})"
         self.joules()  # NotSupported on older GPUs: fail here, not in the window
 
     def joules(self) -> float:
@@ -54,13 +61,19 @@ class NvmlCounter:
 
 
 class RaplCounter:
-    """The sum of the RAPL package counters under ``root``, corrected for wrap-around."""
+    """The sum of the RAPL package counters under ``root``, corrected for wrap-around.
+
+    Only ``package-N`` zones count: ``psys``, on laptops, already includes the packages.
+    """
 
     def __init__(self, root: Path | None = None) -> None:
         root = POWERCAP if root is None else root
-        self._zones = sorted(path for path in root.glob("intel-rapl:*") if path.name.count(":") == 1)
+        self._zones = sorted(
+            path for path in root.glob("intel-rapl:*")
+            if path.name.count(":") == 1 and _zone_name(path).startswith("package")
+        )
         if not self._zones:
-            raise MetricUnavailable(f"no RAPL energy counter ({root}/intel-rapl:* is absent)")
+            raise MetricUnavailable(f"no RAPL package energy counter ({root}/intel-rapl:*/name package-N is absent)")
         self.name = "RAPL package energy of " + ", ".join(zone.name for zone in self._zones)
         self._last = [self._microjoules(zone) for zone in self._zones]
         self._total = 0.0
@@ -85,11 +98,18 @@ class RaplCounter:
         return self._total / 1e6
 
 
+def _zone_name(zone: Path) -> str:
+    try:
+        return (zone / "name").read_text().strip()
+    except OSError:
+        return ""
+
+
 def counter_for(device: torch.device) -> EnergyCounter:
     """The energy counter covering ``device``; MetricUnavailable saying why there is none."""
     if device.type == "cuda":
         try:
-            return NvmlCounter(device.index if device.index is not None else _current_cuda_index())
+            return NvmlCounter(device)
         except ImportError:
             raise MetricUnavailable("NVML is not installed (pip install nvidia-ml-py)") from None
         except Exception as exc:  # pynvml.NVMLError and its many subclasses
@@ -97,12 +117,6 @@ def counter_for(device: torch.device) -> EnergyCounter:
     if device.type == "cpu":
         return RaplCounter()
     raise MetricUnavailable(f"no energy counter is known for {device.type}")
-
-
-def _current_cuda_index() -> int:
-    import torch
-
-    return torch.cuda.current_device()
 
 
 @dataclass(frozen=True)

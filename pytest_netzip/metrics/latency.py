@@ -179,7 +179,7 @@ def throughput_per_s(subject: Subject, reference: Subject, workload: Workload) -
 
 
 @metric("speedup", "median of reference / compressed time over interleaved rounds (NetZIP's S)", relative=True,
-        workload=True, group="latency")
+        workload=True, group="speedup")
 def speedup(subject: Subject, reference: Subject, workload: Workload) -> float:
     """How many times faster than the reference."""
     if subject is reference:
@@ -190,7 +190,7 @@ def speedup(subject: Subject, reference: Subject, workload: Workload) -> float:
 
 
 @metric("speedup_interval", f"{CONFIDENCE:.0%} confidence interval of speedup", relative=True, workload=True,
-        group="latency")
+        group="speedup")
 def speedup_interval(subject: Subject, reference: Subject, workload: Workload) -> dict[str, float]:
     """The interval relative latency gates decide on."""
     if subject is reference:
