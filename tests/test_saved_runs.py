@@ -212,3 +212,13 @@ def test_under_xdist_the_controller_saves_every_item_and_workers_compare(
     result = gated.runpytest_subprocess("--netzip", "-n", "2", "--netzip-compare-fail", "top1:0.05")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*--netzip-compare-fail top1:0.05 * FAIL (worse: +0.1 vs saved)"])
+
+
+def test_ini_keys_set_the_storage_and_the_rules_once(gated: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    gated.makeini("[pytest]\nnetzip = true\nnetzip_storage = runs\nnetzip_compare_fail = top1:0.05\n")
+    result = gated.runpytest("--netzip-save", "main")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["netzip: no saved run in *runs to compare with: --netzip-compare-fail checked nothing"])
+    assert (gated.path / "runs" / "0001_main.json").exists()
+    monkeypatch.setenv("NETZIP_TEST_FLIP_EVERY", "5")
+    gated.runpytest().assert_outcomes(failed=2)
