@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from benchmarks.gpu_check import event_ms
 from pytest_netzip.metrics.latency import time_calls
 from pytest_netzip.metrics.memory import peak_memory_bytes
 from pytest_netzip.workload import Workload
@@ -19,19 +20,6 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 CUDA = torch.device("cuda")
 
 
-def _event_ms(call, rounds: int = 50) -> float:  # noqa: ANN001
-    """The median of CUDA-event timings of ``call``: the GPU's own clock."""
-    times = []
-    for _ in range(rounds):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        call()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
-
 def test_synchronised_latency_agrees_with_cuda_events() -> None:
     a = torch.randn(4096, 4096, device=CUDA, dtype=torch.bfloat16)
 
@@ -39,7 +27,7 @@ def test_synchronised_latency_agrees_with_cuda_events() -> None:
         a @ a
 
     (seconds,) = time_calls([matmul], lambda: torch.cuda.synchronize(CUDA), Workload(max_time=0.5), min_rounds=20)
-    assert statistics.median(seconds) * 1e3 == pytest.approx(_event_ms(matmul), rel=0.25)
+    assert statistics.median(seconds) * 1e3 == pytest.approx(event_ms(matmul), rel=0.25)
 
 
 def test_peak_memory_on_cuda_counts_weights_inputs_and_activations() -> None:
