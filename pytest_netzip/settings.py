@@ -73,6 +73,13 @@ def _rules(texts: tuple[str, ...]) -> tuple[RegressionRule, ...]:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _compare(cli: str | None, ini: str) -> str | None:
+    """The saved run to compare with: ``--netzip-compare=`` (empty) is the latest, an empty ini key none."""
+    if cli is not None:
+        return cli or "latest"
+    return ini or None
+
+
 def _devices(names: tuple[str, ...]) -> tuple[str, ...]:
     try:
         return tuple(check_device_name(name) for name in names)
@@ -143,7 +150,7 @@ def resolve(config: pytest.Config) -> Settings:
         ocs_weights=_weights(_split(value("netzip_ocs_weights"))),
         save=value("netzip_save") or None,
         autosave=bool(value("netzip_autosave")),
-        compare=value("netzip_compare") or None,
+        compare=_compare(config.getoption("netzip_compare"), config.getini("netzip_compare")),
         compare_fail=rules,
         storage=path("netzip_storage") or Path(config.rootpath, ".netzip"),
     )

@@ -135,5 +135,9 @@ class Storage:
         matches = [path for path in runs if name in (path.stem, *_SAVED.match(path.name).groups())]
         if not matches:
             listed = ", ".join(path.stem for path in runs)
-            raise StorageError(f"no saved run {name!r} in {self.root} (saved: {listed})")
+            hint = (
+                "; it is a path: put test paths before --netzip-compare, or write --netzip-compare= for the latest run"
+                if Path(name).exists() else ""
+            )
+            raise StorageError(f"no saved run {name!r} in {self.root} (saved: {listed}){hint}")
         return matches[-1]

@@ -121,6 +121,8 @@ def test_an_unreadable_saved_run_is_a_usage_error_naming_the_file(
     [
         (["--netzip-compare"], "ERROR: --netzip-compare: no saved run in *.netzip to compare with (save one with --netzip-save NAME)"),
         (["--netzip-compare", "dev"], "ERROR: --netzip-compare: no saved run 'dev' in *.netzip (saved: 0001_main)"),
+        (["--netzip-compare", "test_model.py"], "ERROR: --netzip-compare: no saved run 'test_model.py' in *.netzip "
+         "(saved: 0001_main); it is a path: put test paths before --netzip-compare, or write --netzip-compare= for the latest run"),
         (["--netzip-compare-fail", "top1"], "ERROR: --netzip-compare-fail 'top1': write metric:amount (top1:0.01) or metric:percent% (latency_p95_ms:10%)"),
         (["--netzip-compare-fail", "top_1:0.01"], "ERROR: --netzip-compare-fail top_1:0.01: unknown metric 'top_1': did you mean 'top1'? *"),
     ],
@@ -145,8 +147,11 @@ def test_a_different_machine_is_warned_about(gated: pytest.Pytester) -> None:
     document = json.loads(saved.read_text())
     document["machine"]["torch"] = "1.0.0"
     saved.write_text(json.dumps(document))
-    result = gated.runpytest("--netzip", "--netzip-compare")
-    result.stdout.fnmatch_lines(["netzip: WARNING: this machine differs from the saved run's: torch '*' here, '1.0.0' saved"])
+    result = gated.runpytest("--netzip", "--netzip-compare=")  # empty: the latest
+    result.stdout.fnmatch_lines([
+        "netzip: comparing with *0001_main.json",
+        "netzip: WARNING: this machine differs from the saved run's: torch '*' here, '1.0.0' saved",
+    ])
 
 
 def test_a_write_killed_midway_leaves_the_previous_run_whole(tmp_path: Path) -> None:
