@@ -148,13 +148,20 @@ class Subject:
     """
 
     def __init__(
-        self, label: str, model: nn.Module, data: EvalData, device: torch.device, reference: Subject | None = None
+        self,
+        label: str,
+        model: nn.Module,
+        data: EvalData,
+        device: torch.device,
+        reference: Subject | None = None,
+        compress_seconds: float | None = None,
     ) -> None:
         self.label = label
         self.model = model
         self.data = data
         self.device = device
         self.reference = reference
+        self.compress_seconds = compress_seconds
         self._outcomes: dict[Hashable, object] = {}  # predictions, compute, timings..., or why they failed
         self._values: dict[tuple[str, Workload | None], MetricValue | MetricUnavailable] = {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -52,6 +53,7 @@ class NetzipSession:
         self._labels: dict[tuple[int, int], str] = {}
         self._references: dict[tuple[int, int, str], Subject] = {}
         self._compressed: dict[tuple[int, Compressor, str], nn.Module | CompressionError] = {}
+        self._compress_seconds: dict[tuple[int, Compressor, str], float] = {}
         self._subjects: dict[tuple[int, int, Compressor, str], Subject] = {}
         self._keep_alive: list[Any] = []  # so that the id()s in the keys above are never reused
         self.records: list[dict[str, Any]] = []
@@ -117,10 +119,12 @@ class NetzipSession:
             self._set_threads()
             self._keep_alive.append(model)
             context = CompressionContext(device=device, seed=self.settings.seed)
+            start = time.perf_counter()
             try:
                 self._compressed[key] = compressor.apply(model, context).to(device).eval()
             except CompressionError as error:
                 self._compressed[key] = error
+            self._compress_seconds[key] = time.perf_counter() - start
         compressed = self._compressed[key]
         if isinstance(compressed, CompressionError):
             raise compressed
@@ -142,7 +146,8 @@ class NetzipSession:
         key = (id(model), id(data), compressor, str(device))
         if key not in self._subjects:
             compressed = self.compressed(model, compressor, device)
-            self._subjects[key] = Subject(compressor.id, compressed, self._eval_data_of(data), device, reference)
+            seconds = self._compress_seconds[id(model), compressor, str(device)]
+            self._subjects[key] = Subject(compressor.id, compressed, self._eval_data_of(data), device, reference, seconds)
         return Result(
             model=self._label(model, data),
             compressor=compressor.id,

@@ -124,3 +124,37 @@ def test_the_registry_resolves_names_and_suggests_close_ones() -> None:
         registry.resolve("fp61")
     with pytest.raises(TypeError, match="not a Compressor"):
         CompressorRegistry([object()])
+
+
+def test_a_pipeline_applies_its_steps_in_order_and_is_named_by_them() -> None:
+    from pytest_netzip import Pipeline
+
+    model = small_cnn()
+    pipeline = Pipeline(PruneL1(amount=0.5), FP16())
+    assert pipeline.id == "prune_l1+fp16"
+    assert CompressorRegistry().resolve("prune_l1 + fp16") == pipeline
+    compressed = pipeline.apply(model, CONTEXT)
+    weights = [parameter for parameter in compressed.parameters() if parameter.ndim > 1]
+    assert all(weight.dtype == torch.float16 for weight in weights)  # the last step's precision
+    zeros = sum(int((weight == 0).sum()) for weight in weights) / sum(weight.numel() for weight in weights)
+    assert zeros == pytest.approx(0.5, abs=0.01)  # the first step's zeros survived the cast
+    assert len(serialized_state_dict(compressed)) < 0.6 * len(serialized_state_dict(model))
+    with pytest.raises(TypeError, match="Pipeline takes one or more Compressor objects"):
+        Pipeline("prune_l1")
+
+
+def test_a_failing_pipeline_step_is_named(project: pytest.Pytester) -> None:
+    from tests.conftest import write_test
+
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["prune_l1+explode", "prune_l1+fp16"])
+        @pytest.mark.accuracy_drop(max=0.01)
+        def test_deployable():
+            pass
+    """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([
+        "*test_deployable[[]prune_l1+explode-cpu[]]*",
+        "*compressor prune_l1+explode failed at its step explode: cannot compress layer 'down'*",
+    ])

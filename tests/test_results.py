@@ -91,7 +91,8 @@ def test_json_holds_every_result(project: pytest.Pytester) -> None:
             "reference": pytest.approx(0.9), "passed": False, "note": "drop 0.9000"} in negate["budgets"]
     assert [budget["passed"] for budget in negate["budgets"]] == [False, False, False]
     # what the item read, and NetZIP's P beside the size ratio another item measured
-    assert set(by_id["test_model.py::test_f1[fp16-cpu]"]["metrics"]) == {"top5", "f1", "performance_ratio"}
+    assert set(by_id["test_model.py::test_f1[fp16-cpu]"]["metrics"]) == {"top5", "f1", "performance_ratio", "compress_seconds"}
+    assert 0 < by_id["test_model.py::test_f1[fp16-cpu]"]["metrics"]["compress_seconds"] < 60
 
 
 def test_ini_sets_the_json_path_relative_to_the_rootdir(project: pytest.Pytester) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, check_compressor
 from pytest_netzip.compressors.cast import BF16, FP16
+from pytest_netzip.compressors.pipeline import Pipeline
 from pytest_netzip.compressors.prune import PruneL1, PruneRandom
 from pytest_netzip.compressors.quantize import Int8Dynamic
 from pytest_netzip.naming import unknown_name_message
@@ -28,11 +29,13 @@ class CompressorRegistry:
         return sorted(self._by_name)
 
     def resolve(self, spec: str | Compressor) -> Compressor:
-        """The compressor for a marker entry: a registered name or a ``Compressor`` value."""
+        """The compressor for a marker entry: a registered name, names joined by ``+``, or a ``Compressor``."""
         if isinstance(spec, Compressor):
             return check_compressor(spec)
         if isinstance(spec, str) and spec in self._by_name:
             return self._by_name[spec]
+        if isinstance(spec, str) and "+" in spec:
+            return check_compressor(Pipeline(*(self.resolve(part.strip()) for part in spec.split("+"))))
         raise LookupError(unknown_name_message("compressor", spec, self.names))
 
 
@@ -46,6 +49,7 @@ __all__ = [
     "check_compressor",
     "FP16",
     "Int8Dynamic",
+    "Pipeline",
     "PruneL1",
     "PruneRandom",
 ]

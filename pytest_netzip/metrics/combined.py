@@ -46,7 +46,8 @@ COMBINED_METRICS = (ocs_metric(),)
 
 
 def derived_metrics(registry: MetricRegistry, measured: Iterable[str]) -> list[str]:
-    """Metrics that come free with ``measured``: every metric of each group touched, and P beside a ratio.
+    """Metrics that come free with ``measured``: every metric of each group touched, P beside a ratio, and
+    ``compress_seconds``.
 
     OCS is not among them: it is computed per variant from everything the session measured (see
     ``pytest_netzip.report.variants``), so it does not depend on which test ran first.
@@ -59,4 +60,4 @@ def derived_metrics(registry: MetricRegistry, measured: Iterable[str]) -> list[s
     ratios = (measured | set(derived)) & set(OCS_RATIOS[1:])
     if ratios and measured & {accuracy.name for accuracy in ACCURACY_METRICS}:
         derived.append("performance_ratio")
-    return registry.ordered(derived)
+    return registry.ordered([*derived, "compress_seconds"])

@@ -1,0 +1,39 @@
+"""Compressors applied one after another, as Deep Compression prunes and then quantises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass(frozen=True, init=False)
+class Pipeline(Compressor):
+    """``Pipeline(PruneL1(), Int8Dynamic())``: each step compresses what the one before left; id ``prune_l1+int8_dynamic``.
+
+    In a marker list, ``"prune_l1+int8_dynamic"`` names the same pipeline.
+    """
+
+    name: ClassVar[str] = "pipeline"
+    steps: tuple[Compressor, ...]
+
+    def __init__(self, *steps: Compressor) -> None:
+        if not steps or not all(isinstance(step, Compressor) for step in steps):
+            raise TypeError(f"Pipeline takes one or more Compressor objects, got {steps!r}")
+        object.__setattr__(self, "steps", steps)
+
+    @property
+    def id(self) -> str:
+        return "+".join(step.id for step in self.steps)
+
+    def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        for step in self.steps:
+            try:
+                model = step.transform(model, ctx)
+            except Exception as exc:
+                raise CompressionError(f"compressor {self.id} failed at its step {step.id}: {exc}") from exc
+        return model

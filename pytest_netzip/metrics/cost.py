@@ -1,0 +1,24 @@
+"""What compressing a model cost."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_netzip.metrics.base import MetricUnavailable, metric
+
+if TYPE_CHECKING:
+    from pytest_netzip.evaluation import Subject
+
+
+@metric("compress_seconds", "wall time the compressor took on this model (once per session and device)", unit="s",
+        higher_is_better=False, summary=False)
+def compress_seconds(subject: Subject, reference: Subject) -> float:
+    """Seconds spent compressing; 0 for the reference."""
+    if subject is reference:
+        return 0.0
+    if subject.compress_seconds is None:
+        raise MetricUnavailable("this model was not compressed by pytest-netzip")
+    return subject.compress_seconds
+
+
+COST_METRICS = (compress_seconds,)
