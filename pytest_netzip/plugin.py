@@ -191,14 +191,18 @@ def netzip_device(_netzip_variant: Variant | None) -> torch.device:
 
 @pytest.fixture
 def netzip_compressed(
-    request: pytest.FixtureRequest, netzip_model: Any, netzip_compressor: Compressor, netzip_device: torch.device
+    request: pytest.FixtureRequest,
+    netzip_model: Any,
+    netzip_compressor: Compressor,
+    netzip_device: torch.device,
+    netzip_example_input: Any,
 ) -> nn.Module:
     """The compressed model on this item's device (compressed once per session)."""
     from torch import nn
 
     if not isinstance(netzip_model, nn.Module):
         pytest.fail(f"netzip_model must return a torch.nn.Module, got {type(netzip_model).__name__}", pytrace=False)
-    return _session(request).compressed(netzip_model, netzip_compressor, netzip_device)
+    return _session(request).compressed(netzip_model, netzip_compressor, netzip_device, netzip_example_input)
 
 
 @pytest.fixture

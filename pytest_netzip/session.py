@@ -39,6 +39,17 @@ def _same(first: Any, second: Any) -> bool:
     )
 
 
+def _sample(model: nn.Module, example_input: Any) -> Any:
+    """The first sample of ``example_input`` on the device of ``model``'s parameters (None stays None)."""
+    if example_input is None:
+        return None
+    from torch.utils._pytree import tree_map
+
+    parameter = next(model.parameters(), None)
+    sample = Workload().batch(example_input)
+    return sample if parameter is None else tree_map(lambda v: v.to(parameter.device) if hasattr(v, "to") else v, sample)
+
+
 class NetzipSession:
     """The plugin registered under ``--netzip``: caches models and measurements, reports results.
 
@@ -112,13 +123,18 @@ class NetzipSession:
             self._references[key] = Subject("reference", placed, self._eval_data_of(data), device)
         return self._references[key]
 
-    def compressed(self, model: nn.Module, compressor: Compressor, device: torch.device) -> nn.Module:
-        """``compressor`` applied to ``model`` for ``device``, tried once per session."""
+    def compressed(
+        self, model: nn.Module, compressor: Compressor, device: torch.device, example_input: Any = None
+    ) -> nn.Module:
+        """``compressor`` applied to ``model`` for ``device``, tried once per session.
+
+        The compressor sees the first sample of ``example_input``, on the device of ``model``.
+        """
         key = (id(model), compressor, str(device))
         if key not in self._compressed:
             self._set_threads()
             self._keep_alive.append(model)
-            context = CompressionContext(device=device, seed=self.settings.seed)
+            context = CompressionContext(device=device, seed=self.settings.seed, example_input=_sample(model, example_input))
             start = time.perf_counter()
             try:
                 self._compressed[key] = compressor.apply(model, context).to(device).eval()

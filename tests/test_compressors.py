@@ -15,7 +15,7 @@ from pytest_netzip import BF16, FP16, CompressionContext, CompressionError, Comp
 from pytest_netzip.compressors import BUILTIN_COMPRESSORS, CompressorRegistry
 from pytest_netzip.metrics.size import count_nonzero_params, serialized_state_dict
 
-CONTEXT = CompressionContext(device=torch.device("cpu"), seed=0)
+CONTEXT = CompressionContext(device=torch.device("cpu"), seed=0, example_input=torch.rand(1, 1, 8, 8))
 
 
 def small_cnn() -> nn.Module:
@@ -158,3 +158,30 @@ def test_a_failing_pipeline_step_is_named(project: pytest.Pytester) -> None:
         "*test_deployable[[]prune_l1+explode-cpu[]]*",
         "*compressor prune_l1+explode failed at its step explode: cannot compress layer 'down'*",
     ])
+
+
+def test_structured_pruning_removes_channels_and_keeps_the_classifier_whole() -> None:
+    from pytest_netzip import PruneStructured
+
+    model = small_cnn()
+    pruned = PruneStructured(amount=0.5).apply(model, CONTEXT)
+    assert [layer.out_channels for layer in pruned.modules() if isinstance(layer, nn.Conv2d)] == [4]  # of 8
+    assert [layer.out_features for layer in pruned.modules() if isinstance(layer, nn.Linear)] == [16, 10]
+    assert pruned(torch.rand(3, 1, 8, 8)).shape == (3, 10)
+    assert len(serialized_state_dict(pruned)) < 0.6 * len(serialized_state_dict(model))
+    with pytest.raises(CompressionError, match="prune_structured needs an example input"):
+        PruneStructured().apply(model, CompressionContext(device=torch.device("cpu")))
+
+
+@pytest.mark.models
+def test_structured_pruning_really_shrinks_resnet18() -> None:
+    torchvision = pytest.importorskip("torchvision")
+    from pytest_netzip import PruneStructured
+    from pytest_netzip.metrics.compute import count_compute
+
+    model, example = torchvision.models.resnet18().eval(), torch.rand(1, 3, 224, 224)
+    context = CompressionContext(device=torch.device("cpu"), example_input=example)
+    pruned = PruneStructured(amount=0.3).apply(model, context)
+    assert len(serialized_state_dict(model)) / len(serialized_state_dict(pruned)) >= 1.2  # measured: 2.0
+    assert count_compute(pruned, example).macs / count_compute(model, example).macs <= 0.85  # measured: 0.50
+    assert pruned(example).shape == (1, 1000)

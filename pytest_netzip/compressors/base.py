@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import torch
@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CompressionContext:
-    """What a compressor may use besides the model: the target device and the session seed."""
+    """What a compressor may use besides the model: the target device, the session seed, an example input."""
 
     device: torch.device
     seed: int = 0
+    example_input: Any = None
 
 
 class CompressionError(RuntimeError):

@@ -1,9 +1,10 @@
-"""Global unstructured magnitude and random pruning (the NetZIP paper's GUP_L1 and GUP_R)."""
+"""Pruning: global unstructured by magnitude or at random (the NetZIP paper's GUP_L1 and GUP_R), and
+structured channel pruning, which removes channels so the model really shrinks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
 
@@ -33,7 +34,7 @@ def _prune_globally(model: nn.Module, amount: float, method: type, seed: int) ->
 
 
 @dataclass(frozen=True)
-class _GlobalPrune(Compressor):
+class _Pruning(Compressor):
     amount: float = 0.5
 
     def __post_init__(self) -> None:
@@ -42,7 +43,7 @@ class _GlobalPrune(Compressor):
 
 
 @dataclass(frozen=True)
-class PruneL1(_GlobalPrune):
+class PruneL1(_Pruning):
     """Zero the ``amount`` share of Conv/Linear weights with the smallest magnitude, across layers."""
 
     name: ClassVar[str] = "prune_l1"
@@ -54,7 +55,7 @@ class PruneL1(_GlobalPrune):
 
 
 @dataclass(frozen=True)
-class PruneRandom(_GlobalPrune):
+class PruneRandom(_Pruning):
     """Zero a random ``amount`` share of Conv/Linear weights, across layers (seeded)."""
 
     name: ClassVar[str] = "prune_random"
@@ -63,3 +64,52 @@ class PruneRandom(_GlobalPrune):
         from torch.nn.utils import prune
 
         return _prune_globally(model, self.amount, prune.RandomUnstructured, ctx.seed)
+
+
+def _output_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
+    """The layers whose output is the model's output (the classifier): their channels must stay."""
+    import torch
+
+    produced: dict[int, list[nn.Module]] = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda module, args, out: produced.setdefault(out.data_ptr(), []).append(module)
+            if isinstance(out, torch.Tensor) else None
+        )
+        for module in model.modules()
+        if not list(module.children())
+    ]
+    try:
+        with torch.no_grad():
+            output = model(example_input)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return produced.get(output.data_ptr(), []) if isinstance(output, torch.Tensor) else []
+
+
+@dataclass(frozen=True)
+class PruneStructured(_Pruning):
+    """Remove the ``amount`` share of channels with the smallest L1 norm from every prunable layer.
+
+    torch-pruning's dependency graph keeps the graph consistent (a removed channel goes from every
+    layer that produces or consumes it); the layers producing the model's output are left whole.
+    """
+
+    name: ClassVar[str] = "prune_structured"
+    amount: float = 0.3
+
+    def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        import torch_pruning
+
+        if ctx.example_input is None:
+            raise CompressionError(f"{self.id} needs an example input to trace the model")
+        pruner = torch_pruning.pruner.MetaPruner(
+            model,
+            ctx.example_input,
+            importance=torch_pruning.importance.MagnitudeImportance(p=1),
+            pruning_ratio=self.amount,
+            ignored_layers=_output_layers(model, ctx.example_input),
+        )
+        pruner.step()
+        return model
