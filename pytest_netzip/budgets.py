@@ -77,7 +77,7 @@ class Threshold:
             value = result.metrics[self.metric]
             reference = result.reference_metrics[self.metric]
         except MetricUnavailable as unavailable:
-            return Verdict(self, None, None, None, unavailable.reason)
+            return Verdict(self, None, self.baseline, None, unavailable.reason)
         if self.check == "max_drop":
             drop, where = _drop(reference, value)
             note = f"drop {drop:.4f}" + (f" in class {where}" if where is not None else "")

@@ -248,6 +248,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
     try:
         verdicts = [threshold.judge(result) for threshold in item.stash[THRESHOLDS_KEY]]
+        _measure_compared_metrics(item, result)
     except DataError as exc:
         _fail(exc)
     item.stash[VERDICTS_KEY] = verdicts
@@ -276,6 +277,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             pytest.fail(f"{reason} (--netzip-strict)", pytrace=False)
         pytest.skip(reason)
     return outcome
+
+
+def _measure_compared_metrics(item: pytest.Item, result: Result) -> None:
+    """Measure every ``--netzip-compare-fail`` metric, so that a saved run holds what later runs compare."""
+    for rule in item.config.stash[SETTINGS_KEY].compare_fail:
+        try:
+            result.metrics[rule.metric]  # noqa: B018 - measures it
+        except MetricUnavailable:
+            pass
 
 
 def _fail(error: Exception) -> NoReturn:

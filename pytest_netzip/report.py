@@ -121,7 +121,8 @@ def render_markdown(
         escaped = [[cell.replace("|", "\\|").replace("*", "\\*") for cell in row] for row in grid]
         lines = [f"| {' | '.join(escaped[0])} |", "|" + "|".join([" --- "] + [" ---: "] * (len(grid[0]) - 1)) + "|"]
         lines += [f"| {' | '.join(row)} |" for row in escaped[1:]]
-        sections.append("\n".join([f"### netzip: {title}", "", *lines, "", legend.replace("*", "\\*"), ""]))
+        heading = title.replace("*", "\\*").replace("_", "\\_")
+        sections.append("\n".join([f"### netzip: {heading}", "", *lines, "", legend.replace("*", "\\*"), ""]))
     return "\n".join(sections)
 
 
@@ -154,8 +155,10 @@ def _grid(
     compared: dict[tuple[str, str], dict[str, Any]] = {}  # (compressor, metric) -> its --netzip-compare-fail budget
     for record in records:
         for budget in record["budgets"]:
-            if budget["marker"] == COMPARE_FAIL:
-                compared[record["compressor"], budget["metric"]] = budget
+            if budget["marker"] == COMPARE_FAIL:  # of several rules on one metric, show the worst verdict
+                key = (record["compressor"], budget["metric"])
+                if key not in compared or budget["passed"] is False:
+                    compared[key] = budget
             elif budget["passed"] is False:
                 failing.add((record["compressor"], budget["metric"]))
     budgeted = {budget["metric"] for record in records for budget in record["budgets"]}
@@ -178,10 +181,12 @@ def _grid(
 
     def saved(row: str, name: str) -> str:  # the saved run's value, and the change since
         budget = compared.get((row, name))
-        if budget is None:
+        if budget is None or not _scalar(budget["reference"]):
             return "-"
         text = _format(registry, name, budget["reference"])
-        if _scalar(budget["value"]):
+        if not _scalar(budget["value"]):
+            text += " (now n/a)"
+        else:
             text += _delta(registry, name, budget["value"], budget["reference"], always=True)
         return text + (" *" if budget["passed"] is False else "")
 

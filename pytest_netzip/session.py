@@ -19,7 +19,15 @@ from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS
 from pytest_netzip.report import render_markdown, render_tables, variants
 from pytest_netzip.settings import Settings
-from pytest_netzip.storage import Storage, StorageError, commit_id, machine_info, run_document, write_document
+from pytest_netzip.storage import (
+    Storage,
+    StorageError,
+    check_run_name,
+    commit_id,
+    machine_info,
+    run_document,
+    write_document,
+)
 from pytest_netzip.workload import Workload
 
 if TYPE_CHECKING:
@@ -75,7 +83,12 @@ class NetzipSession:
             if rule.metric not in registry:
                 message = unknown_name_message("metric", rule.metric, registry.names)
                 raise pytest.UsageError(f"--netzip-compare-fail {rule.text}: {message}")
-        storage = Storage(settings.storage)
+        try:
+            storage = Storage(settings.storage)
+            if settings.save:
+                check_run_name(settings.save)
+        except StorageError as exc:
+            raise pytest.UsageError(f"--netzip-storage/--netzip-save: {exc}") from None
         if settings.compare_fail and settings.compare is None and not storage.runs():
             self.notes.append(f"no saved run in {storage.root} to compare with: --netzip-compare-fail checked nothing")
         elif settings.compare is not None or settings.compare_fail:
@@ -220,24 +233,28 @@ class NetzipSession:
         if self.baseline is None:
             return []
         lines = [f"netzip: comparing with {self.baseline.path}"]
-        differences = self.baseline.machine_differences(machine_info())
+        differences = self.baseline.machine_differences(machine_info(self.settings.threads))
         if differences:
             lines.append(f"netzip: WARNING: this machine differs from the saved run's: {'; '.join(differences)}")
         return lines
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput") or not (self.settings.json_path or self.settings.save or self.settings.autosave):
             return  # under xdist the controller writes, holding every worker's records
         summary = variants(self.records, self._ocs_weights)
-        document = run_document(self.records, summary, machine_info(), commit_id(self.config.rootpath))
-        if self.settings.json_path is not None:
-            write_document(self.settings.json_path, document)
-        storage = Storage(self.settings.storage)
-        if self.settings.save:
-            self.notes.append(f"run saved to {storage.save(self.settings.save, document)}")
-        if self.settings.autosave:
-            name = f"{document['commit'] or 'nocommit'}_{datetime.datetime.now():%Y%m%d_%H%M%S}"
-            self.notes.append(f"run saved to {storage.save(name, document)}")
+        document = run_document(self.records, summary, machine_info(self.settings.threads), commit_id(self.config.rootpath))
+        try:
+            if self.settings.json_path is not None:
+                write_document(self.settings.json_path, document)
+            storage = Storage(self.settings.storage)
+            if self.settings.save:
+                self.notes.append(f"run saved to {storage.save(self.settings.save, document)}")
+            if self.settings.autosave:
+                name = f"{document['commit'] or 'nocommit'}_{datetime.datetime.now(datetime.timezone.utc):%Y%m%d_%H%M%S}"
+                self.notes.append(f"run saved to {storage.save(name, document)}")
+        except OSError as exc:  # the tests ran: say what could not be written, and fail the run
+            self.notes.append(f"ERROR: could not write the results: {exc}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not (self.records or self.notes):
@@ -254,6 +271,6 @@ class NetzipSession:
         if self.settings.json_path is not None:
             terminalreporter.write_line(f"netzip results written to {self.settings.json_path}")
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary and self.records:
+        if summary and self.records and not hasattr(self.config, "workerinput"):
             with open(summary, "a", encoding="utf-8") as stream:
                 stream.write(render_markdown(self.records, registry, self._ocs_weights) + "\n")

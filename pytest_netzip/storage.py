@@ -15,15 +15,18 @@ from typing import Any
 #: Version of the layout of run documents (``--netzip-json`` files and saved runs).
 SCHEMA_VERSION = 1
 
-_SAVED = re.compile(r"^(\d{4})_(.+)\.json$")
+_SAVED = re.compile(r"^(\d{4,})_(.+)\.json$")
+
+#: Names a run cannot be saved under: they would read as a counter or as the latest run.
+_RESERVED = re.compile(r"^(\d+|latest)$")
 
 
 class StorageError(Exception):
     """A saved run cannot be read or found; the message names the file or the storage folder."""
 
 
-def machine_info() -> dict[str, Any]:
-    """What the timings depend on: Python, torch, the CPU, its threads, and the GPUs."""
+def machine_info(threads: int | None = None) -> dict[str, Any]:
+    """What the timings depend on: Python, torch, the CPU, the threads torch uses (``threads`` if set), the GPUs."""
     import torch
 
     return {
@@ -31,7 +34,7 @@ def machine_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
-        "threads": torch.get_num_threads(),
+        "threads": threads or torch.get_num_threads(),
         "cuda": [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())],
     }
 
@@ -104,24 +107,41 @@ def read_document(path: Path) -> dict[str, Any]:
     return document
 
 
+def _counter(path: Path) -> int:
+    return int(_SAVED.match(path.name).group(1))
+
+
+def _slug(name: str) -> str:
+    """``name`` as a file name part: ``feature/x y`` -> ``feature-x-y``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
+
+
+def check_run_name(name: str) -> str:
+    """``name`` if a run can be saved under it; StorageError otherwise."""
+    if _RESERVED.match(name):
+        raise StorageError(f"a run cannot be named {name!r}: it would read as a counter or as the latest run")
+    return name
+
+
 class Storage:
     """Saved runs in one folder, named ``NNNN_name.json`` with a counter that orders them."""
 
     def __init__(self, root: Path) -> None:
+        if root.exists() and not root.is_dir():
+            raise StorageError(f"the storage folder {root} is a file")
         self.root = root
 
     def runs(self) -> list[Path]:
         """The saved runs, oldest first."""
         if not self.root.is_dir():
             return []
-        return sorted(path for path in self.root.iterdir() if _SAVED.match(path.name))
+        return sorted((path for path in self.root.iterdir() if _SAVED.match(path.name)), key=_counter)
 
     def save(self, name: str, document: dict[str, Any]) -> Path:
         """Save ``document`` as the next run called ``name``; returns its path."""
         runs = self.runs()
-        counter = int(_SAVED.match(runs[-1].name).group(1)) + 1 if runs else 1
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
-        path = self.root / f"{counter:04d}_{slug}.json"
+        counter = _counter(runs[-1]) + 1 if runs else 1
+        path = self.root / f"{counter:04d}_{_slug(name)}.json"
         write_document(path, document)
         return path
 
@@ -132,7 +152,12 @@ class Storage:
             raise StorageError(f"no saved run in {self.root} to compare with (save one with --netzip-save NAME)")
         if name == "latest":
             return runs[-1]
-        matches = [path for path in runs if name in (path.stem, *_SAVED.match(path.name).groups())]
+        slug = _slug(name)
+        matches = (
+            [path for path in runs if path.stem == slug]
+            or [path for path in runs if name.isdigit() and _counter(path) == int(name)]
+            or [path for path in runs if _SAVED.match(path.name).group(2) == slug]
+        )
         if not matches:
             listed = ", ".join(path.stem for path in runs)
             hint = (

@@ -210,7 +210,10 @@ def test_under_xdist_the_controller_saves_every_item_and_workers_compare(
     gated: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("xdist")
+    summary = gated.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     gated.runpytest_subprocess("--netzip", "-n", "2", "--netzip-save", "main").assert_outcomes(passed=2)
+    assert summary.read_text().count("### netzip:") == 1  # the controller's, not one per worker
     (saved,) = _saved(gated)
     assert len(json.loads(saved.read_text())["results"]) == 2
     monkeypatch.setenv("NETZIP_TEST_FLIP_EVERY", "5")
@@ -227,3 +230,61 @@ def test_ini_keys_set_the_storage_and_the_rules_once(gated: pytest.Pytester, mon
     assert (gated.path / "runs" / "0001_main.json").exists()
     monkeypatch.setenv("NETZIP_TEST_FLIP_EVERY", "5")
     gated.runpytest().assert_outcomes(failed=2)
+
+
+def test_a_rule_measures_its_metric_so_the_next_run_can_compare(gated: pytest.Pytester) -> None:
+    gated.runpytest("--netzip", "--netzip-save", "first", "--netzip-compare-fail", "macs:0").assert_outcomes(passed=2)
+    first = json.loads(_saved(gated)[0].read_text())
+    assert all("macs" in record["metrics"] for record in first["results"])  # no gate asked for MACs
+    result = gated.runpytest("--netzip", "--netzip-compare-fail", "macs:0")
+    result.assert_outcomes(passed=2)
+    result.stdout.no_fnmatch_line("*compared 0 of*")
+
+
+def test_a_rule_on_a_metric_unavailable_now_skips_and_keeps_the_table(
+    gated: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_netzip.metrics import energy
+
+    monkeypatch.setattr(energy, "POWERCAP", gated.path / "no-powercap")
+    monkeypatch.setenv("COLUMNS", "200")
+    gated.runpytest("--netzip", "--netzip-save", "main")
+    (saved,) = _saved(gated)
+    document = json.loads(saved.read_text())
+    for record in document["results"]:
+        record["metrics"]["energy_mj_per_sample"] = 1.0  # as if saved on a machine with RAPL
+    saved.write_text(json.dumps(document))
+    result = gated.runpytest("--netzip", "--netzip-compare-fail", "energy_mj_per_sample:50%", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["fp16 * 1 mJ (now n/a)", "*netzip cannot measure energy_mj_per_sample (no RAPL*"])
+
+
+def test_two_rules_on_one_metric_show_the_failing_one(gated: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    gated.runpytest("--netzip", "--netzip-save", "main")
+    monkeypatch.setenv("NETZIP_TEST_FLIP_EVERY", "5")
+    monkeypatch.setenv("COLUMNS", "200")
+    result = gated.runpytest("--netzip", "--netzip-compare-fail", "top1:50%", "--netzip-compare-fail", "top1:0.05")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["fp16 * 0.9000 (-0.1000) [*]", "[*]: over budget, *"])
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--netzip-storage", "afile", "--netzip-save", "x"], "ERROR: --netzip-storage/--netzip-save: the storage folder *afile is a file"),
+        (["--netzip-save", "0001"], "ERROR: --netzip-storage/--netzip-save: a run cannot be named '0001': it would read as a counter or as the latest run"),
+    ],
+)
+def test_bad_storage_or_run_names_are_usage_errors(gated: pytest.Pytester, options: list[str], expected: str) -> None:
+    (gated.path / "afile").write_text("")
+    result = gated.runpytest("--netzip", *options)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+
+
+def test_a_run_is_found_by_the_name_it_was_saved_under(gated: pytest.Pytester) -> None:
+    gated.runpytest("--netzip", "--netzip-save", "feature/fast path")
+    assert [path.name for path in _saved(gated)] == ["0001_feature-fast-path.json"]
+    result = gated.runpytest("--netzip", "--netzip-compare", "feature/fast path")
+    result.stdout.fnmatch_lines(["netzip: comparing with *0001_feature-fast-path.json"])
+    result.assert_outcomes(passed=2)

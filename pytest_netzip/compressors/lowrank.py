@@ -1,0 +1,106 @@
+"""Tensor decomposition: truncated SVD for Linear layers, Tucker-2 for Conv2d layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+def _rank(singular_values: torch.Tensor, rank: int | None, energy: float) -> int:
+    """``rank`` (at most the number of values), or the fewest values holding ``energy`` of their squared sum."""
+    if rank is not None:
+        return min(rank, len(singular_values))
+    shares = (singular_values**2).cumsum(0) / (singular_values**2).sum()
+    return int((shares < energy - 1e-9).sum().item()) + 1
+
+
+def _factor_linear(layer: nn.Linear, rank: int | None, energy: float) -> nn.Module | None:
+    """``layer`` as Linear(in, r) then Linear(r, out) from its truncated SVD; None when that is not smaller."""
+    import torch
+    from torch import nn
+
+    u, s, vh = torch.linalg.svd(layer.weight.detach(), full_matrices=False)
+    r = _rank(s, rank, energy)
+    if r * (layer.in_features + layer.out_features) >= layer.in_features * layer.out_features:
+        return None
+    first = nn.Linear(layer.in_features, r, bias=False)
+    second = nn.Linear(r, layer.out_features, bias=layer.bias is not None)
+    with torch.no_grad():
+        first.weight.copy_(vh[:r])
+        second.weight.copy_(u[:, :r] * s[:r])
+        if layer.bias is not None:
+            second.bias.copy_(layer.bias)
+    return nn.Sequential(first, second)
+
+
+def _factor_conv(layer: nn.Conv2d, rank: int | None, energy: float) -> nn.Module | None:
+    """``layer`` as a 1x1 conv in, a smaller core conv and a 1x1 conv out (Tucker-2 by HOSVD); None if not smaller."""
+    import torch
+    from torch import nn
+
+    weight = layer.weight.detach()
+    out_channels, in_channels, kh, kw = weight.shape
+    u_out, s_out, _ = torch.linalg.svd(weight.reshape(out_channels, -1), full_matrices=False)
+    u_in, s_in, _ = torch.linalg.svd(weight.transpose(0, 1).reshape(in_channels, -1), full_matrices=False)
+    r_out, r_in = _rank(s_out, rank, energy), _rank(s_in, rank, energy)
+    if in_channels * r_in + r_in * r_out * kh * kw + r_out * out_channels >= weight.numel():
+        return None
+    u_out, u_in = u_out[:, :r_out], u_in[:, :r_in]
+    core = torch.einsum("oihw,or,is->rshw", weight, u_out, u_in)
+    squeeze = nn.Conv2d(in_channels, r_in, 1, bias=False)
+    middle = nn.Conv2d(r_in, r_out, (kh, kw), stride=layer.stride, padding=layer.padding,
+                       dilation=layer.dilation, bias=False, padding_mode=layer.padding_mode)
+    expand = nn.Conv2d(r_out, out_channels, 1, bias=layer.bias is not None)
+    with torch.no_grad():
+        squeeze.weight.copy_(u_in.t()[:, :, None, None])
+        middle.weight.copy_(core)
+        expand.weight.copy_(u_out[:, :, None, None])
+        if layer.bias is not None:
+            expand.bias.copy_(layer.bias)
+    return nn.Sequential(squeeze, middle, expand)
+
+
+@dataclass(frozen=True)
+class LowRank(Compressor):
+    """Factor each Linear (truncated SVD) and ungrouped Conv2d (Tucker-2) layer where that saves parameters.
+
+    ``rank`` fixes the rank of every factorisation; otherwise each keeps the fewest singular values
+    holding ``energy`` of the squared sum. A layer whose factors would not be smaller stays as it is.
+    """
+
+    name: ClassVar[str] = "lowrank"
+    energy: float = 0.9
+    rank: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.energy <= 1.0:
+            raise ValueError(f"lowrank: energy must be in (0, 1], got {self.energy!r}")
+        if self.rank is not None and (not isinstance(self.rank, int) or self.rank < 1):
+            raise ValueError(f"lowrank: rank must be a whole number >= 1, got {self.rank!r}")
+
+    def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        from torch import nn
+
+        factored = 0
+        for parent in list(model.modules()):
+            for child_name, child in list(parent.named_children()):
+                if isinstance(child, nn.Linear):
+                    replacement = _factor_linear(child, self.rank, self.energy)
+                elif isinstance(child, nn.Conv2d) and child.groups == 1:
+                    replacement = _factor_conv(child, self.rank, self.energy)
+                else:
+                    continue
+                if replacement is not None:
+                    setattr(parent, child_name, replacement.to(child.weight.device, child.weight.dtype))
+                    factored += 1
+        if factored == 0:
+            raise CompressionError(
+                f"{self.id} factored no layer of {type(model).__name__}: no Linear or Conv2d layer would get smaller"
+            )
+        return model
