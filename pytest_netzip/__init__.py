@@ -4,7 +4,7 @@ Importing this package does not import torch; torch loads when a model is compre
 """
 
 from pytest_netzip.compressors import BF16, FP16, CompressionContext, CompressionError, Compressor, Int8Dynamic
-from pytest_netzip.compressors import Pipeline, PruneL1, PruneRandom, PruneStructured
+from pytest_netzip.compressors import LowRank, Pipeline, PruneL1, PruneRandom, PruneStructured
 from pytest_netzip.metrics import Metric, MetricUnavailable, metric
 
 _LAZY = {"Result": "pytest_netzip.evaluation", "evaluate": "pytest_netzip.evaluation"}
@@ -25,6 +25,7 @@ __all__ = [
     "Compressor",
     "FP16",
     "Int8Dynamic",
+    "LowRank",
     "Metric",
     "MetricUnavailable",
     "Pipeline",

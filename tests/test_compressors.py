@@ -185,3 +185,36 @@ def test_structured_pruning_really_shrinks_resnet18() -> None:
     assert len(serialized_state_dict(model)) / len(serialized_state_dict(pruned)) >= 1.2  # measured: 2.0
     assert count_compute(pruned, example).macs / count_compute(model, example).macs <= 0.85  # measured: 0.50
     assert pruned(example).shape == (1, 1000)
+
+
+def test_lowrank_factors_layers_exactly_at_their_rank_and_only_where_it_saves() -> None:
+    from pytest_netzip import LowRank
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.Linear(64, 3))
+    with torch.no_grad():  # rank-4 conv and rank-3 linear weights: their factors are exact
+        model[0].weight.copy_((torch.randn(32, 4) @ torch.randn(4, 16 * 9)).reshape(32, 16, 3, 3))
+        model[2].weight.copy_(torch.randn(64, 3) @ torch.randn(3, 32 * 4 * 4))
+    factored = LowRank(energy=0.999999).apply(model, CONTEXT)
+    inputs = torch.randn(2, 16, 4, 4)
+    assert torch.allclose(factored(inputs), model(inputs), atol=1e-3)
+    assert [type(layer).__name__ for layer in factored] == ["Sequential", "Flatten", "Sequential", "Linear"]
+    assert [layer.out_channels for layer in factored[0]] == [16, 4, 32]  # squeeze (the input mode is full rank), core, expand
+    assert factored[2][0].out_features == 3  # the 64x3 output layer would not get smaller: left whole
+    assert sum(p.numel() for p in factored.parameters()) < sum(p.numel() for p in model.parameters()) / 4
+    assert LowRank(rank=2).apply(model, CONTEXT)[2][0].out_features == 2
+    with pytest.raises(ValueError, match=r"lowrank: energy must be in \(0, 1\]"):
+        LowRank(energy=0)
+    with pytest.raises(CompressionError, match="factored no layer of Sequential"):
+        LowRank().apply(nn.Sequential(nn.Linear(2, 2)), CONTEXT)
+
+
+@pytest.mark.models
+def test_lowrank_shrinks_resnet18() -> None:
+    torchvision = pytest.importorskip("torchvision")
+    from pytest_netzip import LowRank
+
+    model = torchvision.models.resnet18().eval()
+    factored = LowRank(energy=0.6).apply(model, CONTEXT)
+    assert len(serialized_state_dict(model)) / len(serialized_state_dict(factored)) >= 2.5  # measured: 3.05
+    assert factored(torch.rand(1, 3, 224, 224)).shape == (1, 1000)

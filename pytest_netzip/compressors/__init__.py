@@ -6,12 +6,15 @@ from collections.abc import Iterable
 
 from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, check_compressor
 from pytest_netzip.compressors.cast import BF16, FP16
+from pytest_netzip.compressors.lowrank import LowRank
 from pytest_netzip.compressors.pipeline import Pipeline
 from pytest_netzip.compressors.prune import PruneL1, PruneRandom, PruneStructured
 from pytest_netzip.compressors.quantize import Int8Dynamic
 from pytest_netzip.naming import unknown_name_message
 
-BUILTIN_COMPRESSORS: tuple[type[Compressor], ...] = (FP16, BF16, Int8Dynamic, PruneL1, PruneRandom, PruneStructured)
+BUILTIN_COMPRESSORS: tuple[type[Compressor], ...] = (
+    FP16, BF16, Int8Dynamic, PruneL1, PruneRandom, PruneStructured, LowRank,
+)
 
 
 class CompressorRegistry:
@@ -49,6 +52,7 @@ __all__ = [
     "check_compressor",
     "FP16",
     "Int8Dynamic",
+    "LowRank",
     "Pipeline",
     "PruneL1",
     "PruneRandom",
