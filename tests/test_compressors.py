@@ -143,50 +143,6 @@ def test_a_pipeline_applies_its_steps_in_order_and_is_named_by_them() -> None:
         Pipeline("prune_l1")
 
 
-def test_a_failing_pipeline_step_is_named(project: pytest.Pytester) -> None:
-    from tests.conftest import write_test
-
-    write_test(project, """
-        @pytest.mark.netzip(compressors=["prune_l1+explode", "prune_l1+fp16"])
-        @pytest.mark.accuracy_drop(max=0.01)
-        def test_deployable():
-            pass
-    """)
-    result = project.runpytest("--netzip")
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines([
-        "*test_deployable[[]prune_l1+explode-cpu[]]*",
-        "*compressor prune_l1+explode failed at its step explode: cannot compress layer 'down'*",
-    ])
-
-
-def test_structured_pruning_removes_channels_and_keeps_the_classifier_whole() -> None:
-    from pytest_netzip import PruneStructured
-
-    model = small_cnn()
-    pruned = PruneStructured(amount=0.5).apply(model, CONTEXT)
-    assert [layer.out_channels for layer in pruned.modules() if isinstance(layer, nn.Conv2d)] == [4]  # of 8
-    assert [layer.out_features for layer in pruned.modules() if isinstance(layer, nn.Linear)] == [16, 10]
-    assert pruned(torch.rand(3, 1, 8, 8)).shape == (3, 10)
-    assert len(serialized_state_dict(pruned)) < 0.6 * len(serialized_state_dict(model))
-    with pytest.raises(CompressionError, match="prune_structured needs an example input"):
-        PruneStructured().apply(model, CompressionContext(device=torch.device("cpu")))
-
-
-@pytest.mark.models
-def test_structured_pruning_really_shrinks_resnet18() -> None:
-    torchvision = pytest.importorskip("torchvision")
-    from pytest_netzip import PruneStructured
-    from pytest_netzip.metrics.compute import count_compute
-
-    model, example = torchvision.models.resnet18().eval(), torch.rand(1, 3, 224, 224)
-    context = CompressionContext(device=torch.device("cpu"), example_input=example)
-    pruned = PruneStructured(amount=0.3).apply(model, context)
-    assert len(serialized_state_dict(model)) / len(serialized_state_dict(pruned)) >= 1.2  # measured: 2.0
-    assert count_compute(pruned, example).macs / count_compute(model, example).macs <= 0.85  # measured: 0.50
-    assert pruned(example).shape == (1, 1000)
-
-
 def test_lowrank_factors_layers_exactly_at_their_rank_and_only_where_it_saves() -> None:
     from pytest_netzip import LowRank
 

@@ -198,13 +198,20 @@ def test_bad_data_is_a_clear_failure(project: pytest.Pytester, data: str, expect
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
 
 
-def test_a_failing_compressor_errors_that_item_only(project: pytest.Pytester) -> None:
-    write_test(project, """
-        @pytest.mark.netzip(compressors=["explode", "fp16"])
+@pytest.mark.parametrize(
+    ("failing", "expected"),
+    [
+        ("explode", "*CompressionError: compressor explode failed on Signed: cannot compress layer 'down'"),
+        ("prune_l1+explode", "*compressor prune_l1+explode failed at its step explode: cannot compress layer 'down'*"),
+    ],
+)
+def test_a_failing_compressor_errors_that_item_only(project: pytest.Pytester, failing: str, expected: str) -> None:
+    write_test(project, f"""
+        @pytest.mark.netzip(compressors=["{failing}", "fp16"])
         @pytest.mark.agreement(min=0.9)
         def test_deployable():
             pass
         """)
     result = project.runpytest("--netzip")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*CompressionError: compressor explode failed on Signed: cannot compress layer 'down'"])
+    result.stdout.fnmatch_lines([expected])
