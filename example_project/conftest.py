@@ -16,6 +16,13 @@ def netzip_model() -> nn.Module:
 
 
 @pytest.fixture(scope="session")
+def netzip_train_data() -> DataLoader:
+    """The 1,437 training digits, for the compressors that train (distillation)."""
+    train, _ = load_digits_split()
+    return DataLoader(train, batch_size=64)
+
+
+@pytest.fixture(scope="session")
 def netzip_data() -> DataLoader:
     """The 360 held-out digits, in batches of 64."""
     _, val = load_digits_split()

@@ -63,3 +63,8 @@ def load_model(path: str | Path = CHECKPOINT) -> DigitsCNN:
     model = DigitsCNN()
     model.load_state_dict(torch.load(path, weights_only=True))
     return model.eval()
+
+
+def mlp_student(reference: nn.Module) -> nn.Module:
+    """A one-hidden-layer MLP over the 64 pixels, for ``Distill`` to train from ``reference``."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))

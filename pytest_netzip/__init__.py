@@ -3,7 +3,7 @@
 Importing this package does not import torch; torch loads when a model is compressed or measured.
 """
 
-from pytest_netzip.compressors import BF16, FP16, CompressionContext, CompressionError, Compressor, Int8Dynamic
+from pytest_netzip.compressors import BF16, FP16, CompressionContext, CompressionError, Compressor, Distill, Int8Dynamic
 from pytest_netzip.compressors import LowRank, Pipeline, PruneL1, PruneRandom, PruneStructured
 from pytest_netzip.metrics import Metric, MetricUnavailable, metric
 
@@ -23,6 +23,7 @@ __all__ = [
     "CompressionContext",
     "CompressionError",
     "Compressor",
+    "Distill",
     "FP16",
     "Int8Dynamic",
     "LowRank",

@@ -140,6 +140,12 @@ def netzip_data() -> Any:
     )
 
 
+@pytest.fixture(scope="session")
+def netzip_train_data() -> Any:
+    """Training batches for compressors that train (``Distill``): define it in your conftest.py; default None."""
+    return None
+
+
 @pytest.fixture
 def netzip_example_input(netzip_data: Any) -> Any:
     """The input of per-sample measurements (MACs): by default the first sample of ``netzip_data``."""
@@ -196,13 +202,16 @@ def netzip_compressed(
     netzip_compressor: Compressor,
     netzip_device: torch.device,
     netzip_example_input: Any,
+    netzip_train_data: Any,
 ) -> nn.Module:
     """The compressed model on this item's device (compressed once per session)."""
     from torch import nn
 
     if not isinstance(netzip_model, nn.Module):
         pytest.fail(f"netzip_model must return a torch.nn.Module, got {type(netzip_model).__name__}", pytrace=False)
-    return _session(request).compressed(netzip_model, netzip_compressor, netzip_device, netzip_example_input)
+    return _session(request).compressed(
+        netzip_model, netzip_compressor, netzip_device, netzip_example_input, netzip_train_data
+    )
 
 
 @pytest.fixture

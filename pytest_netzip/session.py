@@ -126,6 +126,12 @@ class NetzipSession:
 
             torch.set_num_threads(self.settings.threads)
 
+    def _report(self, message: str) -> None:
+        """Show a compressor's progress on the terminal (xdist workers have none)."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write_line(f"netzip: {message}")
+
     def reference(self, model: nn.Module, data: Any, device: torch.device) -> Subject:
         """The reference model measured on ``device``: one per model, data and device."""
         key = (id(model), id(data), str(device))
@@ -137,17 +143,26 @@ class NetzipSession:
         return self._references[key]
 
     def compressed(
-        self, model: nn.Module, compressor: Compressor, device: torch.device, example_input: Any = None
+        self,
+        model: nn.Module,
+        compressor: Compressor,
+        device: torch.device,
+        example_input: Any = None,
+        train_data: Any = None,
     ) -> nn.Module:
         """``compressor`` applied to ``model`` for ``device``, tried once per session.
 
-        The compressor sees the first sample of ``example_input``, on the device of ``model``.
+        The compressor sees the first sample of ``example_input``, on the device of ``model``, the
+        training batches, and a way to show its progress on the terminal.
         """
         key = (id(model), compressor, str(device))
         if key not in self._compressed:
             self._set_threads()
             self._keep_alive.append(model)
-            context = CompressionContext(device=device, seed=self.settings.seed, example_input=_sample(model, example_input))
+            context = CompressionContext(
+                device=device, seed=self.settings.seed, example_input=_sample(model, example_input),
+                train_data=train_data, report=self._report,
+            )
             start = time.perf_counter()
             try:
                 self._compressed[key] = compressor.apply(model, context).to(device).eval()

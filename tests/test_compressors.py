@@ -174,3 +174,62 @@ def test_lowrank_shrinks_resnet18() -> None:
     factored = LowRank(energy=0.6).apply(model, CONTEXT)
     assert len(serialized_state_dict(model)) / len(serialized_state_dict(factored)) >= 2.5  # measured: 3.05
     assert factored(torch.rand(1, 3, 224, 224)).shape == (1, 1000)
+
+
+DISTILLED = """
+import pytest
+import torch
+from torch import nn
+
+from pytest_netzip import Distill
+
+
+def linear_student(reference):
+    return nn.Linear(6, 6, bias=False)
+
+
+{train_data}
+
+@pytest.mark.netzip(compressors=[Distill(student=linear_student, epochs=5, lr=0.05)])
+@pytest.mark.accuracy_drop(max=0.1)
+@pytest.mark.size_ratio(min=10)
+def test_student():
+    pass
+"""
+
+TRAIN_DATA = """
+@pytest.fixture(scope="session")
+def netzip_train_data():
+    inputs = torch.randn(200, 6, generator=torch.Generator().manual_seed(1))
+    return [(inputs[i:i + 20], inputs[i:i + 20].argmax(dim=1)) for i in range(0, 200, 20)]
+"""
+
+
+def test_distillation_trains_a_student_on_the_training_data_and_reports_progress(project: pytest.Pytester) -> None:
+    project.makepyfile(test_model=DISTILLED.format(train_data=TRAIN_DATA))
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["netzip: distill(student=linear_student, lr=0.05): epoch 5/5, loss *"])
+
+
+def test_distillation_without_training_data_says_what_to_define(project: pytest.Pytester) -> None:
+    project.makepyfile(test_model=DISTILLED.format(train_data=""))
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*distill(student=linear_student, lr=0.05) needs training data: define a session fixture "
+        "netzip_train_data returning (inputs, targets) batches, as netzip_data does*",
+    ])
+
+
+def test_distillation_is_seeded() -> None:
+    from pytest_netzip import Distill
+
+    data = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(3)]
+    context = CompressionContext(device=torch.device("cpu"), seed=3, train_data=data)
+    distill = Distill(student=lambda reference: nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), epochs=2)
+    first, second = distill.apply(small_cnn(), context), distill.apply(small_cnn(), context)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert distill.id == "distill(student=<lambda>, epochs=2)"
+    with pytest.raises(ValueError, match="distill: epochs must be a whole number >= 1"):
+        Distill(student=small_cnn, epochs=0)

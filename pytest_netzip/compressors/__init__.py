@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, check_compressor
 from pytest_netzip.compressors.cast import BF16, FP16
+from pytest_netzip.compressors.distill import Distill
 from pytest_netzip.compressors.lowrank import LowRank
 from pytest_netzip.compressors.pipeline import Pipeline
 from pytest_netzip.compressors.prune import PruneL1, PruneRandom, PruneStructured
@@ -49,6 +50,7 @@ __all__ = [
     "CompressionError",
     "Compressor",
     "CompressorRegistry",
+    "Distill",
     "check_compressor",
     "FP16",
     "Int8Dynamic",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -12,13 +13,24 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+def _silent(message: str) -> None:
+    """Where a context without a terminal sends progress messages."""
+
+
 @dataclass(frozen=True)
 class CompressionContext:
-    """What a compressor may use besides the model: the target device, the session seed, an example input."""
+    """What a compressor may use besides the model.
+
+    The target device, the session seed, an example input (one sample), the training batches of
+    ``netzip_train_data`` (None if the repo defines none) and ``report``, which shows a progress
+    message on the terminal.
+    """
 
     device: torch.device
     seed: int = 0
     example_input: Any = None
+    train_data: Any = None
+    report: Callable[[str], None] = _silent
 
 
 class CompressionError(RuntimeError):
@@ -64,11 +76,15 @@ class Compressor:
     def id(self) -> str:
         """The test id: the name, followed by the parameters that differ from their defaults."""
         changed = [
-            f"{field.name}={getattr(self, field.name)!r}"
+            f"{field.name}={self._shown(field.name)}"
             for field in dataclasses.fields(self)
             if field.default is dataclasses.MISSING or getattr(self, field.name) != field.default
         ]
         return f"{self.name}({', '.join(changed)})" if changed else self.name
+
+    def _shown(self, name: str) -> str:
+        """How the parameter ``name`` appears in the id: its repr (a subclass may show a function by name)."""
+        return repr(getattr(self, name))
 
     def __str__(self) -> str:
         return self.id

@@ -1,0 +1,83 @@
+"""Knowledge distillation: a smaller student trained to match the reference's softened outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class Distill(Compressor):
+    """Train ``student(reference)`` on ``netzip_train_data`` against the reference (Hinton et al., 2015).
+
+    The loss is ``alpha`` x T^2 x KL(teacher || student), both softened by ``temperature`` T, plus
+    (1 - ``alpha``) x cross-entropy with the labels; Adam at ``lr`` for ``epochs`` passes, seeded by
+    ``--netzip-seed``. ``student`` is a function (named, so the test id can show it) that builds the
+    untrained student from the reference.
+    """
+
+    name: ClassVar[str] = "distill"
+    student: Callable[[nn.Module], nn.Module]
+    epochs: int = 5
+    temperature: float = 4.0
+    alpha: float = 0.7
+    lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not callable(self.student):
+            raise TypeError(f"Distill(student=...) takes a function building the student, got {self.student!r}")
+        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+            raise ValueError(f"distill: epochs must be a whole number >= 1, got {self.epochs!r}")
+        if not (0.0 <= self.alpha <= 1.0 and self.temperature > 0 and self.lr > 0):
+            raise ValueError("distill: alpha must lie in [0, 1], temperature and lr must be positive")
+
+    def _shown(self, name: str) -> str:
+        """The student builder by its name (``distill(student=small_cnn)``), the rest as usual."""
+        if name == "student":
+            return getattr(self.student, "__name__", type(self.student).__name__)
+        return super()._shown(name)
+
+    def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        import torch
+        import torch.nn.functional as F
+
+        if ctx.train_data is None:
+            raise CompressionError(
+                f"{self.id} needs training data: define a session fixture netzip_train_data returning "
+                "(inputs, targets) batches, as netzip_data does"
+            )
+        teacher = model.eval()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ctx.seed)
+            student = self.student(teacher)
+            parameter = next(teacher.parameters(), None)
+            device = parameter.device if parameter is not None else torch.device("cpu")
+            student = student.to(device).train()
+            optimizer = torch.optim.Adam(student.parameters(), lr=self.lr)
+            soft = self.temperature
+            for epoch in range(1, self.epochs + 1):
+                total, count = 0.0, 0
+                for inputs, targets in ctx.train_data:
+                    inputs, targets = inputs.to(device), torch.as_tensor(targets).to(device)
+                    with torch.no_grad():
+                        taught = teacher(inputs)
+                    logits = student(inputs)
+                    distilled = F.kl_div(F.log_softmax(logits / soft, 1), F.log_softmax(taught / soft, 1),
+                                         reduction="batchmean", log_target=True) * soft**2
+                    loss = self.alpha * distilled + (1 - self.alpha) * F.cross_entropy(logits, targets)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    total, count = total + loss.item() * len(inputs), count + len(inputs)
+                if count == 0:
+                    raise CompressionError(f"{self.id}: netzip_train_data yielded no batches")
+                if epoch % max(1, self.epochs // 5) == 0 or epoch == self.epochs:  # five lines or so
+                    ctx.report(f"{self.id}: epoch {epoch}/{self.epochs}, loss {total / count:.4f}")
+        return student.eval()
+
