@@ -79,7 +79,7 @@ def main() -> None:
         model = torchvision.models.resnet18().to(CUDA, dtype).eval()
         inputs = batch.to(dtype)
         name = f"resnet18 b32 {str(dtype).removeprefix('torch.')}"
-        latency(name, lambda: model(inputs))
+        latency(name, lambda model=model, inputs=inputs: model(inputs))
         peak = peak_memory_bytes(model, inputs, CUDA)
         torch.cuda.reset_peak_memory_stats()
         with torch.inference_mode():
@@ -88,7 +88,7 @@ def main() -> None:
               f"{torch.cuda.max_memory_allocated() / 1e6:.1f} MB (includes every tensor resident on the GPU)")
         counter = NvmlCounter(torch.cuda.current_device())
         for window in (0.1, 1.0):
-            readings = [measure_energy(lambda: model(inputs), torch.cuda.synchronize, counter, 32, window)
+            readings = [measure_energy(lambda model=model, inputs=inputs: model(inputs), torch.cuda.synchronize, counter, 32, window)
                         for _ in range(5)]
             per_sample = [reading.millijoules_per_sample for reading in readings]
             print(f"{name}: NVML {window:g} s windows: mJ/sample {', '.join(f'{v:.2f}' for v in per_sample)} "

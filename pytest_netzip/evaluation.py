@@ -16,7 +16,7 @@ from pytest_netzip.metrics.energy import Energy, counter_for, measure_energy, MI
 from pytest_netzip.metrics.latency import MIN_PAIRED_ROUNDS, Latency, PairedLatency, time_calls
 from pytest_netzip.metrics.memory import peak_memory_bytes
 from pytest_netzip.metrics.size import serialized_state_dict
-from pytest_netzip.workload import Workload
+from pytest_netzip.workload import DEFAULT_WORKLOAD, Workload
 
 if TYPE_CHECKING:
     import torch
@@ -256,14 +256,14 @@ class Subject:
         return predictions
 
     def _count(self) -> Compute:
-        return self._blamed("counting the MACs of", lambda: count_compute(self.model, self._batch(Workload())))
+        return self._blamed("counting the MACs of", lambda: count_compute(self.model, self._batch(DEFAULT_WORKLOAD)))
 
     @cached_property
     def serialized(self) -> bytes:
         """The model's serialised state dict."""
         return serialized_state_dict(self.model)
 
-    def measure(self, metric: Metric, reference: Subject, workload: Workload = Workload()) -> MetricValue:
+    def measure(self, metric: Metric, reference: Subject, workload: Workload = DEFAULT_WORKLOAD) -> MetricValue:
         """``metric`` of this model given ``reference``; raises MetricUnavailable when it cannot be had."""
         key = (metric.name, workload if metric.workload else None)
         if key not in self._values or metric.fresh:
@@ -277,7 +277,7 @@ class Subject:
             raise value
         return value
 
-    def measured(self, name: str, workload: Workload = Workload()) -> MetricValue | MetricUnavailable | None:
+    def measured(self, name: str, workload: Workload = DEFAULT_WORKLOAD) -> MetricValue | MetricUnavailable | None:
         """What ``measure`` found for ``name`` (under ``workload``) so far, without measuring; None if nothing."""
         return self._values.get((name, workload), self._values.get((name, None)))
 
@@ -335,7 +335,7 @@ class Result:
 
     def __init__(
         self, *, model: str, compressor: str, device: str, compressed: Subject, reference: Subject,
-        registry: MetricRegistry, workload: Workload = Workload(),
+        registry: MetricRegistry, workload: Workload = DEFAULT_WORKLOAD,
     ) -> None:
         self.model = model
         self.compressor = compressor

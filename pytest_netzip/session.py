@@ -28,7 +28,7 @@ from pytest_netzip.storage import (
     run_document,
     write_document,
 )
-from pytest_netzip.workload import Workload
+from pytest_netzip.workload import DEFAULT_WORKLOAD, Workload
 
 if TYPE_CHECKING:
     import torch
@@ -54,7 +54,7 @@ def _sample(model: nn.Module, example_input: Any) -> Any:
     from torch.utils._pytree import tree_map
 
     parameter = next(model.parameters(), None)
-    sample = Workload().batch(example_input)
+    sample = DEFAULT_WORKLOAD.batch(example_input)
     return sample if parameter is None else tree_map(lambda v: v.to(parameter.device) if hasattr(v, "to") else v, sample)
 
 

@@ -45,6 +45,9 @@ class Workload:
         ], spec)
 
 
+#: Batch size 1 and pytest-benchmark's defaults: what a measurement outside pytest uses.
+DEFAULT_WORKLOAD = Workload()
+
 #: The keywords of pytest-benchmark's ``@pytest.mark.benchmark`` that netzip honours, with what each must be.
 _BENCHMARK_KEYWORDS = {
     "min_rounds": "a whole number >= 1",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pytest_netzip.budgets import RegressionRule, Threshold, Verdict, explain
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
 

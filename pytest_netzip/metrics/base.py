@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
-
-if TYPE_CHECKING:
-    from pytest_netzip.evaluation import Subject
+from typing import Union
 
 #: A metric's value: a number, or numbers by key (such as accuracy per class).
 MetricValue = Union[float, dict[str, float]]
