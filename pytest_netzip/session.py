@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import time
@@ -127,9 +128,12 @@ class NetzipSession:
             torch.set_num_threads(self.settings.threads)
 
     def _report(self, message: str) -> None:
-        """Show a compressor's progress on the terminal (xdist workers have none)."""
+        """Show a compressor's progress on the terminal, past pytest's output capture (xdist workers have none)."""
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        if terminal is not None:
+        if terminal is None:
+            return
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
             terminal.write_line(f"netzip: {message}")
 
     def reference(self, model: nn.Module, data: Any, device: torch.device) -> Subject:
