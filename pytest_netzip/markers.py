@@ -26,9 +26,10 @@ def compressor_registry(node: pytest.Item | pytest.Collector) -> CompressorRegis
     return CompressorRegistry(entry for entries in node.ihook.pytest_netzip_compressors() for entry in entries)
 
 
-def metric_registry(node: pytest.Item | pytest.Collector) -> MetricRegistry:
-    """Built-in metrics plus those the plugins and conftests above ``node`` contribute."""
-    return MetricRegistry(entry for entries in node.ihook.pytest_netzip_metrics() for entry in entries)
+def metric_registry(node: pytest.Item | pytest.Collector | pytest.Config) -> MetricRegistry:
+    """Built-in metrics plus those the plugins and conftests above ``node`` (all loaded, for a config) contribute."""
+    hook = node.hook if isinstance(node, pytest.Config) else node.ihook
+    return MetricRegistry(entry for entries in hook.pytest_netzip_metrics() for entry in entries)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -16,6 +16,7 @@ from pytest_netzip.compressors import CompressionContext, CompressionError, Comp
 from pytest_netzip.devices import on_device
 from pytest_netzip.evaluation import DataError, EvalData, Result, Subject
 from pytest_netzip.metrics import Metric, MetricRegistry
+from pytest_netzip.markers import metric_registry
 from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS
 from pytest_netzip.report import render_markdown, render_tables, variants
@@ -79,7 +80,7 @@ class NetzipSession:
         self.records: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.baseline: Baseline | None = None
-        registry = MetricRegistry(entry for entries in config.hook.pytest_netzip_metrics() for entry in entries)
+        registry = metric_registry(config)
         for rule in settings.compare_fail:  # metrics of plugins and of the conftests loaded by now
             if rule.metric not in registry:
                 message = unknown_name_message("metric", rule.metric, registry.names)
@@ -278,7 +279,7 @@ class NetzipSession:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not (self.records or self.notes):
             return
-        registry = MetricRegistry(entry for entries in self.config.hook.pytest_netzip_metrics() for entry in entries)
+        registry = metric_registry(self.config)
         terminalreporter.ensure_newline()
         terminalreporter.section("netzip")
         for note in [*self.notes, *self._uncompared()]:
