@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+from pytest_netzip.compressors.base import CompressionContext, Compressor
+from pytest_netzip.compressors.training import fit, require_train_data
 
 if TYPE_CHECKING:
     from torch import nn
@@ -47,37 +48,22 @@ class Distill(Compressor):
         import torch
         import torch.nn.functional as F
 
-        if ctx.train_data is None:
-            raise CompressionError(
-                f"{self.id} needs training data: define a session fixture netzip_train_data returning "
-                "(inputs, targets) batches, as netzip_data does"
-            )
+        require_train_data(ctx, self.id)
         teacher = model.eval()
+        soft = self.temperature
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ctx.seed)
             student = self.student(teacher)
             parameter = next(teacher.parameters(), None)
-            device = parameter.device if parameter is not None else torch.device("cpu")
-            student = student.to(device).train()
-            optimizer = torch.optim.Adam(student.parameters(), lr=self.lr)
-            soft = self.temperature
-            for epoch in range(1, self.epochs + 1):
-                total, count = 0.0, 0
-                for inputs, targets in ctx.train_data:
-                    inputs, targets = inputs.to(device), torch.as_tensor(targets).to(device)
-                    with torch.no_grad():
-                        taught = teacher(inputs)
-                    logits = student(inputs)
-                    distilled = F.kl_div(F.log_softmax(logits / soft, 1), F.log_softmax(taught / soft, 1),
-                                         reduction="batchmean", log_target=True) * soft**2
-                    loss = self.alpha * distilled + (1 - self.alpha) * F.cross_entropy(logits, targets)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    total, count = total + loss.item() * len(inputs), count + len(inputs)
-                if count == 0:
-                    raise CompressionError(f"{self.id}: netzip_train_data yielded no batches")
-                if epoch % max(1, self.epochs // 5) == 0 or epoch == self.epochs:  # five lines or so
-                    ctx.report(f"{self.id}: epoch {epoch}/{self.epochs}, loss {total / count:.4f}")
-        return student.eval()
+            student = student.to(parameter.device if parameter is not None else "cpu").train()
 
+            def loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+                with torch.no_grad():
+                    taught = teacher(inputs)
+                logits = student(inputs)
+                distilled = F.kl_div(F.log_softmax(logits / soft, 1), F.log_softmax(taught / soft, 1),
+                                     reduction="batchmean", log_target=True) * soft**2
+                return self.alpha * distilled + (1 - self.alpha) * F.cross_entropy(logits, targets)
+
+            fit(student, loss, ctx, self.id, self.epochs, self.lr)
+        return student.eval()
