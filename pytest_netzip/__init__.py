@@ -3,8 +3,9 @@
 Importing this package does not import torch; torch loads when a model is compressed or measured.
 """
 
-from pytest_netzip.compressors import BF16, FP16, CompressionContext, CompressionError, Compressor, Distill, Int8Dynamic
-from pytest_netzip.compressors import LowRank, Pipeline, PruneL1, PruneRandom, PruneStructured
+from pytest_netzip.compressors import BF16, FP16, CompressionContext, CompressionError, Compressor, CompressorUnsupported
+from pytest_netzip.compressors import Distill, Int8Dynamic, Int8QAT
+from pytest_netzip.compressors import Int8Static, LowRank, Pipeline, PruneL1, PruneRandom, PruneStructured
 from pytest_netzip.metrics import Metric, MetricUnavailable, metric
 
 _LAZY = {"Result": "pytest_netzip.evaluation", "evaluate": "pytest_netzip.evaluation"}
@@ -23,9 +24,12 @@ __all__ = [
     "CompressionContext",
     "CompressionError",
     "Compressor",
+    "CompressorUnsupported",
     "Distill",
     "FP16",
     "Int8Dynamic",
+    "Int8QAT",
+    "Int8Static",
     "LowRank",
     "Metric",
     "MetricUnavailable",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, Verdict, explain
+from pytest_netzip.compressors import CompressorUnsupported
 from pytest_netzip.devices import missing_reason
 from pytest_netzip.markers import NETZIP_MARKER, batch_size, is_netzip, metric_registry, thresholds, variants
 from pytest_netzip.metrics import MetricUnavailable
@@ -32,6 +33,9 @@ SESSION_KEY = pytest.StashKey["NetzipSession"]()
 THRESHOLDS_KEY = pytest.StashKey[list[Threshold]]()
 RESULT_KEY = pytest.StashKey["Result"]()
 VERDICTS_KEY = pytest.StashKey[list[Verdict]]()
+
+#: Samples of ``netzip_data`` that ``int8_static`` calibrates on unless ``netzip_calibration_data`` is defined.
+CALIBRATION_SAMPLES = 256
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -146,6 +150,14 @@ def netzip_train_data() -> Any:
     return None
 
 
+@pytest.fixture(scope="session")
+def netzip_calibration_data(netzip_data: Any) -> Any:
+    """Batches that static quantisation observes: by default the first 256 samples of ``netzip_data``."""
+    from pytest_netzip.evaluation import EvalData
+
+    return EvalData(netzip_data, CALIBRATION_SAMPLES)
+
+
 @pytest.fixture
 def netzip_example_input(netzip_data: Any) -> Any:
     """The input of per-sample measurements (MACs): by default the first sample of ``netzip_data``."""
@@ -203,15 +215,23 @@ def netzip_compressed(
     netzip_device: torch.device,
     netzip_example_input: Any,
     netzip_train_data: Any,
+    netzip_calibration_data: Any,
 ) -> nn.Module:
-    """The compressed model on this item's device (compressed once per session)."""
+    """The compressed model on this item's device (compressed once per session).
+
+    The item skips where the compressor does not apply (``int8_static`` on CUDA).
+    """
     from torch import nn
 
     if not isinstance(netzip_model, nn.Module):
         pytest.fail(f"netzip_model must return a torch.nn.Module, got {type(netzip_model).__name__}", pytrace=False)
-    return _session(request).compressed(
-        netzip_model, netzip_compressor, netzip_device, netzip_example_input, netzip_train_data
-    )
+    try:
+        return _session(request).compressed(
+            netzip_model, netzip_compressor, netzip_device, netzip_example_input, netzip_train_data,
+            netzip_calibration_data,
+        )
+    except CompressorUnsupported as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

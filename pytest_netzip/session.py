@@ -154,11 +154,12 @@ class NetzipSession:
         device: torch.device,
         example_input: Any = None,
         train_data: Any = None,
+        calibration_data: Any = None,
     ) -> nn.Module:
         """``compressor`` applied to ``model`` for ``device``, tried once per session.
 
         The compressor sees the first sample of ``example_input``, on the device of ``model``, the
-        training batches, and a way to show its progress on the terminal.
+        training and calibration batches, and a way to show its progress on the terminal.
         """
         key = (id(model), compressor, str(device))
         if key not in self._compressed:
@@ -166,7 +167,7 @@ class NetzipSession:
             self._keep_alive.append(model)
             context = CompressionContext(
                 device=device, seed=self.settings.seed, example_input=_sample(model, example_input),
-                train_data=train_data, report=self._report,
+                train_data=train_data, calibration_data=calibration_data, report=self._report,
             )
             start = time.perf_counter()
             try:

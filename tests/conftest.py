@@ -10,6 +10,9 @@ import torch  # noqa: F401 - imported once here: pytester's in-process runs cann
 from pytest_netzip.compressors.quantize import _import_torchao_quantization
 
 _import_torchao_quantization()  # likewise torchao, whose import the runs would otherwise repeat
+import torchao.quantization.pt2e.lowering  # noqa: E402, F401 - and int8_static's, which register custom ops
+import torchao.quantization.pt2e.quantize_pt2e  # noqa: E402, F401
+import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: E402, F401
 
 #: conftest.py of a tiny model repo. ``Signed`` computes out = x exactly (relu(x) - relu(-x)) through
 #: mostly-zero weights, so every built-in compressor keeps its predictions and prune_l1 removes only

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, check_compressor
+from pytest_netzip.compressors.base import (
+    CompressionContext, CompressionError, Compressor, CompressorUnsupported, check_compressor,
+)
 from pytest_netzip.compressors.cast import BF16, FP16
 from pytest_netzip.compressors.distill import Distill
 from pytest_netzip.compressors.lowrank import LowRank
 from pytest_netzip.compressors.pipeline import Pipeline
 from pytest_netzip.compressors.prune import PruneL1, PruneRandom, PruneStructured
-from pytest_netzip.compressors.quantize import Int8Dynamic
+from pytest_netzip.compressors.quantize import Int8Dynamic, Int8QAT, Int8Static
 from pytest_netzip.naming import unknown_name_message
 
 BUILTIN_COMPRESSORS: tuple[type[Compressor], ...] = (
-    FP16, BF16, Int8Dynamic, PruneL1, PruneRandom, PruneStructured, LowRank,
+    FP16, BF16, Int8Dynamic, Int8Static, Int8QAT, PruneL1, PruneRandom, PruneStructured, LowRank,
 )
 
 
@@ -50,10 +52,13 @@ __all__ = [
     "CompressionError",
     "Compressor",
     "CompressorRegistry",
+    "CompressorUnsupported",
     "Distill",
     "check_compressor",
     "FP16",
     "Int8Dynamic",
+    "Int8QAT",
+    "Int8Static",
     "LowRank",
     "Pipeline",
     "PruneL1",

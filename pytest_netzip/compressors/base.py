@@ -22,19 +22,25 @@ class CompressionContext:
     """What a compressor may use besides the model.
 
     The target device, the session seed, an example input (one sample), the training batches of
-    ``netzip_train_data`` (None if the repo defines none) and ``report``, which shows a progress
-    message on the terminal.
+    ``netzip_train_data`` (None if the repo defines none), the batches of
+    ``netzip_calibration_data`` that static quantisation observes, and ``report``, which shows a
+    progress message on the terminal.
     """
 
     device: torch.device
     seed: int = 0
     example_input: Any = None
     train_data: Any = None
+    calibration_data: Any = None
     report: Callable[[str], None] = _silent
 
 
 class CompressionError(RuntimeError):
     """A compressor could not be applied to a model."""
+
+
+class CompressorUnsupported(CompressionError):
+    """A compressor does not apply on this device or machine: its items skip with the message."""
 
 
 @dataclass(frozen=True)

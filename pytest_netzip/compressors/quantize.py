@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
+import platform
 import warnings
 from types import ModuleType
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor
+from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, CompressorUnsupported
+from pytest_netzip.compressors.training import fit, require_train_data
+from pytest_netzip.workload import Workload
 
 if TYPE_CHECKING:
-    from torch import nn
+    from torch import fx, nn
+
+#: Machines whose CPUs run the oneDNN int8 kernels that ``int8_static`` lowers to.
+_X86 = {"x86_64", "amd64", "i386", "i686"}
 
 
 def _import_torchao_quantization() -> ModuleType:
@@ -42,3 +48,94 @@ class Int8Dynamic(Compressor):
             warnings.simplefilter("ignore", FutureWarning)
             quantization.quantize_(model, quantization.Int8DynamicActivationInt8WeightConfig())
         return model
+
+
+def _inputs(batch: Any) -> Any:
+    """The model input of a calibration batch: ``inputs`` of an ``(inputs, targets)`` pair, else the batch."""
+    return batch[0] if isinstance(batch, (tuple, list)) and len(batch) == 2 else batch
+
+
+def _require_x86_cpu(compressor: str, ctx: CompressionContext) -> None:
+    """Refuse, as unsupported, a device other than an x86 CPU: the lowered kernels are oneDNN's."""
+    if ctx.device.type != "cpu" or platform.machine().lower() not in _X86:
+        where = ctx.device.type if ctx.device.type != "cpu" else f"a {platform.machine()} CPU"
+        raise CompressorUnsupported(f"{compressor} runs oneDNN int8 kernels on x86 CPUs only, not on {where}")
+
+
+def _program(model: nn.Module, ctx: CompressionContext, example: Any, observe: Any, qat: bool = False) -> nn.Module:
+    """``model`` quantised through PT2E, observed by ``observe``, lowered for the example's shape."""
+    from pytest_netzip.compressors import pt2e
+
+    program = pt2e.quantize(model.cpu(), Workload(batch_size=2).batch(example), observe, qat=qat)
+    program(example)  # lowers for the example's shape now, so that counting MACs on it runs no compiler
+    return program
+
+
+@dataclass(frozen=True)
+class Int8Static(Compressor):
+    """int8 weights and activations, activation ranges observed once on ``netzip_calibration_data``.
+
+    Post-training static quantisation through PT2E (``torch.export`` + torchao's x86 quantiser),
+    lowered to oneDNN's int8 kernels: on x86 CPUs only. The model must be capturable by
+    ``torch.export`` with a free batch size.
+    """
+
+    name: ClassVar[str] = "int8_static"
+
+    def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        _require_x86_cpu(self.id, ctx)
+        if ctx.calibration_data is None:
+            raise CompressionError(f"{self.id} needs calibration batches: define a fixture netzip_calibration_data")
+        example = ctx.example_input if ctx.example_input is not None else _inputs(next(iter(ctx.calibration_data)))
+
+        def calibrate(prepared: fx.GraphModule) -> None:
+            import torch
+
+            samples = 0
+            with torch.no_grad():
+                for batch in ctx.calibration_data:
+                    inputs = _inputs(batch)
+                    prepared(inputs)
+                    samples += len(inputs)
+            if samples == 0:
+                raise CompressionError(f"{self.id}: netzip_calibration_data yielded no batches")
+            ctx.report(f"{self.id}: calibrated on {samples} samples")
+
+        return _program(model, ctx, example, calibrate)
+
+
+@dataclass(frozen=True)
+class Int8QAT(Compressor):
+    """``int8_static``'s int8 program, its weights fine-tuned with fake quantisation on ``netzip_train_data``.
+
+    Quantisation-aware training through PT2E: batch norm folds into the convolutions, then Adam at
+    ``lr`` trains ``epochs`` passes against the labels (cross-entropy) while every weight and
+    activation is rounded as int8 will round it; seeded by ``--netzip-seed``. x86 CPUs only.
+    """
+
+    name: ClassVar[str] = "int8_qat"
+    epochs: int = 1
+    lr: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.epochs, int) and self.epochs >= 1 and self.lr > 0):
+            raise ValueError(f"int8_qat: epochs must be a whole number >= 1 and lr positive, got {self!r}")
+
+    def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        import torch
+        import torch.nn.functional as F
+
+        _require_x86_cpu(self.id, ctx)
+        data = require_train_data(ctx, self.id)
+        example = ctx.example_input if ctx.example_input is not None else _inputs(next(iter(data)))
+
+        def train(prepared: fx.GraphModule) -> None:
+            from torchao.quantization.pt2e import move_exported_model_to_train
+
+            move_exported_model_to_train(prepared)
+            fit(prepared, lambda inputs, targets: F.cross_entropy(prepared(inputs), targets), ctx, self.id,
+                self.epochs, self.lr)
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ctx.seed)
+            return _program(model.train(), ctx, example, train, qat=True)

@@ -1,0 +1,93 @@
+"""What each built-in compressor does to size, speed and accuracy: the README's compressor table.
+
+Every compressor is applied to example_project's trained DigitsCNN (scored on its 360 held-out
+digits) and to torchvision's ResNet-18 (random weights, so only size and speed mean anything; 3x224x224
+inputs), then measured through the public ``evaluate``: ``size_ratio``, ``macs`` against the
+reference, ``speedup`` (median of per-round time ratios, the compressed model interleaved with the
+reference, batch 1) with its 95% interval, top-1 and the seconds compression took.
+
+    python benchmarks/compressor_zoo.py [--models digits,resnet18] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from pytest_netzip import (
+    BF16, FP16, CompressionContext, Distill, Int8Dynamic, Int8QAT, Int8Static, LowRank, Pipeline, PruneL1,
+    PruneStructured, evaluate,
+)
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+sys.path.insert(0, str(EXAMPLE))
+from digits_model import load_digits_split, load_model, mlp_student  # noqa: E402
+
+METRICS = ("top1", "size_ratio", "macs", "speedup", "speedup_interval")
+
+
+def digits() -> tuple[Any, ...]:
+    """The example project's model, evaluation, training and calibration batches, and its compressors."""
+    train, val = load_digits_split()
+    compressors = [
+        FP16(), BF16(), Int8Dynamic(), Int8Static(), Int8QAT(), PruneL1(), PruneStructured(), LowRank(),
+        Distill(student=mlp_student, epochs=30, lr=0.01), Pipeline(PruneStructured(), Int8Static()),
+    ]
+    return (load_model(), list(DataLoader(val, batch_size=64)), list(DataLoader(train, batch_size=64)),
+            list(DataLoader(Subset(train, range(256)), batch_size=64)), compressors)
+
+
+def resnet18() -> tuple[Any, ...]:
+    """Random-weight ResNet-18 on 32 random images; the compressors that need no training."""
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    data = [(torch.rand(8, 3, 224, 224), torch.randint(0, 1000, (8,))) for _ in range(4)]
+    compressors = [
+        FP16(), BF16(), Int8Dynamic(), Int8Static(), PruneL1(), PruneStructured(), LowRank(energy=0.6),
+        Pipeline(PruneStructured(), Int8Static()),
+    ]
+    return model, data, None, data, compressors
+
+
+MODELS: dict[str, Callable[[], tuple[Any, ...]]] = {"digits": digits, "resnet18": resnet18}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="digits,resnet18")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads")
+    for name in args.models.split(","):
+        model, data, train, calibration, compressors = MODELS[name]()
+        example = data[0][0][:1]
+        context = CompressionContext(device=torch.device("cpu"), example_input=example, train_data=train,
+                                     calibration_data=calibration)
+        print(f"\n{name}\n{'compressor':40} {'size':>7} {'MACs':>6} {'speedup [95% CI]':>22} {'top-1':>7} {'took':>6}")
+        for compressor in compressors:
+            start = time.perf_counter()
+            compressed = compressor.apply(model, context)
+            took = time.perf_counter() - start
+            measured = evaluate(model, compressed, data, METRICS)
+            ours, reference = measured["compressed"], measured["reference"]
+            macs = (f"{ours['macs'] / reference['macs']:.2f}x" if isinstance(ours["macs"], int) else "n/a")
+            interval = ours["speedup_interval"]
+            print(
+                f"{compressor.id:40} {ours['size_ratio']:6.2f}x {macs:>6} "
+                f"{ours['speedup']:6.2f}x [{interval['low']:.2f}, {interval['high']:.2f}] "
+                f"{(ours['top1'] - reference['top1']) * 100:+6.1f} {took:5.1f}s"
+            )
+
+
+if __name__ == "__main__":
+    main()
