@@ -92,3 +92,15 @@ def test_pruning_costs_no_time() -> None:
 def test_distilled_student() -> None:
     """A 2,442-parameter MLP taught by the CNN in about two seconds: 13x smaller, 1/140 of the MACs,
     at most 2 points of top-1 lost."""
+
+
+@pytest.mark.netzip(compressors=["int8_static", "prune_l1"])
+@pytest.mark.adversarial_robustness(attack="PGD", eps=0.05, max_drop=0.03)
+@pytest.mark.perturbation_robustness(max_severity=0.5, max_drop=0.03)
+def test_robustness() -> None:
+    """Compression may cost clean accuracy nothing and still make a model brittle. Under a PGD attack
+    of 0.05 (of the 0-1 pixel range; 10 steps of 0.0125) and under noise, brightness, contrast, blur
+    or shift up to half the strongest severity, each variant may trail the reference by 3 points.
+
+    int8_static has no gradient, so it is attacked by transfer from the reference (see attack_mode).
+    """

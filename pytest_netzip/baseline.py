@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_netzip.budgets import RegressionRule, Threshold
+from pytest_netzip.metrics import is_number
 from pytest_netzip.storage import StorageError, read_document
 
 
@@ -31,7 +32,7 @@ class Baseline:
         return [
             rule.threshold(float(saved[rule.metric]))
             for rule in rules
-            if isinstance(saved.get(rule.metric), (int, float)) and not isinstance(saved[rule.metric], bool)
+            if is_number(saved.get(rule.metric))
         ]
 
     def knows(self, test: str) -> bool:

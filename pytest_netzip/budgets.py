@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from pytest_netzip.attacks import ATTACKS, DEFAULT_STEPS, AttackSpec
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable, MetricValue
 from pytest_netzip.metrics.latency import CONFIDENCE
 from pytest_netzip.naming import unknown_name_message
+from pytest_netzip.perturbation_search import PerturbationSpec
+from pytest_netzip.perturbations import KINDS
 
 if TYPE_CHECKING:
     import pytest
@@ -33,7 +37,8 @@ class Threshold:
     metric ``<metric>_interval`` gives lies below ``limit``. ``written`` is the keyword's value as the
     marker gave it, where ``limit`` is derived from it (``max_slowdown=1.25`` is a speedup of 0.8).
     ``max_regression`` bounds how much worse than ``baseline`` (a saved run's value) the metric may
-    get, by ``limit`` in its own units, or in percent of the baseline when ``unit`` is ``%``.
+    get, by ``limit`` in its own units, or in percent of the baseline when ``unit`` is ``%``. The values of
+    the ``label`` metrics in ``details`` (how the value was measured) join the verdict's note.
     """
 
     marker: str
@@ -45,6 +50,7 @@ class Threshold:
     unit: str = ""
     written: float | None = None
     baseline: float | None = None
+    details: tuple[str, ...] = ()
 
     @property
     def given(self) -> float:
@@ -73,6 +79,13 @@ class Threshold:
 
     def judge(self, result: Result) -> Verdict:
         """Measure what this threshold needs from ``result`` and decide."""
+        verdict = self._judge(result)
+        if verdict.passed is None or not self.details:
+            return verdict
+        labels = [result.metrics[name] for name in self.details]
+        return dataclasses.replace(verdict, note="; ".join(filter(None, [verdict.note, *labels])))
+
+    def _judge(self, result: Result) -> Verdict:
         try:
             value = result.metrics[self.metric]
             reference = result.reference_metrics[self.metric]
@@ -297,6 +310,100 @@ def _energy_budget(
     return thresholds
 
 
+#: torchattacks attacks without a ``steps`` / an ``alpha`` parameter (the others among ATTACKS take both).
+_NO_STEPS = frozenset({"FGSM", "FFGSM", "AutoAttack", "Square"})
+_NO_ALPHA = frozenset({"FGSM", "APGD", "AutoAttack", "Square"})
+
+
+def attack_spec(
+    *, attack: str = "FGSM", eps: float, steps: int | None = None, alpha: float | None = None, samples: int = 256,
+    seed: int = 0,
+) -> AttackSpec:
+    """The attack an ``adversarial_robustness`` marker asks for, with meaningful defaults; BudgetError if impossible.
+
+    Iterative attacks default to 10 steps of 2.5 x eps / steps, so that they can reach ``eps``.
+    """
+    marker = "adversarial_robustness"
+    if attack not in ATTACKS:
+        raise BudgetError(f"{marker}(attack=...): {unknown_name_message('attack', attack, ATTACKS)}")
+    eps = _share(marker, "eps", eps)
+    for keyword, value, lacking in (("steps", steps, _NO_STEPS), ("alpha", alpha, _NO_ALPHA)):
+        if value is not None and attack in lacking:
+            raise BudgetError(f"{marker}({keyword}={value!r}): {attack} takes no {keyword}")
+    if attack not in _NO_STEPS:
+        steps = DEFAULT_STEPS if steps is None else _whole(marker, "steps", steps)
+    if attack not in _NO_ALPHA:
+        alpha = _positive(marker, "alpha", alpha) if alpha is not None else eps * (2.5 / steps if steps else 1.25)
+    return AttackSpec(attack, eps, steps, alpha, _whole(marker, "samples", samples), seed)
+
+
+def _adversarial_robustness(
+    registry: MetricRegistry,
+    *,
+    attack: str = "FGSM",
+    eps: float,
+    steps: int | None = None,
+    alpha: float | None = None,
+    max_drop: float | None = None,
+    min_accuracy: float | None = None,
+    samples: int = 256,
+) -> list[Threshold]:
+    attack_spec(attack=attack, eps=eps, steps=steps, alpha=alpha, samples=samples)
+    marker, details = "adversarial_robustness", ("attack_mode", "attack_detail")
+    thresholds = []
+    if max_drop is not None:
+        limit = _share(marker, "max_drop", max_drop)
+        thresholds.append(Threshold(marker, "max_drop", "robust_accuracy", limit, "max_drop", details=details))
+    if min_accuracy is not None:
+        limit = _share(marker, "min_accuracy", min_accuracy)
+        thresholds.append(Threshold(marker, "min_accuracy", "robust_accuracy", limit, "min", details=details))
+    return thresholds
+
+
+def perturbation_spec(
+    *, kinds: Sequence[str] | None = None, max_severity: float = 1.0, max_drop: float | None = None,
+    min_agreement: float | None = None, samples: int = 256, max_examples: int = 20, seed: int = 0,
+) -> PerturbationSpec:
+    """The search a ``perturbation_robustness`` marker asks for; BudgetError if impossible."""
+    marker = "perturbation_robustness"
+    kinds = tuple(KINDS) if kinds is None else (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    for kind in kinds:
+        if kind not in KINDS:
+            raise BudgetError(f"{marker}(kinds=...): {unknown_name_message('perturbation kind', kind, list(KINDS))}")
+    if not kinds:
+        raise BudgetError(f"{marker}(kinds=[]) names no perturbation: choose among {', '.join(KINDS)}")
+    if not 0 < _number(marker, "max_severity", max_severity) <= 1:
+        raise BudgetError(f"{marker}(max_severity={max_severity!r}) is impossible: severities lie in (0, 1]")
+    return PerturbationSpec(
+        kinds, float(max_severity),
+        None if max_drop is None else _share(marker, "max_drop", max_drop),
+        None if min_agreement is None else _share(marker, "min_agreement", min_agreement),
+        _whole(marker, "samples", samples), _whole(marker, "max_examples", max_examples), seed,
+    )
+
+
+def _perturbation_robustness(
+    registry: MetricRegistry,
+    *,
+    kinds: Sequence[str] | None = None,
+    max_severity: float = 1.0,
+    max_drop: float | None = None,
+    min_agreement: float | None = None,
+    samples: int = 256,
+    max_examples: int = 20,
+) -> list[Threshold]:
+    spec = perturbation_spec(kinds=kinds, max_severity=max_severity, max_drop=max_drop, min_agreement=min_agreement,
+                             samples=samples, max_examples=max_examples)
+    marker, details = "perturbation_robustness", ("worst_perturbation",)
+    thresholds = []
+    if spec.max_drop is not None:
+        thresholds.append(Threshold(marker, "max_drop", "perturbation_drop", spec.max_drop, "max", details=details))
+    if spec.min_agreement is not None:
+        thresholds.append(Threshold(marker, "min_agreement", "perturbation_agreement", spec.min_agreement, "min",
+                                    details=details))
+    return thresholds
+
+
 #: Threshold markers by name, with the description registered for ``pytest --markers``.
 THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
     "accuracy_drop": (_accuracy_drop, "accuracy_drop(max, metric='top1', max_class_drop=None): fall in accuracy"),
@@ -312,6 +419,16 @@ THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
         "time per call; relative gates decide on a confidence interval",
     ),
     "memory_budget": (_memory_budget, "memory_budget(max_mb, batch_size=1): peak memory of one call on a batch"),
+    "adversarial_robustness": (
+        _adversarial_robustness,
+        "adversarial_robustness(attack='FGSM', eps, steps=None, alpha=None, max_drop=None, min_accuracy=None, "
+        "samples=256): top-1 under a torchattacks attack, white-box or by transfer from the reference",
+    ),
+    "perturbation_robustness": (
+        _perturbation_robustness,
+        "perturbation_robustness(kinds=all, max_severity=1, max_drop=None, min_agreement=None, samples=256, "
+        "max_examples=20): hypothesis searches noise, brightness, contrast, blur and shift for a breaking perturbation",
+    ),
     "energy_budget": (
         _energy_budget,
         "energy_budget(max_mj_per_sample=None, min_efficiency=None, batch_size=1): energy per sample; skips where "

@@ -9,7 +9,8 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_netzip.devices import on_device, synchronize
-from pytest_netzip.metrics import Metric, MetricRegistry, MetricUnavailable, MetricValue
+from pytest_netzip.inputs import InputSpace
+from pytest_netzip.metrics import Metric, MetricRegistry, MetricUnavailable, MetricValue, is_number
 from pytest_netzip.metrics.combined import derived_metrics
 from pytest_netzip.metrics.compute import Compute, count_compute
 from pytest_netzip.metrics.energy import Energy, counter_for, measure_energy, MIN_WINDOW
@@ -32,11 +33,12 @@ class DataError(TypeError):
 
 @dataclass(frozen=True)
 class EvalData:
-    """The user's evaluation batches, bounded to ``max_samples`` samples."""
+    """The user's evaluation batches, bounded to ``max_samples`` samples, and the space their inputs lie in."""
 
     batches: Iterable[Any]
     max_samples: int | None = None
     example_input: Any = None
+    space: InputSpace = InputSpace()
 
     def __post_init__(self) -> None:
         if isinstance(self.batches, Iterator):
@@ -163,12 +165,12 @@ class Subject:
         self.reference = reference
         self.compress_seconds = compress_seconds
         self._outcomes: dict[Hashable, object] = {}  # predictions, compute, timings..., or why they failed
-        self._values: dict[tuple[str, Workload | None], MetricValue | MetricUnavailable] = {}
+        self._values: dict[tuple[str, Workload | None, Hashable], MetricValue | MetricUnavailable] = {}
 
     @property
     def predictions(self) -> Predictions:
         """The model's predictions on the evaluation set (one forward pass, tried once, on first use)."""
-        return self._once("predictions", self._predict)
+        return self.once("predictions", self._predict)
 
     @predictions.setter
     def predictions(self, predictions: Predictions) -> None:
@@ -177,19 +179,19 @@ class Subject:
     @property
     def compute(self) -> Compute:
         """MACs, CHATS and effective MACs of one forward pass on the example input (tried once)."""
-        return self._once("compute", self._count)
+        return self.once("compute", self._count)
 
     def latency(self, workload: Workload) -> Latency:
         """This model's time per call, timed alone (tried once per workload)."""
-        return self._once(("latency", workload), lambda: self._time(workload)[0])
+        return self.once(("latency", workload), lambda: self._time(workload)[0])
 
     def paired_latency(self, workload: Workload) -> PairedLatency:
         """This model and its reference timed in the same rounds (tried once per workload)."""
-        return self._once(("paired_latency", workload), lambda: PairedLatency(*self._time(workload, self.reference)))
+        return self.once(("paired_latency", workload), lambda: PairedLatency(*self._time(workload, self.reference)))
 
     def peak_memory(self, workload: Workload) -> int:
         """Peak bytes of one call on a batch (tried once per workload)."""
-        return self._once(("memory", workload), lambda: self._blamed(
+        return self.once(("memory", workload), lambda: self._blamed(
             "measuring the memory of", lambda: peak_memory_bytes(self.model, self._batch(workload), self.device)
         ))
 
@@ -202,7 +204,7 @@ class Subject:
             window = max(MIN_WINDOW, workload.max_time)
             return measure_energy(call, partial(synchronize, self.device), counter, workload.batch_size, window)
 
-        return self._once(("energy", workload), lambda: self._blamed("measuring the energy of", measure))
+        return self.once(("energy", workload), lambda: self._blamed("measuring the energy of", measure))
 
     def _time(self, workload: Workload, *others: Subject) -> list[Latency]:
         """Latencies of ``others`` and this model, timed in the same rounds."""
@@ -222,7 +224,7 @@ class Subject:
         batch = workload.batch(self.data.example())
         return tree_map(lambda value: value.to(self.device) if hasattr(value, "to") else value, batch)
 
-    def _once(self, key: Hashable, produce: Callable[[], T]) -> T:
+    def once(self, key: Hashable, produce: Callable[[], T]) -> T:
         """``produce()``'s value, or the DataError or MetricUnavailable it raised, remembered under ``key``."""
         if key not in self._outcomes:
             try:
@@ -265,7 +267,7 @@ class Subject:
 
     def measure(self, metric: Metric, reference: Subject, workload: Workload = DEFAULT_WORKLOAD) -> MetricValue:
         """``metric`` of this model given ``reference``; raises MetricUnavailable when it cannot be had."""
-        key = (metric.name, workload if metric.workload else None)
+        key = (metric.name, workload if metric.workload else None, metric.setting)
         if key not in self._values or metric.fresh:
             arguments = (self, reference, workload) if metric.workload else (self, reference)
             try:
@@ -277,20 +279,23 @@ class Subject:
             raise value
         return value
 
-    def measured(self, name: str, workload: Workload = DEFAULT_WORKLOAD) -> MetricValue | MetricUnavailable | None:
-        """What ``measure`` found for ``name`` (under ``workload``) so far, without measuring; None if nothing."""
-        return self._values.get((name, workload), self._values.get((name, None)))
+    def measured(
+        self, name: str, workload: Workload = DEFAULT_WORKLOAD, setting: Hashable = None
+    ) -> MetricValue | MetricUnavailable | None:
+        """What ``measure`` found for ``name`` (under ``workload`` and ``setting``) so far, without measuring; None if nothing."""
+        return self._values.get((name, workload, setting), self._values.get((name, None, setting)))
 
 
 def _checked(metric: Metric, value: object) -> MetricValue:
-    """``value`` if it is a number or a dict of numbers by name, as JSON and tables need."""
-
-    def number(item: object) -> bool:
-        return isinstance(item, (int, float)) and not isinstance(item, bool)
-
-    if number(value) or (isinstance(value, dict) and all(isinstance(k, str) and number(v) for k, v in value.items())):
+    """``value`` if it is a number, a dict of numbers by name, or the text of a ``label`` metric, as JSON and tables need."""
+    if is_number(value) or (isinstance(value, dict) and all(isinstance(k, str) and is_number(v) for k, v in value.items())):
         return value
-    raise TypeError(f"metric {metric.name!r} returned {type(value).__name__}; a metric returns a float or a dict of floats")
+    if metric.unit == "label" and isinstance(value, str):
+        return value
+    raise TypeError(
+        f"metric {metric.name!r} returned {type(value).__name__}; a metric returns a float, a dict of floats, "
+        "or (with unit='label') a str"
+    )
 
 
 class MetricValues(Mapping[str, MetricValue]):
@@ -326,7 +331,10 @@ class MetricValues(Mapping[str, MetricValue]):
 
         Never measures anything, so it cannot fail.
         """
-        values = {name: self._subject.measured(name, self._workload) for name in (self._accessed if names is None else names)}
+        values = {
+            name: self._subject.measured(name, self._workload, self._registry[name].setting if name in self._registry else None)
+            for name in (self._accessed if names is None else names)
+        }
         return {name: values[name] for name in self._registry.ordered(values) if values[name] is not None}
 
 

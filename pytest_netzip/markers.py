@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
-from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, parse_marker
+from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, attack_spec, parse_marker, perturbation_spec
 from pytest_netzip.compressors import CompressorRegistry
 from pytest_netzip.devices import check_device_name, expand
-from pytest_netzip.metrics import MetricRegistry
+from pytest_netzip.metrics import Metric, MetricRegistry
+from pytest_netzip.metrics.robustness import adversarial_metrics, perturbation_metrics
 from pytest_netzip.naming import unknown_name_message
+from pytest_netzip.settings import SETTINGS_KEY
 from pytest_netzip.variant import Variant
 
 NETZIP_MARKER = "netzip(compressors=[...], devices=None): measure this test per compressor and device"
@@ -27,9 +29,42 @@ def compressor_registry(node: pytest.Item | pytest.Collector) -> CompressorRegis
 
 
 def metric_registry(node: pytest.Item | pytest.Collector | pytest.Config) -> MetricRegistry:
-    """Built-in metrics plus those the plugins and conftests above ``node`` (all loaded, for a config) contribute."""
+    """Built-in metrics plus those the plugins and conftests above ``node`` (all loaded, for a config) contribute,
+    with the robustness metrics configured as ``node``'s robustness markers ask."""
     hook = node.hook if isinstance(node, pytest.Config) else node.ihook
-    return MetricRegistry(entry for entries in hook.pytest_netzip_metrics() for entry in entries)
+    registry = MetricRegistry(entry for entries in hook.pytest_netzip_metrics() for entry in entries)
+    if isinstance(node, pytest.Config):
+        return registry
+    return registry.with_metrics(_configured_metrics(node))
+
+
+#: The keywords of the robustness markers that configure their metrics (the others are thresholds).
+_CONFIGURING = {
+    "adversarial_robustness": (("attack", "eps", "steps", "alpha", "samples"), attack_spec, adversarial_metrics),
+    "perturbation_robustness": (
+        ("kinds", "max_severity", "max_drop", "min_agreement", "samples", "max_examples"),
+        perturbation_spec, perturbation_metrics,
+    ),
+}
+
+
+def _configured_metrics(node: pytest.Item | pytest.Collector) -> list[Metric]:
+    """The robustness metrics of ``node``'s robustness markers, seeded by ``--netzip-seed``."""
+    settings = node.config.stash.get(SETTINGS_KEY, None)
+    seed = settings.seed if settings is not None else 0
+    configured = []
+    for name, (keywords, spec, metrics) in _CONFIGURING.items():
+        marks = list(node.iter_markers(name))
+        if len(marks) > 1:
+            raise BudgetError(f"@pytest.mark.{name} is given {len(marks)} times: one per test (split the test)")
+        if not marks:
+            continue
+        given = {keyword: value for keyword, value in marks[0].kwargs.items() if keyword in keywords}
+        try:
+            configured.extend(metrics(spec(**given, seed=seed)))
+        except TypeError:  # a required keyword is missing: the marker's thresholds say which
+            continue
+    return configured
 
 
 def _as_list(value: Any) -> list[Any]:

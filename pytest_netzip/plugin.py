@@ -15,8 +15,8 @@ from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, Ver
 from pytest_netzip.compressors import CompressorUnsupported
 from pytest_netzip.devices import missing_reason
 from pytest_netzip.markers import NETZIP_MARKER, batch_size, is_netzip, metric_registry, thresholds, variants
-from pytest_netzip.metrics import MetricUnavailable
-from pytest_netzip.settings import Settings, add_options, resolve
+from pytest_netzip.metrics import MetricUnavailable, is_number
+from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
 from pytest_netzip.workload import benchmark_options, workload_of
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from pytest_netzip.evaluation import Result
     from pytest_netzip.session import NetzipSession
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_KEY = pytest.StashKey["NetzipSession"]()
 THRESHOLDS_KEY = pytest.StashKey[list[Threshold]]()
 RESULT_KEY = pytest.StashKey["Result"]()
@@ -158,6 +157,18 @@ def netzip_calibration_data(netzip_data: Any) -> Any:
     return EvalData(netzip_data, CALIBRATION_SAMPLES)
 
 
+@pytest.fixture(scope="session")
+def netzip_input_range() -> tuple[float, float]:
+    """The values ``netzip_data``'s inputs can take, ``(low, high)``: attacks and perturbations stay inside; default (0, 1)."""
+    return (0.0, 1.0)
+
+
+@pytest.fixture(scope="session")
+def netzip_input_normalization() -> tuple[Any, Any] | None:
+    """``(mean, std)`` per channel if ``netzip_data``'s inputs are normalised pixels in [0, 1]; default None."""
+    return None
+
+
 @pytest.fixture
 def netzip_example_input(netzip_data: Any) -> Any:
     """The input of per-sample measurements (MACs): by default the first sample of ``netzip_data``."""
@@ -243,16 +254,20 @@ def netzip_result(
     netzip_compressor: Compressor,
     netzip_device: torch.device,
     netzip_compressed: nn.Module,
+    netzip_input_range: Any,
+    netzip_input_normalization: Any,
 ) -> Result:
     """Reference and compressed metrics of this item, each measured on first use and cached."""
     from pytest_netzip.evaluation import DataError
+    from pytest_netzip.inputs import InputSpace, InputSpaceError
 
     try:
         result = _session(request).result(
             netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device,
             metric_registry(request.node), workload_of(request.node, batch_size(request.node)),
+            InputSpace.of(netzip_input_range, netzip_input_normalization),
         )
-    except DataError as exc:
+    except (DataError, InputSpaceError) as exc:
         _fail(exc)
     request.node.stash[RESULT_KEY] = result
     return result
@@ -330,7 +345,7 @@ def _properties(record: dict[str, Any]) -> list[tuple[str, object]]:
         (f"netzip.{prefix}{name}", value)
         for prefix, metrics in (("", record["metrics"]), ("reference.", record["reference"]["metrics"]))
         for name, value in metrics.items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        if is_number(value)
     ]
     return [("netzip.compressor", record["compressor"]), ("netzip.device", record["device"]), *numbers]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pytest_netzip.budgets import COMPARE_FAIL
-from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
+from pytest_netzip.metrics import MetricRegistry, MetricUnavailable, is_number
 from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS, OCS_RATIOS, overall_success
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def variants(records: Iterable[dict[str, Any]], weights: tuple[float, ...] = DEF
             reference.update(record["reference"]["metrics"])
             merged.setdefault((model, device, record["compressor"]), {}).update(record["metrics"])
     for (model, device, compressor), metrics in merged.items():
-        ratios = {name: metrics[name] for name in OCS_RATIOS if _scalar(metrics.get(name))}
+        ratios = {name: metrics[name] for name in OCS_RATIOS if is_number(metrics.get(name))}
         metrics.pop("ocs", None)  # whatever an item read mid-session: recomputed from the whole session
         if compressor != "reference" and "performance_ratio" in ratios and len(ratios) > 1:
             metrics["ocs"] = overall_success(ratios, weights)
@@ -164,7 +164,8 @@ def _grid(
     budgeted = {budget["metric"] for record in records for budget in record["budgets"]}
     columns = {
         name for row in rows.values() for name, value in row.items()
-        if (value is None or _scalar(value)) and (name not in registry or registry[name].summary or name in budgeted)
+        if (value is None or is_number(value) or isinstance(value, str))
+        and (name not in registry or registry[name].summary or name in budgeted)
     }
     names = registry.ordered(columns) + sorted(columns - set(registry.names))
     saved_names = registry.ordered({metric for _, metric in compared})
@@ -175,16 +176,16 @@ def _grid(
         if value is None:
             return "n/a"
         text = _format(registry, name, value)
-        if row != "reference" and _scalar(against):
+        if row != "reference" and is_number(against):
             text += _delta(registry, name, value, against)
         return text + (" *" if (row, name) in failing else "")
 
     def saved(row: str, name: str) -> str:  # the saved run's value, and the change since
         budget = compared.get((row, name))
-        if budget is None or not _scalar(budget["reference"]):
+        if budget is None or not is_number(budget["reference"]):
             return "-"
         text = _format(registry, name, budget["reference"])
-        if not _scalar(budget["value"]):
+        if not is_number(budget["value"]):
             text += " (now n/a)"
         else:
             text += _delta(registry, name, budget["value"], budget["reference"], always=True)
@@ -212,8 +213,3 @@ def _grid(
         count = threads.pop()
         title += f" ({count} CPU thread{'s' if count > 1 else ''})"
     return title, grid, legend
-
-
-def _scalar(value: Any) -> bool:
-    """Whether ``value`` is a plain number (not a bool, a dict or None)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

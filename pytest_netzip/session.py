@@ -14,6 +14,7 @@ from pytest_netzip.baseline import Baseline
 from pytest_netzip.budgets import COMPARE_FAIL, Threshold
 from pytest_netzip.compressors import CompressionContext, CompressionError, Compressor
 from pytest_netzip.devices import on_device
+from pytest_netzip.inputs import InputSpace
 from pytest_netzip.evaluation import DataError, EvalData, Result, Subject
 from pytest_netzip.metrics import Metric, MetricRegistry
 from pytest_netzip.markers import metric_registry
@@ -99,12 +100,17 @@ class NetzipSession:
             except StorageError as exc:
                 raise pytest.UsageError(f"--netzip-compare: {exc}") from None
 
-    def _eval_data_of(self, data: Any, example_input: Any = None) -> EvalData:
-        """``data`` bounded by ``--netzip-max-samples``, with the example input all its tests share."""
+    def _eval_data_of(self, data: Any, example_input: Any = None, space: InputSpace | None = None) -> EvalData:
+        """``data`` bounded by ``--netzip-max-samples``, with the example input and input space all its tests share."""
         if id(data) not in self._eval_data:
             self._keep_alive.append(data)
-            self._eval_data[id(data)] = EvalData(data, self.settings.max_samples, example_input)
+            self._eval_data[id(data)] = EvalData(data, self.settings.max_samples, example_input, space or InputSpace())
         eval_data = self._eval_data[id(data)]
+        if space is not None and space != eval_data.space:
+            raise DataError(
+                "netzip_input_range / netzip_input_normalization differ between tests that share one netzip_data: "
+                "give them one input space"
+            )
         if example_input is not None and not _same(example_input, eval_data.example_input):
             raise DataError(
                 "netzip_example_input differs between tests that share one netzip_data: compute is "
@@ -189,9 +195,10 @@ class NetzipSession:
         device: torch.device,
         registry: MetricRegistry,
         workload: Workload,
+        space: InputSpace | None = None,
     ) -> Result:
         """The lazily measured result of ``compressor`` on ``device`` against the reference."""
-        self._eval_data_of(data, example_input)
+        self._eval_data_of(data, example_input, space)
         reference = self.reference(model, data, device)
         key = (id(model), id(data), compressor, str(device))
         if key not in self._subjects:

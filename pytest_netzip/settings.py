@@ -32,6 +32,10 @@ class Settings:
     storage: Path = Path(".netzip")
 
 
+#: Where the resolved settings live: ``config.stash[SETTINGS_KEY]``.
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
 def _split(values: list[str] | str | None) -> tuple[str, ...]:
     """``["a,b", "c(x=1, y=2)"]`` -> ``("a", "b", "c(x=1, y=2)")``: commas inside parentheses stay."""
     if not values:

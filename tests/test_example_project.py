@@ -12,7 +12,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 
 def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--netzip", "--netzip-json", "results.json", str(EXAMPLE))
-    result.assert_outcomes(passed=14)
+    result.assert_outcomes(passed=16)
     result.stdout.fnmatch_lines(["*= netzip =*", "DigitsCNN on cpu (* CPU thread*)", "reference *", "int8_dynamic *"])
     records = json.loads((pytester.path / "results.json").read_text())["results"]
     assert {record["compressor"] for record in records} == {
@@ -24,5 +24,5 @@ def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> No
 
 def test_without_the_flag_the_example_project_skips(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(str(EXAMPLE), "-rs")
-    result.assert_outcomes(skipped=14)
+    result.assert_outcomes(skipped=16)
     result.stdout.fnmatch_lines(["SKIPPED [[]*[]] *: needs --netzip"])

@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pytest_netzip.metrics.accuracy import ACCURACY_METRICS
-from pytest_netzip.metrics.base import Metric, MetricUnavailable, MetricValue, metric
+from pytest_netzip.metrics.base import Metric, MetricUnavailable, MetricValue, is_number, metric
 from pytest_netzip.metrics.combined import COMBINED_METRICS
 from pytest_netzip.metrics.compute import COMPUTE_METRICS
 from pytest_netzip.metrics.cost import COST_METRICS
 from pytest_netzip.metrics.energy import ENERGY_METRICS
 from pytest_netzip.metrics.latency import LATENCY_METRICS
 from pytest_netzip.metrics.memory import MEMORY_METRICS
+from pytest_netzip.metrics.robustness import ROBUSTNESS_METRICS
 from pytest_netzip.metrics.size import SIZE_METRICS
 from pytest_netzip.naming import unknown_name_message
 
 BUILTIN_METRICS: tuple[Metric, ...] = (
     *ACCURACY_METRICS, *SIZE_METRICS, *COMPUTE_METRICS, *LATENCY_METRICS, *MEMORY_METRICS, *ENERGY_METRICS,
-    *COST_METRICS, *COMBINED_METRICS,
+    *ROBUSTNESS_METRICS, *COST_METRICS, *COMBINED_METRICS,
 )
 
 
@@ -45,10 +46,16 @@ class MetricRegistry:
         except KeyError:
             raise KeyError(unknown_name_message("metric", name, self.names)) from None
 
+    def with_metrics(self, metrics: Iterable[Metric]) -> MetricRegistry:
+        """A copy of this registry in which ``metrics`` replace those of the same names."""
+        extended = MetricRegistry()
+        extended._by_name = {**self._by_name, **{entry.name: entry for entry in metrics}}
+        return extended
+
     def ordered(self, names: Iterable[str]) -> list[str]:
         """``names`` in registration order (built-ins first), for stable table columns."""
         wanted = set(names)
         return [name for name in self._by_name if name in wanted]
 
 
-__all__ = ["BUILTIN_METRICS", "Metric", "MetricRegistry", "MetricUnavailable", "MetricValue", "metric"]
+__all__ = ["BUILTIN_METRICS", "Metric", "MetricRegistry", "MetricUnavailable", "MetricValue", "is_number", "metric"]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Union
 
-#: A metric's value: a number, or numbers by key (such as accuracy per class).
-MetricValue = Union[float, dict[str, float]]
+#: A metric's value: a number, numbers by key (such as accuracy per class), or a label (unit ``label``).
+MetricValue = Union[float, dict[str, float], str]
+
+
+def is_number(value: object) -> bool:
+    """Whether ``value`` is a plain number (not a bool): what tables compare, JSON rules and JUnit read."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class MetricUnavailable(Exception):
@@ -30,7 +35,8 @@ class Metric:
     (latency, memory, energy): its ``compute`` takes the item's :class:`~pytest_netzip.workload.Workload`
     as a third argument. Metrics of one ``group`` come from one measurement, so they are reported together;
     those not ``summary`` go to the JSON only, and to the table when a budget uses them. A ``fresh`` metric
-    combines others, so it is computed again each time it is read.
+    combines others, so it is computed again each time it is read. A ``label`` metric is text (how a value
+    was measured). A metric configured by a marker carries its ``setting``: values are kept per setting.
     """
 
     name: str
@@ -43,9 +49,12 @@ class Metric:
     group: str | None = None
     summary: bool = True
     fresh: bool = False
+    setting: Hashable = None
 
     def format(self, value: MetricValue) -> str:
         """The value as shown in tables and messages."""
+        if isinstance(value, str):
+            return value
         if isinstance(value, dict):
             return f"{len(value)} values"
         if self.unit == "share":

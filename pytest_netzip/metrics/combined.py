@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from pytest_netzip.metrics.base import Metric, MetricUnavailable, metric
+from pytest_netzip.metrics.base import Metric, MetricUnavailable, is_number, metric
 
 if TYPE_CHECKING:
     from pytest_netzip.evaluation import Subject
@@ -36,8 +36,7 @@ def ocs_metric(weights: tuple[float, float, float, float] = DEFAULT_OCS_WEIGHTS)
         if subject is reference:
             return 0.0
         measured = {name: subject.measured(name, workload) for name in OCS_RATIOS}
-        return overall_success({name: value for name, value in measured.items() if isinstance(value, (int, float))},
-                               weights)
+        return overall_success({name: value for name, value in measured.items() if is_number(value)}, weights)
 
     return ocs
 

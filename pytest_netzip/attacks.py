@@ -1,0 +1,103 @@
+"""Adversarial attacks through torchattacks: white-box where gradients reach the input, else by transfer.
+
+A compressed model whose kernels have no gradient (int8, exported graphs) is attacked by transfer:
+the examples crafted on the reference are scored on it. Where gradients flow, it is attacked
+white-box too, and its robust accuracy is the lower of the two, since low precision and pruning can
+mask gradients and make a white-box attack look weaker than it is.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+#: torchattacks' L-infinity attacks with an ``eps`` budget, the names ``adversarial_robustness(attack=...)`` takes.
+ATTACKS = (
+    "APGD", "AutoAttack", "BIM", "DIFGSM", "EOTPGD", "FFGSM", "FGSM", "Jitter", "MIFGSM", "NIFGSM", "PGD",
+    "RFGSM", "SINIFGSM", "Square", "TIFGSM", "TPGD", "UPGD", "VMIFGSM", "VNIFGSM",
+)
+
+#: Steps of an iterative attack unless ``steps`` is given.
+DEFAULT_STEPS = 10
+
+
+class AttackError(RuntimeError):
+    """An attack could not run or did not keep to its budget; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """An attack by torchattacks name with its budget ``eps`` (in [0, 1] units), ``steps``, ``alpha``, ``samples``.
+
+    ``steps`` and ``alpha`` are None where the attack has no such parameter. Iterative attacks
+    default to 10 steps of 2.5 x eps / steps (Madry et al.), so that the steps can reach ``eps``.
+    """
+
+    attack: str
+    eps: float
+    steps: int | None
+    alpha: float | None
+    samples: int
+    seed: int = 0
+
+    @property
+    def id(self) -> str:
+        """``PGD(eps=0.0078, steps=10, alpha=0.002)``: what the attack ran with."""
+        shown = [f"eps={self.eps:.3g}"] + [f"{name}={value:.3g}" for name, value in
+                                           (("steps", self.steps), ("alpha", self.alpha)) if value is not None]
+        return f"{self.attack}({', '.join(shown)})"
+
+    def build(self, model: nn.Module, classes: int, seed: int) -> object:
+        """The torchattacks attack on ``model`` (inputs in [0, 1])."""
+        import torchattacks
+
+        kind = getattr(torchattacks, self.attack)
+        accepted = inspect.signature(kind.__init__).parameters
+        given = {"eps": self.eps, "steps": self.steps, "alpha": self.alpha, "seed": seed, "n_classes": classes}
+        return kind(model, **{name: value for name, value in given.items() if name in accepted and value is not None})
+
+
+def gradient_block(model: nn.Module, unit_inputs: torch.Tensor, targets: torch.Tensor) -> str | None:
+    """Why no useful gradient reaches ``model``'s input (a reason), or None when one does."""
+    import torch
+    import torch.nn.functional as F
+
+    probe = unit_inputs[:8].clone().requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            loss = F.cross_entropy(model(probe).float(), targets[:8])
+            (gradient,) = torch.autograd.grad(loss, probe)
+    except Exception as exc:
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        if "not have been used in the graph" in message or "does not require grad" in message:
+            return "no gradient reaches its input (its kernels have no backward)"
+        return f"no gradient reaches its input ({type(exc).__name__}: {message[:120]})"
+    if not torch.isfinite(gradient).all():
+        return "its input gradient is not finite"
+    if not gradient.abs().sum() > 0:
+        return "its input gradient is zero"
+    return None
+
+
+def craft(attack: object, spec: AttackSpec, unit_inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Adversarial versions of ``unit_inputs``; AttackError if the attack fails or exceeds ``eps``."""
+    import torch
+
+    try:
+        with torch.enable_grad():
+            adversarial = attack(unit_inputs, targets).detach()
+    except Exception as exc:
+        raise AttackError(f"{spec.id} failed: {type(exc).__name__}: {exc}") from exc
+    if not len(unit_inputs):
+        return adversarial
+    moved = (adversarial - unit_inputs).abs().amax().item()
+    if moved > spec.eps + 1e-5:
+        raise AttackError(f"{spec.id} moved inputs by {moved:.4g}, beyond eps")
+    if moved == 0 and spec.eps > 0:
+        raise AttackError(f"{spec.id} moved no input: its gradient is masked")
+    return adversarial

@@ -1,0 +1,181 @@
+"""Hypothesis searches the perturbations under which a compressed model falls behind its reference.
+
+The property: under any perturbation (kind, severity in [0, max_severity], noise seed), the
+compressed model's top-1 is at least the reference's under the same perturbation minus
+``max_drop``, and it agrees with the reference on at least ``min_agreement`` of the samples. A
+counterexample is shrunk by hypothesis (kind, seed, severity), then its severity is bisected down to
+the edge where the property breaks.
+The search is derandomised, has no deadline and writes no example database, so CI runs repeat.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pytest_netzip.perturbations import KINDS
+
+if TYPE_CHECKING:
+    import torch
+
+    from pytest_netzip.evaluation import Subject
+
+#: Severities of ``corruption_error_ratio``, as shares of ``max_severity`` (ImageNet-C has five levels).
+LEVELS = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+_TOLERANCE = 1e-9
+
+#: Grid of severities hypothesis draws from: max_severity x k / SEVERITY_STEPS.
+SEVERITY_STEPS = 1000
+
+#: Halvings of the severity interval below the failing severity hypothesis settles on: within 1/256 of it.
+BISECTIONS = 8
+
+
+@dataclass(frozen=True)
+class PerturbationSpec:
+    """What ``perturbation_robustness`` searches: ``kinds`` up to ``max_severity``, against its budgets."""
+
+    kinds: tuple[str, ...]
+    max_severity: float
+    max_drop: float | None = None
+    min_agreement: float | None = None
+    samples: int = 256
+    max_examples: int = 20
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Perturbed:
+    """Both models on one perturbation of the samples."""
+
+    kind: str
+    severity: float
+    seed: int
+    accuracy: float
+    reference_accuracy: float
+    agreement: float
+
+    @property
+    def drop(self) -> float:
+        """How far the compressed model's top-1 fell below the reference's."""
+        return self.reference_accuracy - self.accuracy
+
+    def describe(self) -> str:
+        """``brightness at severity 0.31 (seed 0): top-1 0.6200 vs reference 0.8500, agreement 0.7000``."""
+        return (f"{self.kind} at severity {self.severity:.3g} (seed {self.seed}): top-1 {self.accuracy:.4f} vs "
+                f"reference {self.reference_accuracy:.4f}, agreement {self.agreement:.4f}")
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """The perturbation that broke the property (shrunk), else the worst one tried; how long it took."""
+
+    drop: float
+    agreement: float
+    worst: str
+    failed: bool
+    seconds: float
+
+
+Samples = Callable[[Any, Any], tuple["torch.Tensor", "torch.Tensor"]]
+
+
+def _perturb(unit: torch.Tensor, kind: str, severity: float, seed: int) -> torch.Tensor:
+    import torch
+
+    from pytest_netzip.metrics.base import MetricUnavailable
+
+    try:
+        return KINDS[kind](unit, severity, torch.Generator().manual_seed(seed))
+    except ValueError as exc:  # blur or shift on inputs that are not images
+        raise MetricUnavailable(str(exc)) from None
+
+
+def _share(hits: torch.Tensor) -> float:
+    """The share of true values, exactly (2 of 40 is 0.05, not float32's 0.0500000007)."""
+    return hits.sum().item() / len(hits)
+
+
+def _predict(subject: Subject, unit: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    model, space = subject.model, subject.data.space
+    with torch.inference_mode():
+        return torch.cat([model(space.from_unit(unit[i:i + 64])).argmax(dim=1) for i in range(0, len(unit), 64)])
+
+
+def _measure(subject: Subject, reference: Subject, spec: PerturbationSpec, samples: Samples, kind: str,
+             severity: float, seed: int) -> Perturbed:
+    """Both models on the samples perturbed by ``kind`` at ``severity``; the reference's labels are kept."""
+    unit, targets = samples(subject, spec)
+    perturbed = _perturb(unit, kind, severity, seed)
+    key = ("perturbed", spec.samples, kind, severity, seed)
+    expected = reference.once(key, lambda: _predict(reference, perturbed))
+    labels = _predict(subject, perturbed) if subject is not reference else expected
+    return Perturbed(kind, severity, seed, _share(labels == targets), _share(expected == targets), _share(labels == expected))
+
+
+def search(subject: Subject, reference: Subject, spec: PerturbationSpec, samples: Samples) -> SearchOutcome:
+    """Search ``spec``'s perturbations for one that breaks its budgets; shrink it if found."""
+    if subject is reference:
+        return SearchOutcome(0.0, 1.0, "", False, 0.0)
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import NoSuchExample
+
+    start = time.perf_counter()
+    tried: list[Perturbed] = []
+
+    def breaks(example: tuple[str, float, int]) -> bool:
+        tried.append(_measure(subject, reference, spec, samples, *example))
+        found = tried[-1]
+        too_far = spec.max_drop is not None and found.drop > spec.max_drop + _TOLERANCE
+        disagrees = spec.min_agreement is not None and found.agreement < spec.min_agreement - _TOLERANCE
+        return too_far or disagrees
+
+    perturbations = st.tuples(
+        st.sampled_from(spec.kinds),
+        # severity on a grid of 1000 steps: hypothesis spreads integers over their range (floats crowd near 0)
+        st.integers(0, SEVERITY_STEPS).map(lambda step: step * spec.max_severity / SEVERITY_STEPS),
+        st.integers(spec.seed, spec.seed + 2**16),
+    )
+    options = settings(
+        max_examples=spec.max_examples, derandomize=True, database=None, deadline=None,
+        suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
+    )
+    try:
+        failing = find(perturbations, breaks, settings=options)
+    except NoSuchExample:
+        worst = max(tried, key=lambda perturbed: (perturbed.drop, -perturbed.agreement))
+        lowest_agreement = min(perturbed.agreement for perturbed in tried)
+        return SearchOutcome(worst.drop, lowest_agreement, worst.describe(), False, time.perf_counter() - start)
+    kind, severity, seed = failing
+    passing = 0.0
+    for _ in range(BISECTIONS):  # hypothesis shrinks to a simple failing severity; bisection then finds the edge
+        middle = (passing + severity) / 2
+        if breaks((kind, middle, seed)):
+            severity = middle
+        else:
+            passing = middle
+    shrunk = _measure(subject, reference, spec, samples, kind, severity, seed)
+    return SearchOutcome(shrunk.drop, shrunk.agreement, shrunk.describe(), True, time.perf_counter() - start)
+
+
+def corruption_error_ratio(subject: Subject, reference: Subject, spec: PerturbationSpec, samples: Samples) -> float:
+    """Mean over ``spec.kinds`` of the compressed model's top-1 error summed over five severities, relative
+    to the reference's (ImageNet-C's relative corruption error, averaged as its mCE)."""
+    from pytest_netzip.metrics.base import MetricUnavailable
+
+    ratios = []
+    for kind in spec.kinds:
+        measured = [_measure(subject, reference, spec, samples, kind, level * spec.max_severity, spec.seed)
+                    for level in LEVELS]
+        error = sum(1 - perturbed.accuracy for perturbed in measured)
+        reference_error = sum(1 - perturbed.reference_accuracy for perturbed in measured)
+        if reference_error == 0:
+            raise MetricUnavailable(f"the reference makes no error under {kind} up to severity {spec.max_severity:g}")
+        ratios.append(error / reference_error)
+    return sum(ratios) / len(ratios)
