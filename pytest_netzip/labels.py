@@ -3,6 +3,7 @@ offsets that overlaps least with what is already placed and with the outside of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,8 +21,12 @@ def _overlap(first: _Box, second: _Box) -> float:
     return max(width, 0.0) * max(height, 0.0)
 
 
-def place_labels(ax: Axes, items: list[tuple[float, float, str]], fontsize: float = 8) -> None:
-    """Annotate ``ax`` with each ``(x, y, text)`` of ``items`` (data coordinates), the texts apart.
+def place_labels(
+    ax: Axes, items: list[tuple[float, float, str]], lines: Sequence[tuple[float, float, float, float]] = (),
+    fontsize: float = 8,
+) -> None:
+    """Annotate ``ax`` with each ``(x, y, text)`` of ``items`` (data coordinates), the texts apart and off the
+    horizontal or vertical ``lines`` ``(x0, y0, x1, y1)``.
 
     Sizes are estimated in axes fractions from the font size, before layout: close enough to keep labels apart.
     """
@@ -31,6 +36,10 @@ def place_labels(ax: Axes, items: list[tuple[float, float, str]], fontsize: floa
     anchors = [tuple(to_axes.transform((x, y))) for x, y, _ in items]
     point = (4 / width_pt, 4 / height_pt)
     taken: list[_Box] = [(x - point[0], y - point[1], x + point[0], y + point[1]) for x, y in anchors]
+    for x0, y0, x1, y1 in lines:
+        (left, bottom), (right, top) = sorted(map(tuple, to_axes.transform([(x0, y0), (x1, y1)])))
+        taken.append((left - point[0] / 2, min(bottom, top) - point[1] / 2, right + point[0] / 2,
+                      max(bottom, top) + point[1] / 2))
     for (x, y), (data_x, data_y, text) in sorted(zip(anchors, items), key=lambda pair: -pair[0][1]):
         lines = text.split("\n")
         width = max(map(len, lines)) * fontsize * 0.6 / width_pt

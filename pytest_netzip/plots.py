@@ -154,10 +154,8 @@ def _sizes(section: Section) -> dict[str, float]:
     return sizes
 
 
-def tradeoff(section: Section, colours: dict[str, Any], registry: MetricRegistry, cost: str) -> Figure:
-    """Accuracy against ``cost`` (size_bytes or latency_p50_ms), a point per variant, the Pareto front dashed."""
-    from matplotlib.ticker import EngFormatter
-
+def _tradeoff_points(section: Section, cost: str) -> tuple[str, dict[str, tuple[float, float]]]:
+    """The accuracy metric to plot and each variant's ``(cost, accuracy)``; PlotUnavailable naming what is missing."""
     costs = _sizes(section) if cost == "size_bytes" else {
         variant["compressor"]: variant["metrics"][cost] for variant in section.variants
         if _scalar(variant["metrics"].get(cost))
@@ -173,25 +171,28 @@ def tradeoff(section: Section, colours: dict[str, Any], registry: MetricRegistry
               for v in section.variants if v["compressor"] in costs and _scalar(v["metrics"].get(accuracy))}
     if set(points) <= {REFERENCE}:
         raise PlotUnavailable(f"no compressed variant measured both {accuracy} and {cost}")
+    return accuracy, points
+
+
+def tradeoff(section: Section, colours: dict[str, Any], registry: MetricRegistry, cost: str) -> Figure:
+    """Accuracy against ``cost`` (size_bytes or latency_p50_ms), a point per variant, the Pareto front dashed."""
+    from matplotlib.ticker import EngFormatter
+
+    accuracy, points = _tradeoff_points(section, cost)
     figure = _new_figure(7, 5)
     ax = figure.add_subplot()
     names = list(points)
-    front = [names[index] for index in pareto_front([points[name] for name in names])]
-    ax.plot([points[n][0] for n in front], [points[n][1] for n in front], drawstyle="steps-post", linestyle="--",
-            color="#444444", linewidth=1, zorder=2)
+    front = [points[names[index]] for index in pareto_front(list(points.values()))]
+    ax.plot(*zip(*front), drawstyle="steps-post", linestyle="--", color="#444444", linewidth=1, zorder=2)
     for name in names:
         ax.scatter(*points[name], s=70, color=colours[name], zorder=3,
-                   edgecolors="black" if name in front else "none", linewidths=1.2)
+                   edgecolors="black" if points[name] in front else "none", linewidths=1.2)
     spread = [x for x, _ in points.values()]
     if min(spread) > 0 and max(spread) / min(spread) >= 10:
         ax.set_xscale("log")
     if cost == "size_bytes":
         ax.xaxis.set_major_formatter(EngFormatter(unit="B"))
-    ax.margins(x=0.12, y=0.12)
-    together: dict[tuple[float, float], list[str]] = {}
-    for name in names:
-        together.setdefault(points[name], []).append(name)
-    place_labels(ax, [(x, y, _label(", ".join(group))) for (x, y), group in together.items()])
+    ax.margins(x=0.15, y=0.12)
     ax.set_xlabel(_direction(registry, cost) + (" (log scale)" if ax.get_xscale() == "log" else ""))
     ax.set_ylabel(_direction(registry, accuracy))
     ax.grid(alpha=0.3)
@@ -202,6 +203,13 @@ def tradeoff(section: Section, colours: dict[str, Any], registry: MetricRegistry
     footnotes += [f"size of {', '.join(derived)}: the reference's size_bytes / size_ratio"] if derived else []
     footnotes += [f"not shown (no {accuracy} or {cost}): {', '.join(missing)}"] if missing else []
     _footnote(figure, "\n".join(footnotes))
+    figure.draw_without_rendering()  # lays the axes out: the labels are placed for their final size
+    together: dict[tuple[float, float], list[str]] = {}  # variants on one point share a label
+    for name in names:
+        together.setdefault(points[name], []).append(name)
+    steps = [(x0, y0, x1, y0) for (x0, y0), (x1, _) in zip(front, front[1:])]
+    steps += [(x1, y0, x1, y1) for (_, y0), (x1, y1) in zip(front, front[1:])]
+    place_labels(ax, [(x, y, _label(", ".join(group))) for (x, y), group in together.items()], steps)
     return figure
 
 
