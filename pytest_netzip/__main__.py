@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pytest_netzip.html_report import REFERENCE, ordered_metrics
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.report import _blocks, _delta, _format, _scalar
 from pytest_netzip.storage import Storage, StorageError, read_document
@@ -101,13 +102,13 @@ def _compare(first: dict[str, Any], second: dict[str, Any], first_name: str, sec
     keys = list(dict.fromkeys([*runs[0], *runs[1]]))
     lines = [f"A: {first_name} ({_when(first)})", f"B: {second_name} ({_when(second)})"]
     for model, device in dict.fromkeys((key[0], key[1]) for key in keys):
-        compressors = sorted({key[2] for key in keys if key[:2] == (model, device)}, key=lambda c: (c != "reference", c))
+        compressors = sorted({key[2] for key in keys if key[:2] == (model, device)}, key=lambda c: (c != REFERENCE, c))
         grid = [[f"{model} on {device}", "A", "B", "change"]]
         for compressor in compressors:
             a, b = (run.get((model, device, compressor)) for run in runs)
-            grid.append([compressor + (" (only in B)" if a is None else " (only in A)" if b is None else ""), "", "", ""])
-            measured = {n for metrics in (a or {}, b or {}) for n, v in metrics.items() if _scalar(v)}
-            for name in registry.ordered(measured) + sorted(measured - set(registry.names)):
+            only = " (only in B)" if a is None else " (only in A)" if b is None else ""
+            grid.append([compressor + only, "", "", ""])
+            for name in ordered_metrics(registry, [a or {}, b or {}]):
                 before, after = (metrics.get(name) if metrics else None for metrics in (a, b))
                 shown = [_format(registry, name, value) if _scalar(value) else "-" for value in (before, after)]
                 grid.append([f"  {name}", *shown, _change(registry, name, before, after)])

@@ -23,10 +23,12 @@ dl.run dt { color: #59636e; } dl.run dd { margin: 0; }
 .scroll { overflow-x: auto; } table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: .3rem .7rem; border-bottom: 1px solid #e6e9ed; text-align: right; vertical-align: top; }
 thead th { background: #f6f8fa; max-width: 10rem; vertical-align: bottom; }
-thead th:first-child { text-align: left; } tbody th { text-align: left; font-weight: 600; white-space: nowrap; cursor: help; }
+thead th:first-child { text-align: left; }
+tbody th { text-align: left; font-weight: 600; white-space: nowrap; cursor: help; }
 td:nth-child(2), thead th:nth-child(2) { background: #f3f6fa; } td { white-space: nowrap; }
 td small { color: #59636e; } td.fail { background: #ffebe9; color: #82071e; } td.missing { color: #8c959f; }
-.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1.5rem; margin-top: 1.5rem; }
+.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1.5rem;
+         margin-top: 1.5rem; }
 figure { margin: 0; } figure.wide { grid-column: 1 / -1; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e6e9ed; }
 figcaption { color: #59636e; font-size: .9rem; }
@@ -71,8 +73,13 @@ class Section:
 
     def scalar_metrics(self, registry: MetricRegistry) -> list[str]:
         """The numeric metrics any variant measured: the registry's order first, then unknown names sorted."""
-        names = {name for variant in self.variants for name, value in variant["metrics"].items() if _scalar(value)}
-        return registry.ordered(names) + sorted(names - set(registry.names))
+        return ordered_metrics(registry, [variant["metrics"] for variant in self.variants])
+
+
+def ordered_metrics(registry: MetricRegistry, measured: list[dict[str, Any]]) -> list[str]:
+    """The names with a numeric value in any of ``measured``: the registry's order first, then unknown names sorted."""
+    names = {name for metrics in measured for name, value in metrics.items() if _scalar(value)}
+    return registry.ordered(names) + sorted(names - set(registry.names))
 
 
 def render_page(document: dict[str, Any], sections: list[Section], notes: list[str], registry: MetricRegistry) -> str:
@@ -149,5 +156,6 @@ def _figure(plot: Plot) -> str:
     """``plot`` as an inline image with its caption."""
     data = base64.b64encode(plot.png).decode("ascii")
     caption = html.escape(plot.caption)
-    return (f'<figure{" class=wide" if plot.wide else ""}><img src="data:image/png;base64,{data}" alt="{caption}">'
+    opening = '<figure class="wide">' if plot.wide else "<figure>"
+    return (f'{opening}<img src="data:image/png;base64,{data}" alt="{caption}">'
             f"<figcaption>{caption} ({html.escape(plot.filename)})</figcaption></figure>")

@@ -28,22 +28,22 @@ def place_labels(
     """Annotate ``ax`` with each ``(x, y, text)`` of ``items`` (data coordinates), the texts apart and off the
     horizontal or vertical ``lines`` ``(x0, y0, x1, y1)``.
 
-    Sizes are estimated in axes fractions from the font size, before layout: close enough to keep labels apart.
+    Text sizes are estimated from the font size and the axes' current size: lay the figure out first.
     """
-    ax.get_xlim(), ax.get_ylim()  # settles autoscaling, which the data-to-axes transform reads
+    ax.get_xlim()  # settles autoscaling, which the data-to-axes transform reads
     to_axes = ax.transScale + ax.transLimits
     width_pt, height_pt = ax.get_position().size * ax.get_figure().get_size_inches() * 72
     anchors = [tuple(to_axes.transform((x, y))) for x, y, _ in items]
-    point = (4 / width_pt, 4 / height_pt)
-    taken: list[_Box] = [(x - point[0], y - point[1], x + point[0], y + point[1]) for x, y in anchors]
+    pad = (4 / width_pt, 4 / height_pt)
+    taken: list[_Box] = [(x - pad[0], y - pad[1], x + pad[0], y + pad[1]) for x, y in anchors]
     for x0, y0, x1, y1 in lines:
-        (left, bottom), (right, top) = sorted(map(tuple, to_axes.transform([(x0, y0), (x1, y1)])))
-        taken.append((left - point[0] / 2, min(bottom, top) - point[1] / 2, right + point[0] / 2,
-                      max(bottom, top) + point[1] / 2))
+        (left, bottom), (right, top) = to_axes.transform([(x0, y0), (x1, y1)])
+        taken.append((min(left, right) - pad[0] / 2, min(bottom, top) - pad[1] / 2,
+                      max(left, right) + pad[0] / 2, max(bottom, top) + pad[1] / 2))
     for (x, y), (data_x, data_y, text) in sorted(zip(anchors, items), key=lambda pair: -pair[0][1]):
-        lines = text.split("\n")
-        width = max(map(len, lines)) * fontsize * 0.6 / width_pt
-        height = len(lines) * fontsize * 1.25 / height_pt
+        rows = text.split("\n")
+        width = max(map(len, rows)) * fontsize * 0.6 / width_pt
+        height = len(rows) * fontsize * 1.25 / height_pt
         choices = []
         for dx, dy in _OFFSETS:
             left = x + dx / width_pt - (width if dx < 0 else width / 2 if dx == 0 else 0)

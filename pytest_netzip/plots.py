@@ -220,7 +220,7 @@ def radar(section: Section, colours: dict[str, Any], registry: MetricRegistry) -
         _scalar(v["metrics"].get(name)) and v["metrics"][name] > 0 for v in section.variants)]
     if len(ratios) < 3:
         raise PlotUnavailable(f"it needs three of {', '.join(OCS_RATIOS)}; the variants measured "
-                          f"{', '.join(ratios) or 'none of them'}")
+                              f"{', '.join(ratios) or 'none of them'}")
     drawn = [v for v in section.variants if any(_scalar(v["metrics"].get(name)) for name in ratios)]
     if not any(variant["compressor"] != REFERENCE for variant in drawn):
         raise PlotUnavailable(f"no compressed variant measured {', '.join(ratios)}")
