@@ -84,16 +84,16 @@ def ordered_metrics(registry: MetricRegistry, measured: list[dict[str, Any]]) ->
 
 def render_page(document: dict[str, Any], sections: list[Section], notes: list[str], registry: MetricRegistry) -> str:
     """The HTML page of a run ``document`` drawn as ``sections``, with ``notes`` on what could not be drawn."""
+    records = [record for record in document.get("results") or [] if isinstance(record, dict)]
     failing = {
         (record.get("model"), record.get("device"), record.get("compressor"), budget.get("metric"))
-        for record in document.get("results", [])
-        for budget in record.get("budgets", [])
-        if budget.get("passed") is False
+        for record in records for budget in record.get("budgets") or []
+        if isinstance(budget, dict) and budget.get("passed") is False
     }
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>pytest-netzip report</title>", f"<style>{_STYLE}</style></head><body>",
-             "<h1>pytest-netzip report</h1>", _run_info(document)]
+             "<h1>pytest-netzip report</h1>", _run_info(document, records)]
     if notes:
         items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
         parts.append(f'<h2>Notes</h2><ul class="notes">{items}</ul>')
@@ -105,7 +105,7 @@ def render_page(document: dict[str, Any], sections: list[Section], notes: list[s
     return "\n".join(parts) + "\n"
 
 
-def _run_info(document: dict[str, Any]) -> str:
+def _run_info(document: dict[str, Any], records: list[dict[str, Any]]) -> str:
     """When, at which commit and on what machine the run was measured, and how its tests ended."""
     rows: list[tuple[str, str]] = [("created", str(document.get("created") or "unknown")),
                                    ("commit", str(document.get("commit") or "none (not a git repository)"))]
@@ -113,7 +113,7 @@ def _run_info(document: dict[str, Any]) -> str:
     for key, value in (machine.items() if isinstance(machine, dict) else ()):
         shown = (", ".join(map(str, value)) or "none") if isinstance(value, list) else str(value)
         rows.append((str(key), shown))
-    outcomes = Counter(str(record.get("outcome")) for record in document.get("results", []) if record.get("outcome"))
+    outcomes = Counter(str(record["outcome"]) for record in records if record.get("outcome"))
     if outcomes:
         rows.append(("tests", ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))))
     cells = "".join(f"<dt>{html.escape(key)}</dt><dd>{html.escape(value)}</dd>" for key, value in rows)

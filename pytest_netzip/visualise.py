@@ -29,6 +29,15 @@ class ReportError(Exception):
     """No report can be written: matplotlib is missing or the document is not a run; the message says what to do."""
 
 
+def require_matplotlib() -> None:
+    """ReportError saying how to install matplotlib if it cannot be imported (check before a long run)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        message = f"the netzip report draws its plots with matplotlib, which is not installed: {INSTALL_HINT}"
+        raise ReportError(message) from None
+
+
 def write_report(document: dict[str, Any], directory: Path, registry: MetricRegistry | None = None) -> list[str]:
     """Draw the run ``document`` into ``directory`` (created if needed): PNG plots and ``index.html``.
 
@@ -36,11 +45,9 @@ def write_report(document: dict[str, Any], directory: Path, registry: MetricRegi
     ``registry`` names the metrics hooks contributed (default: the built-ins; others are formatted plainly).
     Raises ReportError when matplotlib is not installed or ``document`` is not a run document.
     """
-    try:
-        import matplotlib.style
-    except ImportError:
-        message = f"the netzip report draws its plots with matplotlib, which is not installed: {INSTALL_HINT}"
-        raise ReportError(message) from None
+    require_matplotlib()
+    import matplotlib.style
+
     registry = registry or MetricRegistry()
     sections = _sections(document)
     notes = [] if sections else ["the run has no results to draw"]

@@ -19,7 +19,7 @@ import pytest
 from pytest_netzip.__main__ import main
 from pytest_netzip.plots import pareto_front
 from pytest_netzip.storage import Storage, write_document
-from pytest_netzip.visualise import ReportError, write_report
+from pytest_netzip.visualise import ReportError, require_matplotlib, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).resolve().parent / "data" / "example_run.json"
@@ -156,7 +156,8 @@ def test_models_with_one_file_name_get_distinct_files(tmp_path: Path) -> None:
 def test_a_value_over_budget_is_marked(tmp_path: Path) -> None:
     budget = {"marker": "accuracy_drop", "keyword": "max", "metric": "top1", "passed": False}
     record = {"model": "Net", "device": "cpu", "compressor": "fp16", "outcome": "failed", "budgets": [budget]}
-    write_report(_document([_variant("reference", top1=0.9), _variant("fp16", top1=0.5)], [record]), tmp_path)
+    junk: list[Any] = ["not a record", {"budgets": None}]  # hand-made documents: ignored, not a crash
+    write_report(_document([_variant("reference", top1=0.9), _variant("fp16", top1=0.5)], [record, *junk]), tmp_path)
     page = (tmp_path / "index.html").read_text()
     assert '<td class="fail" title="over budget">0.5000 *' in page
     assert "1 failed" in page
@@ -182,6 +183,8 @@ def test_not_a_run_document(tmp_path: Path, document: Any) -> None:
 
 def test_without_matplotlib_the_error_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ReportError, match=re.escape("pip install 'pytest-netzip[report]'")):
+        require_matplotlib()  # what the plugin can check before the tests run
     with pytest.raises(ReportError, match=re.escape("pip install 'pytest-netzip[report]'")):
         write_report(_document(_full()), tmp_path)
     assert not list(tmp_path.iterdir())
