@@ -1,7 +1,7 @@
 """Draw a run's report and screenshot its ``index.html`` in headless Chromium: the page as a browser shows it,
 with no network and no script.
 
-    python benchmarks/screenshot_report.py [--run tests/data/example_run.json] [--out report_screenshot]
+    python benchmarks/screenshot_report.py [--run tests/data/example_run.json] [--out netzip-report]
 
 Writes ``OUT/report/`` (the report) and ``OUT/screenshot.png`` (1280 x 2400 unless --window-size says otherwise).
 """
@@ -50,7 +50,7 @@ def main() -> int:
     """Parse the command line, take the screenshot, print where it is."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, default=SAMPLE, help="run document (default: the test suite's sample)")
-    parser.add_argument("--out", type=Path, default=Path("report_screenshot"), help="output folder")
+    parser.add_argument("--out", type=Path, default=Path("netzip-report"), help="output folder (git ignores it)")
     parser.add_argument("--window-size", default="1280,2400", help="WIDTH,HEIGHT of the page in pixels")
     args = parser.parse_args()
     chromium = find_chromium()
