@@ -1,0 +1,139 @@
+"""The report of a run: ``write_report`` draws each model and device's plots (see ``pytest_netzip.plots``) as PNG
+files beside a self-contained ``index.html``.
+
+matplotlib (the ``report`` extra) is imported only while a report is drawn, and used through ``Figure`` and the
+Agg canvas under the default style: pyplot, the user's backend and their rcParams are left as they were.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pytest_netzip.html_report import REFERENCE, Plot, Section, render_page
+from pytest_netzip.metrics import MetricRegistry
+from pytest_netzip.plots import PlotUnavailable, bar_chart, compressor_colours, radar, tradeoff
+from pytest_netzip.report import variants as merge_variants
+from pytest_netzip.storage import _slug
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+INSTALL_HINT = "pip install 'pytest-netzip[report]'"
+
+
+class ReportError(Exception):
+    """No report can be written: matplotlib is missing or the document is not a run; the message says what to do."""
+
+
+def require_matplotlib() -> None:
+    """ReportError saying how to install matplotlib if it cannot be imported (check before a long run)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        message = f"the netzip report draws its plots with matplotlib, which is not installed: {INSTALL_HINT}"
+        raise ReportError(message) from None
+
+
+def write_report(document: dict[str, Any], directory: Path, registry: MetricRegistry | None = None) -> list[str]:
+    """Draw the run ``document`` into ``directory`` (created if needed): PNG plots and ``index.html``.
+
+    Returns a note for each plot that could not be drawn for lack of a metric (the page lists them too).
+    ``registry`` names the metrics hooks contributed (default: the built-ins; others are formatted plainly).
+    Raises ReportError when matplotlib is not installed or ``document`` is not a run document.
+    """
+    require_matplotlib()
+    import matplotlib.style
+
+    registry = registry or MetricRegistry()
+    sections = _sections(document)
+    notes = [] if sections else ["the run has no results to draw"]
+    directory.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    with matplotlib.style.context("default"):
+        for section in sections:
+            slug = _unique(_slug(f"{section.model}_{section.device}"), taken)
+            colours = compressor_colours(section)
+            for kind in _KINDS:
+                try:
+                    figure = kind.draw(section, colours, registry)
+                except PlotUnavailable as exc:
+                    notes.append(f"no {kind.what} for {section.title}: {exc}")
+                    continue
+                plot = Plot(kind.caption, f"{kind.prefix}_{slug}.png", _png(figure), kind.wide)
+                (directory / plot.filename).write_bytes(plot.png)
+                section.plots.append(plot)
+    (directory / "index.html").write_text(render_page(document, sections, notes, registry), encoding="utf-8")
+    return notes
+
+
+def document_variants(document: Any) -> list[dict[str, Any]]:
+    """The ``variants`` of a run document: per model, device and compressor, the metrics its items measured.
+
+    Runs saved before documents carried them get them merged from their items' records. ReportError when
+    ``document`` has neither.
+    """
+    entries = document.get("variants") if isinstance(document, dict) else None
+    if entries is None and isinstance(document, dict) and isinstance(document.get("results"), list):
+        try:
+            entries = merge_variants(document["results"])
+        except (KeyError, TypeError, AttributeError):
+            entries = None
+    if not isinstance(entries, list) or not all(
+        isinstance(entry, dict) and {"model", "device", "compressor"} <= entry.keys()
+        and isinstance(entry.get("metrics"), dict) for entry in entries
+    ):
+        raise ReportError("not a pytest-netzip run document: 'variants' must list {model, device, compressor, metrics}")
+    return entries
+
+
+def _sections(document: Any) -> list[Section]:
+    """The document's variants by model and device, in the run's order, each the reference first."""
+    sections: dict[tuple[str, str], Section] = {}
+    for entry in document_variants(document):
+        key = (str(entry["model"]), str(entry["device"]))
+        sections.setdefault(key, Section(*key, [])).variants.append({**entry, "compressor": str(entry["compressor"])})
+    for section in sections.values():
+        section.variants.sort(key=lambda variant: (variant["compressor"] != REFERENCE, variant["compressor"]))
+    return list(sections.values())
+
+
+def _unique(slug: str, taken: set[str]) -> str:
+    """``slug``, or ``slug_2``, ``slug_3``... if taken (``a b`` and ``a-b`` have one slug); marks it taken."""
+    candidate, counter = slug, 1
+    while candidate in taken:
+        counter += 1
+        candidate = f"{slug}_{counter}"
+    taken.add(candidate)
+    return candidate
+
+
+def _png(figure: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return buffer.getvalue()
+
+
+class _Kind(NamedTuple):
+    """A plot drawn for each model and device."""
+
+    prefix: str  # of its file name
+    what: str  # in a note saying it could not be drawn
+    caption: str  # on the page
+    wide: bool  # takes a row of the page to itself
+    draw: Callable[[Section, dict[str, Any], MetricRegistry], Figure]
+
+
+_KINDS = (
+    _Kind("metrics", "bar chart", "Every metric, a bar per variant; dashed: the reference", True, bar_chart),
+    _Kind("accuracy_vs_size", "accuracy-vs-size plot", "Accuracy against size; dashed: the Pareto front", False,
+          functools.partial(tradeoff, cost="size_bytes")),
+    _Kind("accuracy_vs_latency", "accuracy-vs-latency plot", "Accuracy against p50 latency; dashed: the Pareto front",
+          False, functools.partial(tradeoff, cost="latency_p50_ms")),
+    _Kind("ratios", "radar plot", "NetZIP's ratios per variant, OCS in the legend", True, radar),
+)
