@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_netzip.html_report import REFERENCE, ordered_metrics
-from pytest_netzip.metrics import MetricRegistry
-from pytest_netzip.report import _blocks, _delta, _format, _scalar
+from pytest_netzip.metrics import MetricRegistry, is_number
+from pytest_netzip.report import format_change, format_value, wrap_blocks
 from pytest_netzip.storage import Storage, StorageError, read_document
 from pytest_netzip.visualise import ReportError, document_variants, write_report
 
@@ -86,9 +86,9 @@ def _variants(document: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, 
 
 def _change(registry: MetricRegistry, name: str, before: Any, after: Any) -> str:
     """How ``after`` differs from ``before``: the change (points or a factor) and whether that is better."""
-    if not (_scalar(before) and _scalar(after)) or before == after:
+    if not (is_number(before) and is_number(after)) or before == after:
         return ""
-    delta = _delta(registry, name, after, before, always=True).strip(" ()") or f"{after - before:+.4g}"
+    delta = format_change(registry, name, after, before, always=True).strip(" ()") or f"{after - before:+.4g}"
     if name not in registry:
         return delta
     better = (after > before) == registry[name].higher_is_better
@@ -110,9 +110,9 @@ def _compare(first: dict[str, Any], second: dict[str, Any], first_name: str, sec
             grid.append([compressor + only, "", "", ""])
             for name in ordered_metrics(registry, [a or {}, b or {}]):
                 before, after = (metrics.get(name) if metrics else None for metrics in (a, b))
-                shown = [_format(registry, name, value) if _scalar(value) else "-" for value in (before, after)]
+                shown = [format_value(registry, name, value) if is_number(value) else "-" for value in (before, after)]
                 grid.append([f"  {name}", *shown, _change(registry, name, before, after)])
-        lines += ["", *_blocks(grid, 10_000)]
+        lines += ["", *wrap_blocks(grid, 10_000)]
     if not keys:
         lines += ["", "neither run has variants to compare"]
     return "\n".join(lines)

@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_netzip.metrics import MetricRegistry
-from pytest_netzip.report import _delta, _format, _scalar
+from pytest_netzip.metrics import MetricRegistry, is_number
+from pytest_netzip.report import format_change, format_value
 
 REFERENCE = "reference"
 
@@ -78,7 +78,7 @@ class Section:
 
 def ordered_metrics(registry: MetricRegistry, measured: list[dict[str, Any]]) -> list[str]:
     """The names with a numeric value in any of ``measured``: the registry's order first, then unknown names sorted."""
-    names = {name for metrics in measured for name, value in metrics.items() if _scalar(value)}
+    names = {name for metrics in measured for name, value in metrics.items() if is_number(value)}
     return registry.ordered(names) + sorted(names - set(registry.names))
 
 
@@ -133,13 +133,13 @@ def _table(section: Section, registry: MetricRegistry, failing: set[tuple[Any, .
         cells = [f"<th{described}>{html.escape(name)}</th>"]
         for variant in section.variants:
             value, compressor = variant["metrics"].get(name), variant["compressor"]
-            if not _scalar(value):
+            if not is_number(value):
                 cells.append(f'<td class="missing">{"n/a" if name in variant["metrics"] else "-"}</td>')
                 continue
-            delta = "" if compressor == REFERENCE or not _scalar(reference.get(name)) else (
-                _delta(registry, name, value, reference[name]).strip())
+            delta = "" if compressor == REFERENCE or not is_number(reference.get(name)) else (
+                format_change(registry, name, value, reference[name]).strip())
             failed = (section.model, section.device, compressor, name) in failing
-            text = html.escape(_format(registry, name, value)) + (" *" if failed else "")
+            text = html.escape(format_value(registry, name, value)) + (" *" if failed else "")
             text += f"<br><small>{html.escape(delta)}</small>" if delta else ""
             cells.append(f'<td class="fail" title="over budget">{text}</td>' if failed else f"<td>{text}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_netzip.html_report import REFERENCE, Section
 from pytest_netzip.labels import place_labels
-from pytest_netzip.metrics import MetricRegistry
+from pytest_netzip.metrics import MetricRegistry, is_number
 from pytest_netzip.metrics.combined import OCS_RATIOS
-from pytest_netzip.report import _format, _scalar
+from pytest_netzip.report import format_value
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -107,26 +107,26 @@ def _bar_panel(ax: Axes, section: Section, name: str, colours: dict[str, Any], r
     from matplotlib.ticker import EngFormatter
 
     values = [variant["metrics"].get(name) for variant in section.variants]
-    measured = [(position, value) for position, value in enumerate(values) if _scalar(value)]
+    measured = [(position, value) for position, value in enumerate(values) if is_number(value)]
     positions, heights = zip(*measured)
     names = [section.variants[position]["compressor"] for position in positions]
     ax.barh(positions, heights, color=[colours[n] for n in names], height=0.7)
     ends = list(heights)
     for index, (position, value) in enumerate(measured):
         interval = section.variants[position]["metrics"].get(f"{name}_interval")
-        if isinstance(interval, dict) and _scalar(interval.get("low")) and _scalar(interval.get("high")):
+        if isinstance(interval, dict) and is_number(interval.get("low")) and is_number(interval.get("high")):
             ax.errorbar(value, position, xerr=[[max(value - interval["low"], 0)], [max(interval["high"] - value, 0)]],
                         fmt="none", ecolor="black", capsize=3, linewidth=1)
             ends[index] = max(value, interval["high"])
     for (position, value), end in zip(measured, ends):
-        ax.annotate(_format(registry, name, value), (end, position), xytext=(3 if value >= 0 else -3, 0),
+        ax.annotate(format_value(registry, name, value), (end, position), xytext=(3 if value >= 0 else -3, 0),
                     textcoords="offset points", va="center", ha="left" if value >= 0 else "right", fontsize=8)
     for position, value in enumerate(values):
-        if not _scalar(value):
+        if not is_number(value):
             ax.text(0.01, position, "n/a" if name in section.variants[position]["metrics"] else "not measured",
                     transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="#8c959f", style="italic")
     reference = section.reference.get(name)
-    if _scalar(reference):
+    if is_number(reference):
         ax.axvline(reference, color=_REFERENCE_COLOUR, linestyle="--", linewidth=0.8)
     low, high = min(heights), max(ends)
     if low > 0 and high / low >= 100:  # spans orders of magnitude (MACs, OCS): only a log axis shows them all
@@ -147,9 +147,9 @@ def _sizes(section: Section) -> dict[str, float]:
     sizes = {}
     for variant in section.variants:
         metrics = variant["metrics"]
-        if _scalar(metrics.get("size_bytes")):
+        if is_number(metrics.get("size_bytes")):
             sizes[variant["compressor"]] = metrics["size_bytes"]
-        elif _scalar(reference) and _scalar(metrics.get("size_ratio")) and metrics["size_ratio"] > 0:
+        elif is_number(reference) and is_number(metrics.get("size_ratio")) and metrics["size_ratio"] > 0:
             sizes[variant["compressor"]] = reference / metrics["size_ratio"]
     return sizes
 
@@ -158,17 +158,17 @@ def _tradeoff_points(section: Section, cost: str) -> tuple[str, dict[str, tuple[
     """The accuracy metric to plot and each variant's ``(cost, accuracy)``; PlotUnavailable naming what is missing."""
     costs = _sizes(section) if cost == "size_bytes" else {
         variant["compressor"]: variant["metrics"][cost] for variant in section.variants
-        if _scalar(variant["metrics"].get(cost))
+        if is_number(variant["metrics"].get(cost))
     }
     if not costs:
         raise PlotUnavailable(f"no variant measured {cost}")
-    measured = [name for name in ACCURACY_METRICS if any(_scalar(v["metrics"].get(name)) for v in section.variants)]
+    measured = [name for name in ACCURACY_METRICS if any(is_number(v["metrics"].get(name)) for v in section.variants)]
     if not measured:
         raise PlotUnavailable(f"no variant measured {', '.join(ACCURACY_METRICS[:-1])} or {ACCURACY_METRICS[-1]}")
     accuracy = max(measured, key=lambda name: sum(
-        _scalar(v["metrics"].get(name)) and v["compressor"] in costs for v in section.variants))
+        is_number(v["metrics"].get(name)) and v["compressor"] in costs for v in section.variants))
     points = {v["compressor"]: (costs[v["compressor"]], v["metrics"][accuracy])
-              for v in section.variants if v["compressor"] in costs and _scalar(v["metrics"].get(accuracy))}
+              for v in section.variants if v["compressor"] in costs and is_number(v["metrics"].get(accuracy))}
     if set(points) <= {REFERENCE}:
         raise PlotUnavailable(f"no compressed variant measured both {accuracy} and {cost}")
     return accuracy, points
@@ -197,7 +197,7 @@ def tradeoff(section: Section, colours: dict[str, Any], registry: MetricRegistry
     ax.set_ylabel(_direction(registry, accuracy))
     ax.grid(alpha=0.3)
     ax.set_title(f"{section.title}: {accuracy} against {cost}", fontsize=12)
-    derived = [name for name in names if not _scalar(section.variants_by_name[name].get(cost))]
+    derived = [name for name in names if not is_number(section.variants_by_name[name].get(cost))]
     missing = [v["compressor"] for v in section.variants if v["compressor"] not in points]
     footnotes = [f"dashed, black-edged: the Pareto front (no other variant has a lower {cost} and a higher {accuracy})"]
     footnotes += [f"size of {', '.join(derived)}: the reference's size_bytes / size_ratio"] if derived else []
@@ -217,14 +217,14 @@ def radar(section: Section, colours: dict[str, Any], registry: MetricRegistry) -
     """NetZIP's radar: performance, speedup, compression and efficiency ratios, a polygon per variant, OCS in the
     legend. Each axis runs from 0 to its largest value; a gap in a polygon is a ratio that was not measured."""
     ratios = [name for name in OCS_RATIOS if any(
-        _scalar(v["metrics"].get(name)) and v["metrics"][name] > 0 for v in section.variants)]
+        is_number(v["metrics"].get(name)) and v["metrics"][name] > 0 for v in section.variants)]
     if len(ratios) < 3:
         raise PlotUnavailable(f"it needs three of {', '.join(OCS_RATIOS)}; the variants measured "
                               f"{', '.join(ratios) or 'none of them'}")
-    drawn = [v for v in section.variants if any(_scalar(v["metrics"].get(name)) for name in ratios)]
+    drawn = [v for v in section.variants if any(is_number(v["metrics"].get(name)) for name in ratios)]
     if not any(variant["compressor"] != REFERENCE for variant in drawn):
         raise PlotUnavailable(f"no compressed variant measured {', '.join(ratios)}")
-    scale = {name: max(v["metrics"][name] for v in drawn if _scalar(v["metrics"].get(name))) for name in ratios}
+    scale = {name: max(v["metrics"][name] for v in drawn if is_number(v["metrics"].get(name))) for name in ratios}
     angles = [2 * math.pi * index / len(ratios) for index in range(len(ratios))]
     figure = _new_figure(10, 6.5)
     ax = figure.add_subplot(projection="polar")
@@ -232,9 +232,9 @@ def radar(section: Section, colours: dict[str, Any], registry: MetricRegistry) -
     ax.set_theta_direction(-1)
     for variant in drawn:
         name, metrics = variant["compressor"], variant["metrics"]
-        radii = [metrics[r] / scale[r] if _scalar(metrics.get(r)) else math.nan for r in ratios]
+        radii = [metrics[r] / scale[r] if is_number(metrics.get(r)) else math.nan for r in ratios]
         ocs = metrics.get("ocs")
-        label = _label(f"{name} (OCS {_format(registry, 'ocs', ocs) if _scalar(ocs) else 'n/a'})", 32)
+        label = _label(f"{name} (OCS {format_value(registry, 'ocs', ocs) if is_number(ocs) else 'n/a'})", 32)
         style = {"linestyle": "--", "linewidth": 1.5} if name == REFERENCE else {"linewidth": 2}
         ax.plot([*angles, angles[0]], [*radii, radii[0]], marker="o", color=colours[name], label=label, **style)
         if not any(math.isnan(radius) for radius in radii):
@@ -242,7 +242,7 @@ def radar(section: Section, colours: dict[str, Any], registry: MetricRegistry) -
     ax.set_xticks(angles, [])
     for angle, name in zip(angles, ratios):  # aligned away from the circle, which centred tick labels overlap
         across, up = math.sin(angle), math.cos(angle)
-        ax.text(angle, 1.1, f"{name}\n(outer ring {_format(registry, name, scale[name])})", fontsize=9,
+        ax.text(angle, 1.1, f"{name}\n(outer ring {format_value(registry, name, scale[name])})", fontsize=9,
                 ha="left" if across > 0.1 else "right" if across < -0.1 else "center",
                 va="bottom" if up > 0.1 else "top" if up < -0.1 else "center")
     ax.set_ylim(0, 1.05)

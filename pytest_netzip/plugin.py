@@ -53,6 +53,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", description)
     settings = resolve(config)
     config.stash[SETTINGS_KEY] = settings
+    if settings.enabled and settings.report_dir is not None:
+        from pytest_netzip.visualise import ReportError, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ReportError as exc:
+            raise pytest.UsageError(f"--netzip-report: {exc}") from None
     if settings.enabled:
         from pytest_netzip.session import NetzipSession
 

@@ -50,13 +50,14 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
     }
 
 
-def _format(registry: MetricRegistry, name: str, value: Any) -> str:
+def format_value(registry: MetricRegistry, name: str, value: Any) -> str:
+    """The value as tables show it: formatted by its metric where the registry knows it."""
     if name in registry:
         return registry[name].format(value)
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _delta(registry: MetricRegistry, name: str, value: float, reference: float | None, always: bool = False) -> str:
+def format_change(registry: MetricRegistry, name: str, value: float, reference: float | None, always: bool = False) -> str:
     """The change against ``reference``: points for shares, a factor for the rest (relative metrics: only if ``always``)."""
     if reference is None or value == reference or name not in registry or (registry[name].relative and not always):
         return ""
@@ -107,7 +108,7 @@ def render_tables(
     tables = []
     for (model, device), group in _groups(records).items():
         title, grid, legend = _grid(model, device, group, registry, weights)
-        tables.append("\n".join([title, *_blocks(grid, width), legend]))
+        tables.append("\n".join([title, *wrap_blocks(grid, width), legend]))
     return tables
 
 
@@ -126,7 +127,7 @@ def render_markdown(
     return "\n".join(sections)
 
 
-def _blocks(table: list[list[str]], width: int) -> list[str]:
+def wrap_blocks(table: list[list[str]], width: int) -> list[str]:
     """``table`` as aligned text, its columns after the first cut into blocks at most ``width`` wide."""
     widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
     blocks: list[list[int]] = []
@@ -175,20 +176,20 @@ def _grid(
             return "-"
         if value is None:
             return "n/a"
-        text = _format(registry, name, value)
+        text = format_value(registry, name, value)
         if row != "reference" and is_number(against):
-            text += _delta(registry, name, value, against)
+            text += format_change(registry, name, value, against)
         return text + (" *" if (row, name) in failing else "")
 
     def saved(row: str, name: str) -> str:  # the saved run's value, and the change since
         budget = compared.get((row, name))
         if budget is None or not is_number(budget["reference"]):
             return "-"
-        text = _format(registry, name, budget["reference"])
+        text = format_value(registry, name, budget["reference"])
         if not is_number(budget["value"]):
             text += " (now n/a)"
         else:
-            text += _delta(registry, name, budget["value"], budget["reference"], always=True)
+            text += format_change(registry, name, budget["value"], budget["reference"], always=True)
         return text + (" *" if budget["passed"] is False else "")
 
     def variant(row: str) -> str:  # a failing metric with no column of its own marks the row

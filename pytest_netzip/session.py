@@ -267,7 +267,10 @@ class NetzipSession:
         return lines
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput") or not (self.settings.json_path or self.settings.save or self.settings.autosave):
+        settings = self.settings
+        if hasattr(self.config, "workerinput") or not (
+            settings.json_path or settings.save or settings.autosave or settings.report_dir
+        ):
             return  # under xdist the controller writes, holding every worker's records
         summary = variants(self.records, self._ocs_weights)
         document = run_document(self.records, summary, machine_info(self.settings.threads), commit_id(self.config.rootpath))
@@ -282,6 +285,20 @@ class NetzipSession:
                 self.notes.append(f"run saved to {storage.save(name, document)}")
         except OSError as exc:  # the tests ran: say what could not be written, and fail the run
             self.notes.append(f"ERROR: could not write the results: {exc}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if settings.report_dir is not None:
+            self._write_report(session, document)
+
+    def _write_report(self, session: pytest.Session, document: dict[str, Any]) -> None:
+        """Plots and index.html for ``--netzip-report``; a failure to write fails the run, saying why."""
+        from pytest_netzip.visualise import ReportError, write_report
+
+        directory = self.settings.report_dir
+        try:
+            self.notes.extend(write_report(document, directory, metric_registry(self.config)))
+            self.notes.append(f"report written to {directory / 'index.html'}")
+        except (ReportError, OSError) as exc:
+            self.notes.append(f"ERROR: could not write the report: {exc}")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

@@ -23,6 +23,7 @@ class Settings:
     seed: int = 0
     threads: int | None = None
     json_path: Path | None = None
+    report_dir: Path | None = None
     strict: bool = False
     ocs_weights: tuple[float, float, float, float] | None = None
     save: str | None = None
@@ -100,6 +101,7 @@ _OPTIONS = (
     ("--netzip-seed", "netzip_seed", "int", "seed for random compressors (default: 0)"),
     ("--netzip-threads", "netzip_threads", "int", "CPU threads for torch (default: torch's own choice)"),
     ("--netzip-json", "netzip_json", "path", "write every result to this JSON file"),
+    ("--netzip-report", "netzip_report", "path", "write plots of the trade-offs and a self-contained index.html to this folder (needs matplotlib: pip install 'pytest-netzip[report]')"),
     ("--netzip-strict", "netzip_strict", "bool", "fail, instead of skip, when a budgeted metric cannot be measured"),
     ("--netzip-ocs-weights", "netzip_ocs_weights", "list", "weights of the performance, speedup, compression and efficiency ratios in OCS (default: 1,1,1,1)"),
     ("--netzip-save", "netzip_save", "name", "save this run's results as NAME in the storage folder"),
@@ -150,6 +152,7 @@ def resolve(config: pytest.Config) -> Settings:
         seed=_count("--netzip-seed", value("netzip_seed"), minimum=0) or 0,
         threads=_count("--netzip-threads", value("netzip_threads"), minimum=1),
         json_path=path("netzip_json"),
+        report_dir=path("netzip_report"),
         strict=bool(value("netzip_strict")),
         ocs_weights=_weights(_split(value("netzip_ocs_weights"))),
         save=value("netzip_save") or None,

@@ -16,8 +16,8 @@ def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["*= netzip =*", "DigitsCNN on cpu (* CPU thread*)", "reference *", "int8_dynamic *"])
     records = json.loads((pytester.path / "results.json").read_text())["results"]
     assert {record["compressor"] for record in records} == {
-        "fp16", "bf16", "int8_dynamic", "prune_l1", "prune_l1(amount=0.6)", "prune_random(amount=0.1)",
-        "distill(student=mlp_student, epochs=30, lr=0.01)",
+        "fp16", "bf16", "int8_dynamic", "int8_static", "int8_qat", "prune_l1", "prune_l1(amount=0.6)",
+        "prune_random(amount=0.1)", "distill(student=mlp_student, epochs=30, lr=0.01)",
     }
     assert all(budget["passed"] for record in records for budget in record["budgets"])
 

@@ -337,3 +337,36 @@ def test_the_page_renders_in_headless_chromium(tmp_path: Path) -> None:
 
     colours = Image.open(picture).convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 200  # the table and plots drawn, not a blank or error page
+
+
+def test_netzip_report_writes_the_page_after_a_session(pytester: pytest.Pytester) -> None:
+    from tests.conftest import PROJECT_CONFTEST
+
+    pytester.makeconftest(PROJECT_CONFTEST)
+    pytester.makepyfile(test_model="""
+        import pytest
+
+        @pytest.mark.netzip(compressors=["fp16", "prune_l1"])
+        @pytest.mark.accuracy_drop(max=0.01)
+        @pytest.mark.size_ratio(min=0.5)
+        def test_deployable():
+            pass
+    """)
+    result = pytester.runpytest("--netzip", "--netzip-report", "report")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        "netzip: no accuracy-vs-latency plot for Signed on cpu: no variant measured latency_p50_ms*",
+        "netzip: report written to *report*index.html",
+    ])
+    page = (pytester.path / "report" / "index.html").read_text()
+    pictures = sorted(path.name for path in (pytester.path / "report").glob("*.png"))
+    assert pictures and len(re.findall("data:image/png;base64,", page)) == len(pictures)
+
+
+def test_netzip_report_without_matplotlib_is_a_usage_error(pytester: pytest.Pytester,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    pytester.makepyfile(test_model="def test_nothing():\n    pass\n")
+    result = pytester.runpytest("--netzip", "--netzip-report", "report")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--netzip-report: *matplotlib*pip install 'pytest-netzip[[]report[]]'"])
