@@ -12,7 +12,7 @@ from tests.conftest import write_test
     [
         (
             '@pytest.mark.netzip(compressors=["int8"])',
-            "*test_deployable: unknown compressor 'int8': did you mean 'int8_dynamic'? (valid: bf16, *fp16*)",
+            "*test_deployable: unknown compressor 'int8': did you mean 'int8_qat'? (valid: bf16, *fp16*)",
         ),
         (
             '@pytest.mark.netzip(compressors=["fp16"], devices=["gpu"])',

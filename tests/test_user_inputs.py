@@ -172,5 +172,5 @@ def pytest_netzip_metrics():
         """)
     result = project.runpytest("--netzip", "--netzip-json", "out.json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*TypeError: metric 'logits_sum' returned Tensor; a metric returns a float or a dict*"])
+    result.stdout.fnmatch_lines(["*TypeError: metric 'logits_sum' returned Tensor; a metric returns a float, a dict of floats, or (with unit='label') a str*"])
     assert json.loads((project.path / "out.json").read_text())["results"][0]["outcome"] == "failed"
