@@ -62,21 +62,30 @@ class AttackSpec:
         return kind(model, **{name: value for name, value in given.items() if name in accepted and value is not None})
 
 
-def gradient_block(model: nn.Module, unit_inputs: torch.Tensor, targets: torch.Tensor) -> str | None:
-    """Why no useful gradient reaches ``model``'s input (a reason), or None when one does."""
+def gradient_block(model: nn.Module, unit_inputs: torch.Tensor, targets: torch.Tensor, label: str) -> str | None:
+    """Why no useful gradient reaches ``model``'s input (a reason), or None when one does.
+
+    The probe is one chunk of samples, the shape the model is scored on. A model that fails to run
+    at all is a DataError naming it (``label``), not a model without gradients.
+    """
     import torch
     import torch.nn.functional as F
 
-    probe = unit_inputs[:8].clone().requires_grad_(True)
-    try:
-        with torch.enable_grad():
-            loss = F.cross_entropy(model(probe).float(), targets[:8])
-            (gradient,) = torch.autograd.grad(loss, probe)
-    except Exception as exc:
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        if "not have been used in the graph" in message or "does not require grad" in message:
+    from pytest_netzip.evaluation import DataError
+    from pytest_netzip.inputs import CHUNK
+
+    probe = unit_inputs[:CHUNK].clone().requires_grad_(True)
+    with torch.enable_grad():
+        try:
+            outputs = model(probe)
+        except Exception as exc:
+            raise DataError(f"running {label} on the attack samples failed: {type(exc).__name__}: {exc}") from exc
+        if not outputs.requires_grad:
             return "no gradient reaches its input (its kernels have no backward)"
-        return f"no gradient reaches its input ({type(exc).__name__}: {message[:120]})"
+        try:
+            (gradient,) = torch.autograd.grad(F.cross_entropy(outputs.float(), targets[:CHUNK]), probe)
+        except RuntimeError as exc:
+            return f"no gradient reaches its input ({str(exc).splitlines()[0][:120]})"
     if not torch.isfinite(gradient).all():
         return "its input gradient is not finite"
     if not gradient.abs().sum() > 0:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pytest_netzip.attacks import ATTACKS, DEFAULT_STEPS, AttackSpec
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable, MetricValue
+from pytest_netzip.metrics.base import TOLERANCE
 from pytest_netzip.metrics.latency import CONFIDENCE
 from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.perturbation_search import PerturbationSpec
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
     from pytest_netzip.evaluation import Result
 
-#: Slack for comparisons of values that went through float arithmetic (0.97 - 0.96 > 0.01).
-_TOLERANCE = 1e-9
 
 
 class BudgetError(ValueError):
@@ -94,16 +93,16 @@ class Threshold:
         if self.check == "max_drop":
             drop, where = _drop(reference, value)
             note = f"drop {drop:.4f}" + (f" in class {where}" if where is not None else "")
-            return Verdict(self, value, reference, drop <= self.limit + _TOLERANCE, note, where)
+            return Verdict(self, value, reference, drop <= self.limit + TOLERANCE, note, where)
         if self.check == "max_ratio":
             ratio = value / reference if reference else float("inf")
-            return Verdict(self, value, reference, ratio <= self.limit + _TOLERANCE, f"ratio {ratio:.3g}")
+            return Verdict(self, value, reference, ratio <= self.limit + TOLERANCE, f"ratio {ratio:.3g}")
         if self.check == "min_interval":
             return self._judge_interval(result, value, reference)
         if self.check == "max_regression":
             return self._judge_regression(result, value)
         scaled = value * self.scale
-        passed = scaled >= self.limit - _TOLERANCE if self.check == "min" else scaled <= self.limit + _TOLERANCE
+        passed = scaled >= self.limit - TOLERANCE if self.check == "min" else scaled <= self.limit + TOLERANCE
         return Verdict(self, value, reference, passed, f"{scaled:.4g} {self.unit}" if self.unit else "")
 
     def _judge_regression(self, result: Result, value: MetricValue) -> Verdict:
@@ -113,7 +112,7 @@ class Threshold:
         else:
             amount = worse
         note = f"{'worse' if worse > 0 else 'not worse'}: {'+' if worse > 0 else ''}{amount:.4g}{self.unit} vs saved"
-        return Verdict(self, value, self.baseline, amount <= self.limit + _TOLERANCE, note)
+        return Verdict(self, value, self.baseline, amount <= self.limit + TOLERANCE, note)
 
     def _judge_interval(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
         try:
@@ -122,9 +121,9 @@ class Threshold:
             return Verdict(self, None, None, None, unavailable.reason)
         low, high = interval["low"], interval["high"]
         note = f"{CONFIDENCE:.0%} CI [{low:.3g}, {high:.3g}]"
-        if high < self.limit - _TOLERANCE:
+        if high < self.limit - TOLERANCE:
             return Verdict(self, value, reference, False, f"{note} lies below {self.limit:.3g}")
-        if low < self.limit - _TOLERANCE:
+        if low < self.limit - TOLERANCE:
             note += f" reaches {self.limit:.3g}: not shown to be over budget"
         return Verdict(self, value, reference, True, note)
 
@@ -324,9 +323,13 @@ def attack_spec(
     Iterative attacks default to 10 steps of 2.5 x eps / steps, so that they can reach ``eps``.
     """
     marker = "adversarial_robustness"
-    if attack not in ATTACKS:
+    canonical = {name.lower(): name for name in ATTACKS}
+    if not isinstance(attack, str) or attack.lower() not in canonical:
         raise BudgetError(f"{marker}(attack=...): {unknown_name_message('attack', attack, ATTACKS)}")
-    eps = _share(marker, "eps", eps)
+    attack = canonical[attack.lower()]
+    if _share(marker, "eps", eps) == 0:
+        raise BudgetError(f"{marker}(eps=0) attacks nothing: eps must be positive (in [0, 1] units of the input range)")
+    eps = float(eps)
     for keyword, value, lacking in (("steps", steps, _NO_STEPS), ("alpha", alpha, _NO_ALPHA)):
         if value is not None and attack in lacking:
             raise BudgetError(f"{marker}({keyword}={value!r}): {attack} takes no {keyword}")
@@ -349,7 +352,7 @@ def _adversarial_robustness(
     samples: int = 256,
 ) -> list[Threshold]:
     attack_spec(attack=attack, eps=eps, steps=steps, alpha=alpha, samples=samples)
-    marker, details = "adversarial_robustness", ("attack_mode", "attack_detail")
+    marker, details = "adversarial_robustness", ("attack_detail",)
     thresholds = []
     if max_drop is not None:
         limit = _share(marker, "max_drop", max_drop)
@@ -357,6 +360,8 @@ def _adversarial_robustness(
     if min_accuracy is not None:
         limit = _share(marker, "min_accuracy", min_accuracy)
         thresholds.append(Threshold(marker, "min_accuracy", "robust_accuracy", limit, "min", details=details))
+    if not thresholds:
+        raise BudgetError(f"{marker} sets no threshold: give max_drop or min_accuracy")
     return thresholds
 
 
@@ -366,12 +371,15 @@ def perturbation_spec(
 ) -> PerturbationSpec:
     """The search a ``perturbation_robustness`` marker asks for; BudgetError if impossible."""
     marker = "perturbation_robustness"
-    kinds = tuple(KINDS) if kinds is None else (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    for kind in kinds:
-        if kind not in KINDS:
-            raise BudgetError(f"{marker}(kinds=...): {unknown_name_message('perturbation kind', kind, list(KINDS))}")
-    if not kinds:
-        raise BudgetError(f"{marker}(kinds=[]) names no perturbation: choose among {', '.join(KINDS)}")
+    if kinds is not None:
+        if isinstance(kinds, str):
+            kinds = [kinds]
+        if not isinstance(kinds, (list, tuple)) or not kinds:
+            raise BudgetError(f"{marker}(kinds={kinds!r}) must list perturbation kinds among {', '.join(KINDS)}")
+        for kind in kinds:
+            if not isinstance(kind, str) or kind not in KINDS:
+                raise BudgetError(f"{marker}(kinds=...): {unknown_name_message('perturbation kind', kind, list(KINDS))}")
+    kinds = tuple(kinds or ())  # empty: every kind that applies to the inputs
     if not 0 < _number(marker, "max_severity", max_severity) <= 1:
         raise BudgetError(f"{marker}(max_severity={max_severity!r}) is impossible: severities lie in (0, 1]")
     return PerturbationSpec(
@@ -401,6 +409,8 @@ def _perturbation_robustness(
     if spec.min_agreement is not None:
         thresholds.append(Threshold(marker, "min_agreement", "perturbation_agreement", spec.min_agreement, "min",
                                     details=details))
+    if not thresholds:
+        raise BudgetError(f"{marker} sets no threshold: give max_drop or min_agreement")
     return thresholds
 
 

@@ -8,13 +8,15 @@ Attacks and perturbations work in the unit space [0, 1] (torchattacks' conventio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+    from pytest_netzip.evaluation import Subject
 
 
 class InputSpaceError(ValueError):
@@ -58,6 +60,11 @@ class InputSpace:
             return self.low, self.high - self.low
         import torch
 
+        if like.ndim < 2 or like.shape[1] != len(self.mean):
+            raise InputSpaceError(
+                f"netzip_input_normalization gives {len(self.mean)} channels, but netzip_data's inputs have shape "
+                f"{tuple(like.shape)} (channels are dimension 1)"
+            )
         shape = (1, len(self.mean), *[1] * (like.ndim - 2))
         mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device).view(shape)
         std = torch.tensor(self.std, dtype=like.dtype, device=like.device).view(shape)
@@ -99,17 +106,54 @@ def on_unit_inputs(model: nn.Module, space: InputSpace) -> nn.Module:
     return OnUnitInputs().eval()
 
 
-def first_samples(batches: Iterable[tuple[Any, torch.Tensor]], count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``count`` samples of ``(inputs, targets)`` batches as two tensors; ValueError for non-tensor inputs."""
+def samples_of(subject: Subject, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``count`` evaluation samples, inputs in [0, 1], on the subject's device: read once per reference.
+
+    Every compressed model of a reference is attacked and perturbed on these very samples; they are
+    checked against the reference's clean pass, so shuffled data fails instead of being scored.
+    """
     import torch
 
-    inputs, targets, taken = [], [], 0
-    for batch_inputs, batch_targets in batches:
-        if not isinstance(batch_inputs, torch.Tensor):
-            raise ValueError(f"robustness checks need tensor inputs; netzip_data gives {type(batch_inputs).__name__}")
-        inputs.append(batch_inputs[: count - taken])
-        targets.append(batch_targets[: count - taken])
-        taken += len(inputs[-1])
-        if taken >= count:
-            break
-    return torch.cat(inputs), torch.cat(targets)
+    from pytest_netzip.evaluation import DataError
+    from pytest_netzip.metrics.base import MetricUnavailable
+
+    owner = subject.reference or subject
+
+    def take() -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets, taken = [], [], 0
+        for batch_inputs, batch_targets in owner.data:
+            if not isinstance(batch_inputs, torch.Tensor):
+                raise MetricUnavailable(f"robustness needs tensor inputs; netzip_data gives {type(batch_inputs).__name__}")
+            inputs.append(batch_inputs[: count - taken])
+            targets.append(batch_targets[: count - taken])
+            taken += len(targets[-1])
+            if taken >= count:
+                break
+        targets = torch.cat(targets)
+        if not torch.equal(targets, owner.predictions.targets[: len(targets)]):
+            raise DataError("netzip_data gave other samples on a second pass (shuffle=True?): robustness checks need "
+                            "the same samples in the same order every time")
+        try:
+            unit = owner.data.space.to_unit(torch.cat(inputs).to(owner.device))
+        except InputSpaceError as exc:
+            raise DataError(str(exc)) from None
+        return unit, targets.to(owner.device)
+
+    return owner.once(("samples", count), take)
+
+
+#: Samples per forward pass when robustness checks score a model (lowered int8 programs see one shape).
+CHUNK = 64
+
+
+def labels_of(model: nn.Module, unit: torch.Tensor) -> torch.Tensor:
+    """Top-1 labels of a model taking [0, 1] inputs (``on_unit_inputs``), in chunks of ``CHUNK`` samples."""
+    import torch
+
+    with torch.inference_mode():
+        return torch.cat([model(unit[start:start + CHUNK]).argmax(dim=1) for start in range(0, len(unit), CHUNK)])
+
+
+def share_of(hits: torch.Tensor) -> float:
+    """The share of true values, exactly (2 of 40 is 0.05, not float32's 0.0500000007)."""
+    return hits.sum().item() / len(hits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, att
 from pytest_netzip.compressors import CompressorRegistry
 from pytest_netzip.devices import check_device_name, expand
 from pytest_netzip.metrics import Metric, MetricRegistry
-from pytest_netzip.metrics.robustness import adversarial_metrics, perturbation_metrics
+from pytest_netzip.metrics.robustness import DEFAULT_ATTACK, DEFAULT_PERTURBATION, adversarial_metrics, perturbation_metrics
 from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.settings import SETTINGS_KEY
 from pytest_netzip.variant import Variant
@@ -40,24 +41,27 @@ def metric_registry(node: pytest.Item | pytest.Collector | pytest.Config) -> Met
 
 #: The keywords of the robustness markers that configure their metrics (the others are thresholds).
 _CONFIGURING = {
-    "adversarial_robustness": (("attack", "eps", "steps", "alpha", "samples"), attack_spec, adversarial_metrics),
+    "adversarial_robustness": (
+        ("attack", "eps", "steps", "alpha", "samples"), attack_spec, adversarial_metrics, DEFAULT_ATTACK,
+    ),
     "perturbation_robustness": (
         ("kinds", "max_severity", "max_drop", "min_agreement", "samples", "max_examples"),
-        perturbation_spec, perturbation_metrics,
+        perturbation_spec, perturbation_metrics, DEFAULT_PERTURBATION,
     ),
 }
 
 
 def _configured_metrics(node: pytest.Item | pytest.Collector) -> list[Metric]:
-    """The robustness metrics of ``node``'s robustness markers, seeded by ``--netzip-seed``."""
+    """The robustness metrics of ``node``'s robustness markers (else the defaults), seeded by ``--netzip-seed``."""
     settings = node.config.stash.get(SETTINGS_KEY, None)
     seed = settings.seed if settings is not None else 0
     configured = []
-    for name, (keywords, spec, metrics) in _CONFIGURING.items():
+    for name, (keywords, spec, metrics, default) in _CONFIGURING.items():
         marks = list(node.iter_markers(name))
         if len(marks) > 1:
             raise BudgetError(f"@pytest.mark.{name} is given {len(marks)} times: one per test (split the test)")
         if not marks:
+            configured.extend(metrics(dataclasses.replace(default, seed=seed)))
             continue
         given = {keyword: value for keyword, value in marks[0].kwargs.items() if keyword in keywords}
         try:

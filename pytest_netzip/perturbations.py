@@ -73,6 +73,9 @@ def shift(x: torch.Tensor, severity: float, generator: torch.Generator) -> torch
     return shifted
 
 
+#: The kinds that need images: two trailing spatial dimensions.
+IMAGE_KINDS = frozenset({"blur", "shift"})
+
 #: Perturbation kinds by the name markers use.
 KINDS: dict[str, Perturbation] = {
     "noise": noise,

@@ -10,8 +10,9 @@ import torchattacks  # noqa: F401 - imported once here: pytester's in-process ru
 
 from pytest_netzip import perturbations
 from pytest_netzip.attacks import ATTACKS
-from pytest_netzip.budgets import _NO_ALPHA, _NO_STEPS, BudgetError, attack_spec, perturbation_spec
+from pytest_netzip.budgets import _NO_ALPHA, _NO_STEPS, THRESHOLD_MARKERS, BudgetError, attack_spec, perturbation_spec
 from pytest_netzip.inputs import InputSpace, InputSpaceError
+from pytest_netzip.metrics import MetricRegistry
 
 GENERATOR = torch.Generator().manual_seed(0)
 
@@ -47,6 +48,13 @@ def test_attack_defaults_reach_eps_and_bad_settings_name_the_valid_ones() -> Non
         attack_spec(attack="FGSM", eps=0.1, steps=5)
     with pytest.raises(BudgetError, match=r"adversarial_robustness\(eps=2\) is impossible"):
         attack_spec(attack="PGD", eps=2)
+    with pytest.raises(BudgetError, match=r"adversarial_robustness\(eps=0\) attacks nothing"):
+        attack_spec(attack="PGD", eps=0)
+    assert attack_spec(attack="pgd", eps=0.1).attack == "PGD"
+    with pytest.raises(BudgetError, match="perturbation_robustness sets no threshold: give max_drop or min_agreement"):
+        THRESHOLD_MARKERS["perturbation_robustness"][0](MetricRegistry(), kinds="noise")
+    with pytest.raises(BudgetError, match=r"perturbation_robustness\(kinds=5\) must list perturbation kinds"):
+        perturbation_spec(kinds=5)
     with pytest.raises(BudgetError, match=r"unknown perturbation kind 'fog'"):
         perturbation_spec(kinds=["fog"])
     with pytest.raises(BudgetError, match=r"max_severity=1.5\) is impossible: severities lie in \(0, 1\]"):
@@ -162,8 +170,8 @@ def test_an_attack_that_hurts_the_compressed_model_more_fails_its_budget(robust_
     result = robust_project.runpytest("--netzip", "--netzip-json", "out.json")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
-        "*adversarial_robustness(max_drop=0.05)*robust_accuracy drop <= 0.05*FAIL (drop 0.* white-box; "
-        "white-box stronger: white-box 0.*, transfer 0.*)",
+        "*adversarial_robustness(max_drop=0.05)*robust_accuracy drop <= 0.05*FAIL (drop 0.*; FGSM(eps=0.1): "
+        "white-box 0.*, transfer 0.*, * stronger; robust to both 0.*)",
     ])
     import json
 
@@ -274,3 +282,75 @@ def pytest_netzip_compressors():
     )
     assert ratios["prune_l1"] == 1.0
     assert ratios["constant"] == pytest.approx(5 * 33 / reference_errors)
+
+
+def test_data_shuffled_between_passes_fails_with_the_reason(robust_project: pytest.Pytester) -> None:
+    robust_project.makeconftest(ROBUST_PROJECT + """
+class Shuffled:
+    def __init__(self, batches):
+        self.batches, self.passes = batches, 0
+
+    def __iter__(self):
+        self.passes += 1  # each pass starts one batch later
+        return iter(self.batches[self.passes % 4:] + self.batches[:self.passes % 4])
+
+
+@pytest.fixture(scope="session")
+def netzip_data():
+    inputs, labels = make_inputs()
+    return Shuffled([(inputs[i:i + 10], labels[i:i + 10]) for i in range(0, 40, 10)])
+""")
+    robust_project.makepyfile(test_model="""
+        import pytest
+
+        @pytest.mark.netzip(compressors=["int8_dynamic"])
+        @pytest.mark.adversarial_robustness(attack="pgd", eps=0.05, max_drop=0.05)
+        def test_robust():
+            pass
+    """)
+    result = robust_project.runpytest("--netzip")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*netzip: netzip_data gave other samples on a second pass (shuffle=True?)*"])
+
+
+def test_perturbations_default_to_the_kinds_that_fit_the_inputs(robust_project: pytest.Pytester) -> None:
+    robust_project.makepyfile(test_model="""
+        import pytest
+
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        @pytest.mark.perturbation_robustness(max_drop=0.01, max_examples=5)
+        def test_any_kind():
+            pass
+
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        @pytest.mark.perturbation_robustness(kinds=["blur"], max_drop=0.01)
+        def test_blur():
+            pass
+    """)
+    result = robust_project.runpytest("--netzip", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines([
+        "SKIPPED*blur need images (samples, ..., height, width); the inputs have shape (40, 6): choose kinds among "
+        "noise, brightness, contrast)",
+    ])
+
+
+def test_a_normalisation_for_other_channels_is_refused(robust_project: pytest.Pytester) -> None:
+    robust_project.makeconftest(ROBUST_PROJECT + """
+@pytest.fixture(scope="session")
+def netzip_input_normalization():
+    return ([0.5, 0.5, 0.5], [0.2, 0.2, 0.2])
+""")
+    robust_project.makepyfile(test_model="""
+        import pytest
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.adversarial_robustness(eps=0.05, max_drop=0.05)
+        def test_robust():
+            pass
+    """)
+    result = robust_project.runpytest("--netzip")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*netzip_input_normalization gives 3 channels, but netzip_data's inputs have shape (40, 6)*",
+    ])

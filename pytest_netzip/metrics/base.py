@@ -10,6 +10,10 @@ from typing import Union
 MetricValue = Union[float, dict[str, float], str]
 
 
+#: Slack for comparisons of values that went through float arithmetic (0.97 - 0.96 > 0.01).
+TOLERANCE = 1e-9
+
+
 def is_number(value: object) -> bool:
     """Whether ``value`` is a plain number (not a bool): what tables compare, JSON rules and JUnit read."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
