@@ -45,6 +45,9 @@ class AttackSpec:
     samples: int
     seed: int = 0
 
+    def __str__(self) -> str:
+        return self.id
+
     @property
     def id(self) -> str:
         """``PGD(eps=0.0078, steps=10, alpha=0.002)``: what the attack ran with."""
@@ -85,6 +88,8 @@ def gradient_block(model: nn.Module, unit_inputs: torch.Tensor, targets: torch.T
         try:
             (gradient,) = torch.autograd.grad(F.cross_entropy(outputs.float(), targets[:CHUNK]), probe)
         except RuntimeError as exc:
+            if "not have been used in the graph" in str(exc):  # the output's graph does not reach the input
+                return "no gradient reaches its input (its kernels have no backward)"
             return f"no gradient reaches its input ({str(exc).splitlines()[0][:120]})"
     if not torch.isfinite(gradient).all():
         return "its input gradient is not finite"

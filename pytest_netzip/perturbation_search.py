@@ -46,6 +46,11 @@ class PerturbationSpec:
     max_examples: int = 20
     seed: int = 0
 
+    def __str__(self) -> str:
+        """``perturbations(kinds=noise+blur, max_severity=0.5, samples=256)``: what was searched."""
+        kinds = "+".join(self.kinds) or "all that fit"
+        return f"perturbations(kinds={kinds}, max_severity={self.max_severity:g}, samples={self.samples})"
+
 
 @dataclass(frozen=True)
 class Perturbed:

@@ -180,6 +180,7 @@ def test_an_attack_that_hurts_the_compressed_model_more_fails_its_budget(robust_
     assert records["prune_l1"]["metrics"]["robust_accuracy"] == records["prune_l1"]["reference"]["metrics"]["robust_accuracy"]
     assert records["trap"]["metrics"]["robust_accuracy"] < records["trap"]["reference"]["metrics"]["robust_accuracy"] - 0.05
     assert records["trap"]["metrics"]["attack_seconds"] > 0
+    assert records["trap"]["settings"]["robust_accuracy"] == "FGSM(eps=0.1)"
 
 
 def test_a_model_without_gradients_is_attacked_by_transfer(robust_project: pytest.Pytester) -> None:
