@@ -2,11 +2,11 @@
 
 Every compressor is applied to example_project's trained DigitsCNN (scored on its 360 held-out
 digits) and to torchvision's ResNet-18 (random weights, so only size and speed mean anything; 3x224x224
-inputs), then measured through the public ``evaluate``: ``size_ratio``, ``macs`` against the
+inputs; MobileNetV2 too, under int8_static only), then measured through the public ``evaluate``: ``size_ratio``, ``macs`` against the
 reference, ``speedup`` (median of per-round time ratios, the compressed model interleaved with the
 reference, batch 1) with its 95% interval, top-1 and the seconds compression took.
 
-    python benchmarks/compressor_zoo.py [--models digits,resnet18] [--threads N]
+    python benchmarks/compressor_zoo.py [--models digits,resnet18,mobilenet_v2] [--threads N]
 """
 
 from __future__ import annotations
@@ -58,7 +58,17 @@ def resnet18() -> tuple[Any, ...]:
     return model, data, None, data, compressors
 
 
-MODELS: dict[str, Callable[[], tuple[Any, ...]]] = {"digits": digits, "resnet18": resnet18}
+def mobilenet_v2() -> tuple[Any, ...]:
+    """Random-weight MobileNetV2 on 32 random images, statically quantised."""
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2().eval()
+    data = [(torch.rand(8, 3, 224, 224), torch.randint(0, 1000, (8,))) for _ in range(4)]
+    return model, data, None, data, [Int8Static()]
+
+
+MODELS: dict[str, Callable[[], tuple[Any, ...]]] = {"digits": digits, "resnet18": resnet18, "mobilenet_v2": mobilenet_v2}
 
 
 def main() -> None:
