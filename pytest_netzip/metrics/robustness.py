@@ -46,6 +46,7 @@ def _samples(subject: Subject, spec: AttackSpec | PerturbationSpec) -> tuple[tor
     from pytest_netzip.evaluation import DataError
     from pytest_netzip.inputs import InputSpaceError
 
+    subject.predictions  # noqa: B018 - raises WrongTask for a detector, before its targets are stacked
     try:
         inputs, targets = first_samples(subject.data, spec.samples)
         return subject.data.space.to_unit(inputs.to(subject.device)), targets.to(subject.device)
