@@ -32,8 +32,8 @@ register_pytree_node(
 
 
 def is_detection_batch(value: Any) -> bool:
-    """Whether ``value`` is a detector's per-image list of dicts (targets or outputs)."""
-    return isinstance(value, Sequence) and not isinstance(value, (str, torch.Tensor)) and len(value) > 0 and all(
+    """Whether ``value`` is meant as a detector's per-image list of dicts (targets or outputs): it holds a dict."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, torch.Tensor)) and any(
         isinstance(entry, Mapping) for entry in value
     )
 
