@@ -209,8 +209,11 @@ def _number(marker: str, keyword: str, value: object) -> float:
 def _accuracy_drop(
     registry: MetricRegistry, *, max: float, metric: str = "top1", max_class_drop: float | None = None
 ) -> list[Threshold]:
-    valid = [name for name in registry.names if registry[name].unit == "share" and registry[name].higher_is_better]
-    valid = [name for name in valid if name not in ("agreement", "class_accuracy", "sparsity")]
+    valid = [
+        name for name in registry.names
+        if registry[name].unit == "share" and registry[name].higher_is_better and not registry[name].relative
+        and name not in ("class_accuracy", "sparsity")
+    ]
     if metric not in valid:
         raise BudgetError(f"accuracy_drop(metric=...): {unknown_name_message('metric', metric, valid)}")
     thresholds = [Threshold("accuracy_drop", "max", metric, _share("accuracy_drop", "max", max), "max_drop")]

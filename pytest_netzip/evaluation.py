@@ -6,22 +6,26 @@ import contextlib
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pytest_netzip.devices import on_device, synchronize
 from pytest_netzip.inputs import InputSpace
 from pytest_netzip.metrics import Metric, MetricRegistry, MetricUnavailable, MetricValue, is_number
+from pytest_netzip.metrics.base import TASKS, WrongTask
 from pytest_netzip.metrics.combined import derived_metrics
 from pytest_netzip.metrics.compute import Compute, count_compute
 from pytest_netzip.metrics.energy import Energy, counter_for, measure_energy, MIN_WINDOW
 from pytest_netzip.metrics.latency import MIN_PAIRED_ROUNDS, Latency, PairedLatency, time_calls
 from pytest_netzip.metrics.memory import peak_memory_bytes
 from pytest_netzip.metrics.size import serialized_state_dict
+from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.workload import DEFAULT_WORKLOAD, Workload
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+    from pytest_netzip.detection import Detections
 
 
 T = TypeVar("T")
@@ -47,17 +51,19 @@ class EvalData:
                 f"one-shot {type(self.batches).__name__}: each model is evaluated on the same samples"
             )
 
-    def __iter__(self) -> Iterator[tuple[Any, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        from pytest_netzip.detection import image_list
+
         remaining = self.max_samples
         for index, batch in enumerate(self.batches):
             if remaining is not None and remaining <= 0:
                 return
             inputs, targets = _pair(batch, index)
-            targets = _class_indices(targets, len(inputs), index)
+            targets = _targets(targets, len(inputs), index)
             if remaining is not None:
                 inputs, targets = inputs[:remaining], targets[:remaining]
                 remaining -= len(targets)
-            yield inputs, targets
+            yield image_list(inputs, targets), targets
 
     def example(self) -> Any:
         """The input for per-sample measurements: ``example_input``, else the first sample."""
@@ -65,8 +71,12 @@ class EvalData:
             return self.example_input
         from torch.utils._pytree import tree_map
 
+        from pytest_netzip.detection import ImageList, image_list
+
         for batch in self.batches:  # the targets are not needed here, so not checked here
-            inputs = _pair(batch, 0)[0]
+            inputs = image_list(*_pair(batch, 0))
+            if isinstance(inputs, ImageList):
+                return ImageList(inputs[:1])
             try:
                 return tree_map(lambda value: value[:1], inputs)
             except Exception as exc:
@@ -82,6 +92,15 @@ def _pair(batch: Any, index: int) -> tuple[Any, Any]:
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         raise DataError(f"netzip_data batch {index} is a {type(batch).__name__}; expected (inputs, targets)")
     return batch[0], batch[1]
+
+
+def _targets(targets: Any, batch_size: int, index: int) -> torch.Tensor | list[dict[str, torch.Tensor]]:
+    """A classifier's class indices, or a detector's ``{boxes, labels}`` dicts, checked; a DataError if neither."""
+    from pytest_netzip.detection import detection_targets, is_detection_batch
+
+    if is_detection_batch(targets):
+        return detection_targets(targets, batch_size, index)
+    return _class_indices(targets, batch_size, index)
 
 
 def _class_indices(targets: Any, batch_size: int, index: int) -> torch.Tensor:
@@ -105,8 +124,17 @@ def _class_indices(targets: Any, batch_size: int, index: int) -> torch.Tensor:
 class Predictions:
     """A classifier's logits (float32, CPU) for every evaluation sample, with the targets."""
 
+    task: ClassVar[str] = "classification"
+    kind: ClassVar[str] = "logits"
+
     logits: torch.Tensor
     targets: torch.Tensor
+
+    def same_samples(self, other: object) -> bool:
+        """Whether ``other`` was computed on the same samples (equal targets, in the same order)."""
+        import torch
+
+        return isinstance(other, Predictions) and torch.equal(self.targets, other.targets)
 
     @cached_property
     def labels(self) -> torch.Tensor:
@@ -119,22 +147,45 @@ class Predictions:
         return self.logits.shape[1]
 
 
-def predict(model: nn.Module, data: Iterable[tuple[Any, torch.Tensor]], device: torch.device) -> Predictions:
-    """Run ``model`` once over ``data`` on ``device`` and keep its logits."""
-    import torch
+def predict(
+    model: nn.Module, data: Iterable[tuple[Any, Any]], device: torch.device, task: str | None = None
+) -> Predictions | Detections:
+    """Run ``model`` once over ``data`` on ``device`` and keep its logits, or its detections if it is a detector.
 
-    logits, targets = [], []
+    ``task`` says which it is; by default the model's output on the first batch tells.
+    """
+    import torch
+    from torch.utils._pytree import tree_map
+
+    from pytest_netzip.detection import Detections, detection_outputs, is_detection_batch
+
+    outputs, targets = [], []
     with torch.inference_mode():
-        for inputs, batch_targets in data:
-            outputs = model(inputs.to(device))
-            if not (isinstance(outputs, torch.Tensor) and outputs.ndim == 2):
-                shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
-                raise DataError(f"a classifier must return logits of shape (batch, classes); got {shape}")
-            logits.append(outputs.float().cpu())
+        for index, (inputs, batch_targets) in enumerate(data):
+            output = model(tree_map(lambda value: value.to(device) if isinstance(value, torch.Tensor) else value, inputs))
+            found = "detection" if is_detection_batch(output) else "classification"
+            if task is not None and task != found:
+                raise DataError(f"task={task!r} was declared, but the model returns {_kind(output)}")
+            task = found
+            detector_targets = isinstance(batch_targets, list)
+            if detector_targets != (task == "detection"):
+                given = "a detector's (dicts of boxes)" if detector_targets else "class indices"
+                raise DataError(
+                    f"netzip_data batch {index}: the targets are {given}, but the model returns {_kind(output)}"
+                )
+            if task == "detection":
+                outputs.extend(detection_outputs(output, len(batch_targets), index))
+                targets.extend(batch_targets)
+                continue
+            if not (isinstance(output, torch.Tensor) and output.ndim == 2):
+                raise DataError(f"a classifier must return logits of shape (batch, classes); got {_kind(output)}")
+            outputs.append(output.float().cpu())
             targets.append(batch_targets.cpu())
-    if not logits:
+    if task is None:
         raise DataError("netzip_data yielded no batches")
-    predictions = Predictions(torch.cat(logits), torch.cat(targets))
+    if task == "detection":
+        return Detections(outputs, targets)
+    predictions = Predictions(torch.cat(outputs), torch.cat(targets))
     if predictions.targets.min() < 0 or predictions.targets.max() >= predictions.num_classes:
         raise DataError(
             f"targets must be class indices in [0, {predictions.num_classes}) for a model with "
@@ -143,10 +194,24 @@ def predict(model: nn.Module, data: Iterable[tuple[Any, torch.Tensor]], device: 
     return predictions
 
 
+def _kind(output: Any) -> str:
+    """What a model returned, in words: ``logits of shape (8, 10)``, ``detections (a list of dicts)``."""
+    import torch
+
+    from pytest_netzip.detection import Detections, is_detection_batch
+
+    if is_detection_batch(output):
+        return Detections.kind
+    if isinstance(output, torch.Tensor):
+        return f"{'logits' if output.ndim == 2 else 'a tensor'} of shape {tuple(output.shape)}"
+    return f"a {type(output).__name__}"
+
+
 class Subject:
     """A model as measured on one device and evaluation set; each measurement is made at most once.
 
     A compressed model's subject knows its ``reference``, whose samples it must see in the same order.
+    Its ``task`` is what a netzip marker declared the model to be (None: its output tells).
     """
 
     def __init__(
@@ -164,17 +229,51 @@ class Subject:
         self.device = device
         self.reference = reference
         self.compress_seconds = compress_seconds
+        self.task: str | None = None
         self._outcomes: dict[Hashable, object] = {}  # predictions, compute, timings..., or why they failed
         self._values: dict[tuple[str, Workload | None, Hashable], MetricValue | MetricUnavailable] = {}
 
+    def declare_task(self, task: str | None) -> None:
+        """Take ``task`` (a netzip marker's) as what this model is; DataError if another test declared another."""
+        if task is None or task == self.task:
+            return
+        if self.task is not None:
+            raise DataError(
+                f"tests that share one netzip_model and netzip_data mark it task={self.task!r} and task={task!r}"
+            )
+        self.task = task
+
+    @property
+    def outputs(self) -> Predictions | Detections:
+        """The model's logits or detections on the evaluation set (one forward pass, tried once, on first use)."""
+        outputs = self.once("outputs", self._predict)
+        if self.task not in (None, outputs.task):
+            raise DataError(f"task={self.task!r} was declared, but {self.label} returns {outputs.kind}")
+        return outputs
+
     @property
     def predictions(self) -> Predictions:
-        """The model's predictions on the evaluation set (one forward pass, tried once, on first use)."""
-        return self.once("predictions", self._predict)
+        """A classifier's predictions on the evaluation set; WrongTask for a detector."""
+        outputs = self.outputs
+        if not isinstance(outputs, Predictions):
+            raise WrongTask(f"needs a classification model; this model returns {outputs.kind}")
+        return outputs
 
     @predictions.setter
     def predictions(self, predictions: Predictions) -> None:
-        self._outcomes["predictions"] = predictions
+        self._outcomes["outputs"] = predictions
+
+    @property
+    def detections(self) -> Detections:
+        """A detector's detections on the evaluation set; WrongTask for a classifier."""
+        outputs = self.outputs
+        if isinstance(outputs, Predictions):
+            raise WrongTask(f"needs a detection model; this model returns {outputs.kind}")
+        return outputs
+
+    @detections.setter
+    def detections(self, detections: Detections) -> None:
+        self._outcomes["outputs"] = detections
 
     @property
     def compute(self) -> Compute:
@@ -245,17 +344,15 @@ class Subject:
         except Exception as exc:
             raise DataError(f"{action} {self.label} on {self.device} failed: {type(exc).__name__}: {exc}") from exc
 
-    def _predict(self) -> Predictions:
-        import torch
-
-        predictions = self._blamed("evaluating", lambda: predict(self.model, self.data, self.device))
-        if self.reference is not None and not torch.equal(predictions.targets, self.reference.predictions.targets):
+    def _predict(self) -> Predictions | Detections:
+        outputs = self._blamed("evaluating", lambda: predict(self.model, self.data, self.device, self.task))
+        if self.reference is not None and not outputs.same_samples(self.reference.outputs):
             raise DataError(
                 "netzip_data gave different samples to the reference and to "
                 f"{self.label}: shuffle=True, random transforms or sampling? Each model must see the same "
                 "samples in the same order"
             )
-        return predictions
+        return outputs
 
     def _count(self) -> Compute:
         return self._blamed("counting the MACs of", lambda: count_compute(self.model, self._batch(DEFAULT_WORKLOAD)))
@@ -272,6 +369,8 @@ class Subject:
             arguments = (self, reference, workload) if metric.workload else (self, reference)
             try:
                 self._values[key] = _checked(metric, metric.compute(*arguments))
+            except WrongTask as wrong:
+                self._values[key] = MetricUnavailable(f"{metric.name} {wrong.reason}")
             except MetricUnavailable as unavailable:
                 self._values[key] = unavailable
         value = self._values[key]
@@ -379,14 +478,18 @@ def evaluate(
     metrics: Iterable[str] = ("top1", "agreement", "size_ratio"),
     device: str | torch.device = "cpu",
     max_samples: int | None = None,
+    task: str | None = None,
 ) -> dict[str, dict[str, MetricValue | str]]:
     """Measure ``metrics`` of ``compressed`` and ``reference`` without pytest.
 
+    ``task`` (``classification`` or ``detection``) says what the models are; by default their output tells.
     Returns ``{"compressed": {...}, "reference": {...}}``; a metric that cannot be measured maps to
     the string ``"unavailable: <reason>"``.
     """
     import torch
 
+    if task not in (None, *TASKS):
+        raise ValueError(unknown_name_message("task", task, TASKS))
     device = torch.device(device)
     eval_data = EvalData(data, max_samples)
     registry = MetricRegistry()
@@ -395,6 +498,8 @@ def evaluate(
         registry[name]  # noqa: B018 - fail on an unknown name before any forward pass
     reference_subject = Subject("reference", on_device(reference, device), eval_data, device)
     compressed_subject = Subject("compressed", on_device(compressed, device), eval_data, device, reference_subject)
+    for subject in (reference_subject, compressed_subject):
+        subject.declare_task(task)
     result = Result(
         model=type(reference).__name__, compressor="compressed", device=str(device),
         compressed=compressed_subject, reference=reference_subject, registry=registry,

@@ -120,6 +120,7 @@ def samples_of(subject: Subject, count: int) -> tuple[torch.Tensor, torch.Tensor
     owner = subject.reference or subject
 
     def take() -> tuple[torch.Tensor, torch.Tensor]:
+        owner.predictions  # noqa: B018 - a detector's raises WrongTask here, before its targets are stacked
         inputs, targets, taken = [], [], 0
         for batch_inputs, batch_targets in owner.data:
             if not isinstance(batch_inputs, torch.Tensor):

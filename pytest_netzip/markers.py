@@ -11,17 +11,21 @@ from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, att
 from pytest_netzip.compressors import CompressorRegistry
 from pytest_netzip.devices import check_device_name, expand
 from pytest_netzip.metrics import Metric, MetricRegistry
+from pytest_netzip.metrics.base import TASKS
 from pytest_netzip.metrics.robustness import DEFAULT_ATTACK, DEFAULT_PERTURBATION, adversarial_metrics, perturbation_metrics
 from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.settings import SETTINGS_KEY
 from pytest_netzip.variant import Variant
 
-NETZIP_MARKER = "netzip(compressors=[...], devices=None): measure this test per compressor and device"
+NETZIP_MARKER = (
+    "netzip(compressors=[...], devices=None, task=None): measure this test per compressor and device; "
+    "task is classification or detection (default: the model's output tells)"
+)
 
 #: Every marker name that makes a test a netzip test.
 NETZIP_MARKERS = frozenset({"netzip", *THRESHOLD_MARKERS})
 
-_KEYWORDS = ("compressors", "devices")
+_KEYWORDS = ("compressors", "devices", "task")
 
 
 def compressor_registry(node: pytest.Item | pytest.Collector) -> CompressorRegistry:
@@ -81,7 +85,7 @@ def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, .
     if mark is None:
         thresholds = [name for name in THRESHOLD_MARKERS if node.get_closest_marker(name)]
         raise BudgetError(f"@pytest.mark.{thresholds[0]} needs @pytest.mark.netzip(compressors=[...]) on the test")
-    usage = "@pytest.mark.netzip takes the keywords compressors=[...] and devices=[...]"
+    usage = "@pytest.mark.netzip takes the keywords compressors=[...], devices=[...] and task=..."
     if mark.args:
         raise BudgetError(f"{usage}, got positional {mark.args!r}")
     for keyword in mark.kwargs:
@@ -104,6 +108,15 @@ def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, .
     if repeated:
         raise BudgetError(f"@pytest.mark.netzip lists {', '.join(repeated)} more than once")
     return found
+
+
+def task(node: pytest.Item | pytest.Collector) -> str | None:
+    """The task ``node``'s netzip marker declares (None: the model's output tells); BudgetError if unknown."""
+    mark = node.get_closest_marker("netzip")
+    declared = mark.kwargs.get("task") if mark is not None else None
+    if declared is not None and declared not in TASKS:
+        raise BudgetError(f"@pytest.mark.netzip(task=...): {unknown_name_message('task', declared, TASKS)}")
+    return declared
 
 
 def thresholds(node: pytest.Item | pytest.Collector, registry: MetricRegistry) -> list[Threshold]:

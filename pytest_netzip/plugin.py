@@ -14,7 +14,7 @@ import pytest
 from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, Verdict, explain
 from pytest_netzip.compressors import CompressorUnsupported
 from pytest_netzip.devices import missing_reason
-from pytest_netzip.markers import NETZIP_MARKER, batch_size, is_netzip, metric_registry, thresholds, variants
+from pytest_netzip.markers import NETZIP_MARKER, batch_size, is_netzip, metric_registry, task, thresholds, variants
 from pytest_netzip.metrics import MetricUnavailable, is_number
 from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
@@ -81,6 +81,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     try:
         found = variants(definition, metafunc.config.stash[SETTINGS_KEY].devices)
+        task(definition)
         thresholds(definition, metric_registry(definition))
         batch_size(definition)
         benchmark_options(definition)
@@ -272,7 +273,7 @@ def netzip_result(
         result = _session(request).result(
             netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device,
             metric_registry(request.node), workload_of(request.node, batch_size(request.node)),
-            InputSpace.of(netzip_input_range, netzip_input_normalization),
+            InputSpace.of(netzip_input_range, netzip_input_normalization), task(request.node),
         )
     except (DataError, InputSpaceError) as exc:
         _fail(exc)

@@ -196,8 +196,12 @@ class NetzipSession:
         registry: MetricRegistry,
         workload: Workload,
         space: InputSpace | None = None,
+        task: str | None = None,
     ) -> Result:
-        """The lazily measured result of ``compressor`` on ``device`` against the reference."""
+        """The lazily measured result of ``compressor`` on ``device`` against the reference.
+
+        ``task``, where a test declares it, says what the model is for every test that measures it.
+        """
         self._eval_data_of(data, example_input, space)
         reference = self.reference(model, data, device)
         key = (id(model), id(data), compressor, str(device))
@@ -205,6 +209,8 @@ class NetzipSession:
             compressed = self.compressed(model, compressor, device)
             seconds = self._compress_seconds[id(model), compressor, str(device)]
             self._subjects[key] = Subject(compressor.id, compressed, self._eval_data_of(data), device, reference, seconds)
+        for subject in (reference, self._subjects[key]):
+            subject.declare_task(task)
         return Result(
             model=self._label(model, data),
             compressor=compressor.id,

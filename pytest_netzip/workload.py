@@ -30,10 +30,15 @@ class Workload:
         """The model input: each tensor of ``example_input`` cut to its first sample, repeated ``batch_size`` times.
 
         Scalars (0-d tensors) and other values pass as they are; ValueError when ``batch_size`` > 1
-        finds no tensor to repeat.
+        finds no tensor to repeat. A detector's list of images is cut and repeated along the list.
         """
         import torch
         from torch.utils._pytree import tree_flatten, tree_unflatten
+
+        from pytest_netzip.detection import ImageList
+
+        if isinstance(example_input, ImageList):
+            return ImageList(example_input[:1] * self.batch_size)
 
         leaves, spec = tree_flatten(example_input)
         batched = [isinstance(leaf, torch.Tensor) and leaf.ndim >= 1 for leaf in leaves]

@@ -12,17 +12,19 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 
 def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--netzip", "--netzip-json", "results.json", str(EXAMPLE))
-    result.assert_outcomes(passed=16)
+    result.assert_outcomes(passed=20)
     result.stdout.fnmatch_lines(["*= netzip =*", "DigitsCNN on cpu (* CPU thread*)", "reference *", "int8_dynamic *"])
+    result.stdout.fnmatch_lines(["ShapesDetector on cpu (* CPU thread*)", "variant * map * map50 * map_vs_reference"])
     records = json.loads((pytester.path / "results.json").read_text())["results"]
     assert {record["compressor"] for record in records} == {
         "fp16", "bf16", "int8_dynamic", "int8_static", "int8_qat", "prune_l1", "prune_l1(amount=0.6)",
-        "prune_random(amount=0.1)", "distill(student=mlp_student, epochs=30, lr=0.01)",
+        "prune_random(amount=0.1)", "distill(student=mlp_student, epochs=30, lr=0.01)", "prune_l1(amount=0.1)",
+        "prune_l1(amount=0.3)",
     }
     assert all(budget["passed"] for record in records for budget in record["budgets"])
 
 
 def test_without_the_flag_the_example_project_skips(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(str(EXAMPLE), "-rs")
-    result.assert_outcomes(skipped=16)
+    result.assert_outcomes(skipped=20)
     result.stdout.fnmatch_lines(["SKIPPED [[]*[]] *: needs --netzip"])

@@ -24,7 +24,7 @@ from tests.conftest import write_test
         ),
         (
             '@pytest.mark.netzip(["fp16"])',
-            "*test_deployable: @pytest.mark.netzip takes the keywords compressors=[[]...[]] and devices=[[]...[]], "
+            "*test_deployable: @pytest.mark.netzip takes the keywords compressors=[[]...[]], devices=[[]...[]] and task=..., "
             "got positional (*fp16*,)",
         ),
         (

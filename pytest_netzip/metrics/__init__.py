@@ -9,6 +9,7 @@ from pytest_netzip.metrics.base import Metric, MetricUnavailable, MetricValue, i
 from pytest_netzip.metrics.combined import COMBINED_METRICS
 from pytest_netzip.metrics.compute import COMPUTE_METRICS
 from pytest_netzip.metrics.cost import COST_METRICS
+from pytest_netzip.metrics.detection import DETECTION_METRICS
 from pytest_netzip.metrics.energy import ENERGY_METRICS
 from pytest_netzip.metrics.latency import LATENCY_METRICS
 from pytest_netzip.metrics.memory import MEMORY_METRICS
@@ -17,8 +18,8 @@ from pytest_netzip.metrics.size import SIZE_METRICS
 from pytest_netzip.naming import unknown_name_message
 
 BUILTIN_METRICS: tuple[Metric, ...] = (
-    *ACCURACY_METRICS, *SIZE_METRICS, *COMPUTE_METRICS, *LATENCY_METRICS, *MEMORY_METRICS, *ENERGY_METRICS,
-    *ROBUSTNESS_METRICS, *COST_METRICS, *COMBINED_METRICS,
+    *ACCURACY_METRICS, *DETECTION_METRICS, *SIZE_METRICS, *COMPUTE_METRICS, *LATENCY_METRICS, *MEMORY_METRICS,
+    *ENERGY_METRICS, *ROBUSTNESS_METRICS, *COST_METRICS, *COMBINED_METRICS,
 )
 
 

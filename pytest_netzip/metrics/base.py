@@ -28,6 +28,17 @@ class MetricUnavailable(Exception):
         return str(self.args[0]) if self.args else "unavailable"
 
 
+#: The kinds of model netzip scores, as ``@pytest.mark.netzip(task=...)`` names them.
+TASKS = ("classification", "detection")
+
+
+class WrongTask(MetricUnavailable):
+    """Raised where a metric needs another kind of model (a classifier's top1 on a detector).
+
+    The message says what is needed and what the model is; the metric's name is put before it.
+    """
+
+
 @dataclass(frozen=True)
 class Metric:
     """A measurement of ``subject`` given the ``reference`` (for the reference row, both are it).

@@ -1,0 +1,21 @@
+"""The detector's netzip fixtures; they override the digits classifier's for the tests in this folder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from shapes_detector import ShapesDetector, load_model, make_shapes
+
+
+@pytest.fixture(scope="session")
+def netzip_model() -> ShapesDetector:
+    """The trained fp32 ShapesDetector every compressed variant is compared with."""
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def netzip_data() -> list[tuple[torch.Tensor, list[dict[str, torch.Tensor]]]]:
+    """256 held-out images (another seed than training's) in batches of 64, targets in torchvision's format."""
+    images, targets = make_shapes(256, seed=7)
+    return [(images[start:start + 64], targets[start:start + 64]) for start in range(0, 256, 64)]

@@ -1,0 +1,137 @@
+"""Detection models: torchvision-style targets and outputs, checked, and the detections of one forward pass.
+
+A detector takes a batched image tensor or a list of image tensors and returns, per image, a dict
+of ``boxes`` (N, 4) in (x1, y1, x2, y2) pixels, ``scores`` (N,) and integer ``labels`` (N,); its
+targets are, per image, a dict of ``boxes`` and ``labels``. Imported only when a model is evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch.utils._pytree import register_pytree_node
+
+from pytest_netzip.evaluation import DataError
+
+
+class ImageList(list):
+    """One detector input given as a list of images, one per sample.
+
+    Per-sample measurements (latency, MACs) cut and repeat it along the list, not along each image's
+    channels, which is what they would do to a plain list of tensors (a model taking several inputs).
+    """
+
+
+register_pytree_node(
+    ImageList, lambda images: (list(images), None), lambda images, _: ImageList(images),
+    serialized_type_name="pytest_netzip.detection.ImageList",
+)
+
+
+def is_detection_batch(value: Any) -> bool:
+    """Whether ``value`` is meant as a detector's per-image list of dicts (targets or outputs): it holds a dict."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, torch.Tensor)) and any(
+        isinstance(entry, Mapping) for entry in value
+    )
+
+
+def _describe(value: Any) -> str:
+    """A short account of what a value is, for error messages."""
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def _boxes(value: Any, where: str) -> torch.Tensor:
+    """``value`` as a float32 (N, 4) tensor of finite (x1, y1, x2, y2) boxes, or a DataError saying why not."""
+    boxes = torch.as_tensor(value).detach().cpu()
+    if boxes.numel() == 0:
+        return boxes.reshape(0, 4).float()
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or not boxes.is_floating_point():
+        raise DataError(f"{where}: boxes must be a float tensor of shape (N, 4); got {_describe(boxes)}")
+    if not boxes.isfinite().all():
+        raise DataError(f"{where}: boxes hold NaN or infinite coordinates")
+    if (boxes[:, 2:] < boxes[:, :2]).any():
+        raise DataError(f"{where}: boxes must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2")
+    return boxes.float()
+
+
+def _vector(value: Any, count: int, where: str, key: str, integer: bool) -> torch.Tensor:
+    """``value`` as a 1-D tensor of ``count`` entries (integers if ``integer``), or a DataError saying why not."""
+    vector = torch.as_tensor(value).detach().cpu()
+    if vector.numel() == 0 and count == 0:
+        return vector.reshape(0).long() if integer else vector.reshape(0).float()
+    kind_ok = not vector.is_floating_point() and vector.dtype != torch.bool if integer else vector.is_floating_point()
+    if vector.ndim != 1 or not kind_ok:
+        wanted = "an integer" if integer else "a float"
+        raise DataError(f"{where}: {key} must be {wanted} tensor of shape (N,); got {_describe(vector)}")
+    if len(vector) != count:
+        raise DataError(f"{where}: {count} boxes but {len(vector)} {key}")
+    return vector.long() if integer else vector.float()
+
+
+def _entry(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """One image's dict with ``keys`` checked and on the CPU."""
+    if not isinstance(value, Mapping):
+        raise DataError(f"{where}: expected a dict with {', '.join(keys)}; got {_describe(value)}")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise DataError(f"{where}: the dict lacks {', '.join(missing)} (it has {', '.join(map(str, value)) or 'no key'})")
+    boxes = _boxes(value["boxes"], where)
+    entry = {"boxes": boxes, "labels": _vector(value["labels"], len(boxes), where, "labels", integer=True)}
+    if "scores" in keys:
+        entry["scores"] = _vector(value["scores"], len(boxes), where, "scores", integer=False)
+    return entry
+
+
+def detection_targets(targets: Any, batch_size: int, index: int) -> list[dict[str, torch.Tensor]]:
+    """A batch's targets as one checked ``{boxes, labels}`` dict per image, or a DataError naming what is wrong."""
+    if not (isinstance(targets, Sequence) and not isinstance(targets, (str, torch.Tensor))):
+        raise DataError(
+            f"netzip_data batch {index}: a detector's targets must be a list of dicts with boxes and labels, "
+            f"one per image; got {_describe(targets)}"
+        )
+    if len(targets) != batch_size:
+        raise DataError(f"netzip_data batch {index}: {batch_size} images but {len(targets)} targets")
+    return [_entry(target, f"netzip_data batch {index}, image {i}", ("boxes", "labels")) for i, target in enumerate(targets)]
+
+
+def detection_outputs(outputs: Any, batch_size: int, index: int) -> list[dict[str, torch.Tensor]]:
+    """A detector's outputs on a batch as checked ``{boxes, scores, labels}`` dicts, or a DataError saying why not."""
+    where = f"the model's output on batch {index}"
+    if not (isinstance(outputs, Sequence) and not isinstance(outputs, (str, torch.Tensor))):
+        raise DataError(
+            f"{where}: a detector must return a list of dicts with boxes, scores and labels, one per image; "
+            f"got {_describe(outputs)}"
+        )
+    if len(outputs) != batch_size:
+        raise DataError(f"{where}: {batch_size} images but {len(outputs)} dicts of detections")
+    return [_entry(output, f"{where}, image {i}", ("boxes", "scores", "labels")) for i, output in enumerate(outputs)]
+
+
+def image_list(inputs: Any, targets: Any) -> Any:
+    """``inputs`` as an :class:`ImageList` where it is a detector's list of images (one per target dict)."""
+    if is_detection_batch(targets) and isinstance(inputs, (list, tuple)) and len(inputs) == len(targets):
+        return ImageList(inputs)
+    return inputs
+
+
+@dataclass(frozen=True)
+class Detections:
+    """A detector's detections (CPU) on every evaluation image, with the ground truth."""
+
+    task: ClassVar[str] = "detection"
+    kind: ClassVar[str] = "detections (a list of dicts)"
+
+    detections: list[dict[str, torch.Tensor]]
+    targets: list[dict[str, torch.Tensor]]
+
+    def same_samples(self, other: object) -> bool:
+        """Whether ``other`` was computed on the same images (equal ground truth, in the same order)."""
+        return isinstance(other, Detections) and len(other.targets) == len(self.targets) and all(
+            torch.equal(mine["boxes"], theirs["boxes"]) and torch.equal(mine["labels"], theirs["labels"])
+            for mine, theirs in zip(self.targets, other.targets)
+        )
