@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+import hypothesis  # noqa: F401 - imported once here: its pytest plugin would import it again in every pytester run
 import pytest
 import torch  # noqa: F401 - imported once here: pytester's in-process runs cannot re-import torch
 
@@ -13,6 +14,7 @@ _import_torchao_quantization()  # likewise torchao, whose import the runs would 
 import torchao.quantization.pt2e.lowering  # noqa: E402, F401 - and int8_static's, which register custom ops
 import torchao.quantization.pt2e.quantize_pt2e  # noqa: E402, F401
 import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: E402, F401
+import torchmetrics.detection  # noqa: E402, F401 - and the mAP of detection runs (seconds to import)
 
 #: conftest.py of a tiny model repo. ``Signed`` computes out = x exactly (relu(x) - relu(-x)) through
 #: mostly-zero weights, so every built-in compressor keeps its predictions and prune_l1 removes only
