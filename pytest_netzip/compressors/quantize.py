@@ -62,10 +62,15 @@ def _require_x86_cpu(compressor: str, ctx: CompressionContext) -> None:
         raise CompressorUnsupported(f"{compressor} runs oneDNN int8 kernels on x86 CPUs only, not on {where}")
 
 
-def _program(model: nn.Module, ctx: CompressionContext, example: Any, observe: Any, qat: bool = False) -> nn.Module:
-    """``model`` quantised through PT2E, observed by ``observe``, lowered for the example's shape."""
+def _program(model: nn.Module, example: Any, batches: Any, observe: Any, qat: bool = False) -> nn.Module:
+    """``model`` quantised through PT2E, observed by ``observe``, lowered for the example's shape.
+
+    ``example`` is ``netzip_example_input``'s first sample; without one, the inputs of the first of ``batches``.
+    """
     from pytest_netzip.compressors import pt2e
 
+    if example is None:
+        example = _inputs(next(iter(batches)))
     program = pt2e.quantize(model.cpu(), Workload(batch_size=2).batch(example), observe, qat=qat)
     program(example)  # lowers for the example's shape now, so that counting MACs on it runs no compiler
     return program
@@ -86,7 +91,6 @@ class Int8Static(Compressor):
         _require_x86_cpu(self.id, ctx)
         if ctx.calibration_data is None:
             raise CompressionError(f"{self.id} needs calibration batches: define a fixture netzip_calibration_data")
-        example = ctx.example_input if ctx.example_input is not None else _inputs(next(iter(ctx.calibration_data)))
 
         def calibrate(prepared: fx.GraphModule) -> None:
             import torch
@@ -101,7 +105,7 @@ class Int8Static(Compressor):
                 raise CompressionError(f"{self.id}: netzip_calibration_data yielded no batches")
             ctx.report(f"{self.id}: calibrated on {samples} samples")
 
-        return _program(model, ctx, example, calibrate)
+        return _program(model, ctx.example_input, ctx.calibration_data, calibrate)
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,6 @@ class Int8QAT(Compressor):
 
         _require_x86_cpu(self.id, ctx)
         data = require_train_data(ctx, self.id)
-        example = ctx.example_input if ctx.example_input is not None else _inputs(next(iter(data)))
 
         def train(prepared: fx.GraphModule) -> None:
             from torchao.quantization.pt2e import move_exported_model_to_train
@@ -138,4 +141,4 @@ class Int8QAT(Compressor):
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ctx.seed)
-            return _program(model.train(), ctx, example, train, qat=True)
+            return _program(model.train(), ctx.example_input, data, train, qat=True)
