@@ -87,29 +87,28 @@ def _entry(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, torch.Ten
     return entry
 
 
+def _entries(
+    values: Any, batch_size: int, where: str, keys: tuple[str, ...], expected: str, counted: str
+) -> list[dict[str, torch.Tensor]]:
+    """``values`` as one checked dict with ``keys`` per image of a batch, or a DataError naming what is wrong."""
+    if not (isinstance(values, Sequence) and not isinstance(values, (str, torch.Tensor))):
+        raise DataError(f"{where}: {expected}; got {_describe(values)}")
+    if len(values) != batch_size:
+        raise DataError(f"{where}: {batch_size} images but {len(values)} {counted}")
+    return [_entry(value, f"{where}, image {i}", keys) for i, value in enumerate(values)]
+
+
 def detection_targets(targets: Any, batch_size: int, index: int) -> list[dict[str, torch.Tensor]]:
     """A batch's targets as one checked ``{boxes, labels}`` dict per image, or a DataError naming what is wrong."""
-    if not (isinstance(targets, Sequence) and not isinstance(targets, (str, torch.Tensor))):
-        raise DataError(
-            f"netzip_data batch {index}: a detector's targets must be a list of dicts with boxes and labels, "
-            f"one per image; got {_describe(targets)}"
-        )
-    if len(targets) != batch_size:
-        raise DataError(f"netzip_data batch {index}: {batch_size} images but {len(targets)} targets")
-    return [_entry(target, f"netzip_data batch {index}, image {i}", ("boxes", "labels")) for i, target in enumerate(targets)]
+    expected = "a detector's targets must be a list of dicts with boxes and labels, one per image"
+    return _entries(targets, batch_size, f"netzip_data batch {index}", ("boxes", "labels"), expected, "targets")
 
 
 def detection_outputs(outputs: Any, batch_size: int, index: int) -> list[dict[str, torch.Tensor]]:
     """A detector's outputs on a batch as checked ``{boxes, scores, labels}`` dicts, or a DataError saying why not."""
-    where = f"the model's output on batch {index}"
-    if not (isinstance(outputs, Sequence) and not isinstance(outputs, (str, torch.Tensor))):
-        raise DataError(
-            f"{where}: a detector must return a list of dicts with boxes, scores and labels, one per image; "
-            f"got {_describe(outputs)}"
-        )
-    if len(outputs) != batch_size:
-        raise DataError(f"{where}: {batch_size} images but {len(outputs)} dicts of detections")
-    return [_entry(output, f"{where}, image {i}", ("boxes", "scores", "labels")) for i, output in enumerate(outputs)]
+    expected = "a detector must return a list of dicts with boxes, scores and labels, one per image"
+    return _entries(outputs, batch_size, f"the model's output on batch {index}", ("boxes", "scores", "labels"),
+                    expected, "dicts of detections")
 
 
 def image_list(inputs: Any, targets: Any) -> Any:
