@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pytest_netzip.compressors.base import CompressionContext, Compressor
 from pytest_netzip.compressors.training import fit, require_train_data
+from pytest_netzip.devices import seeded
 
 if TYPE_CHECKING:
     from torch import nn
@@ -51,8 +52,7 @@ class Distill(Compressor):
         require_train_data(ctx, self.id)
         teacher = model.eval()
         soft = self.temperature
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ctx.seed)
+        with seeded(ctx.seed):
             student = self.student(teacher)
             parameter = next(teacher.parameters(), None)
             student = student.to(parameter.device if parameter is not None else "cpu").train()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+from pytest_netzip.devices import seeded
 
 if TYPE_CHECKING:
     from torch import nn
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
 
 def _prune_globally(model: nn.Module, amount: float, method: type, seed: int) -> nn.Module:
     """Zero ``amount`` of all Conv/Linear weights together, chosen by ``method``, made permanent."""
-    import torch
     from torch import nn
     from torch.nn.utils import prune
 
@@ -25,8 +25,7 @@ def _prune_globally(model: nn.Module, amount: float, method: type, seed: int) ->
     ]
     if not targets:
         raise CompressionError(f"{type(model).__name__} has no Conv or Linear layer to prune")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         prune.global_unstructured(targets, pruning_method=method, amount=amount)
     for module, name in targets:
         prune.remove(module, name)

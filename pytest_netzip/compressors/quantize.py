@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, CompressorUnsupported
 from pytest_netzip.compressors.training import fit, require_train_data
+from pytest_netzip.devices import seeded
 from pytest_netzip.workload import Workload
 
 if TYPE_CHECKING:
@@ -126,7 +127,6 @@ class Int8QAT(Compressor):
             raise ValueError(f"int8_qat: epochs must be a whole number >= 1 and lr positive, got {self!r}")
 
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
-        import torch
         import torch.nn.functional as F
 
         _require_x86_cpu(self.id, ctx)
@@ -139,6 +139,5 @@ class Int8QAT(Compressor):
             fit(prepared, lambda inputs, targets: F.cross_entropy(prepared(inputs), targets), ctx, self.id,
                 self.epochs, self.lr)
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ctx.seed)
+        with seeded(ctx.seed):
             return _program(model.train(), ctx.example_input, data, train, qat=True)

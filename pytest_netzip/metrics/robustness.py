@@ -8,13 +8,12 @@ measurement runs once per model and setting, on the first ``samples`` evaluation
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_netzip.attacks import AttackError, AttackSpec, craft, gradient_block
+from pytest_netzip.devices import seeded
 from pytest_netzip.inputs import labels_of, on_unit_inputs, samples_of, share_of
 from pytest_netzip.metrics.base import Metric, MetricUnavailable
 from pytest_netzip.perturbation_search import PerturbationSpec, corruption_error_ratio, search
@@ -35,16 +34,6 @@ class Adversarial:
     seconds: float
 
 
-@contextlib.contextmanager
-def _seeded(device: torch.device, seed: int) -> Iterator[None]:
-    """torch's generators (the CPU's and ``device``'s) seeded with ``seed`` inside, restored after."""
-    import torch
-
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        yield
-
-
 def _crafted(subject: Subject, spec: AttackSpec) -> torch.Tensor:
     """Adversarial examples crafted on ``subject`` itself from the samples it gets right (its clean pass is
     reused); the samples it gets wrong stay as they are, broken already."""
@@ -52,7 +41,7 @@ def _crafted(subject: Subject, spec: AttackSpec) -> torch.Tensor:
     right = subject.predictions.labels[: len(targets)].to(targets.device) == targets
     examples = unit.clone()
     if right.any():
-        with _seeded(subject.device, spec.seed):
+        with seeded(spec.seed, subject.device):
             attack = spec.build(on_unit_inputs(subject.model, subject.data.space), subject.predictions.num_classes,
                                 spec.seed)
             examples[right] = craft(attack, spec, unit[right], targets[right])
