@@ -18,11 +18,20 @@ def share(mask: torch.Tensor) -> float:
 
 
 def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: int) -> float:
-    """Share of samples whose target is among the ``k`` highest logits."""
+    """Share of samples whose target is among the ``k`` highest logits.
+
+    Tied logits rank by class index, lowest first, as ``argmax`` breaks ties: so top-1 is the accuracy of
+    the labels that agreement, flips and P/R/F1 count. (scikit-learn's ``top_k_accuracy_score`` ranks ties
+    highest index first instead.)
+    """
+    import torch
+
     if logits.shape[1] <= k:
         raise MetricUnavailable(f"top{k} needs more than {k} classes, the model has {logits.shape[1]}")
-    topk = logits.topk(k, dim=1).indices
-    return share((topk == targets[:, None]).any(dim=1))
+    target_logits = logits.gather(1, targets[:, None])
+    lower_index = torch.arange(logits.shape[1], device=logits.device) < targets[:, None]
+    ranked_before = (logits > target_logits) | ((logits == target_logits) & lower_index)
+    return share(ranked_before.sum(dim=1) < k)
 
 
 def confusion_matrix(predicted: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
