@@ -39,15 +39,21 @@ if TYPE_CHECKING:
 
 
 def _same(first: Any, second: Any) -> bool:
-    """Whether two example inputs hold the same values (tensors compared with torch.equal)."""
+    """Whether two example inputs hold the same values, NaN equal to NaN (the same sample of data holding NaN)."""
+    import math
+
     import torch
     from torch.utils._pytree import tree_flatten
 
+    def equal(a: Any, b: Any) -> bool:
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+            return a.dtype == b.dtype and a.shape == b.shape and (
+                torch.equal(a, b) or (a.is_floating_point() and bool(torch.isclose(a, b, 0, 0, equal_nan=True).all()))
+            )
+        return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
     (left, left_spec), (right, right_spec) = tree_flatten(first), tree_flatten(second)
-    return left_spec == right_spec and all(
-        torch.equal(a, b) if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) else a == b
-        for a, b in zip(left, right)
-    )
+    return left_spec == right_spec and all(equal(a, b) for a, b in zip(left, right))
 
 
 def _sample(model: nn.Module, example_input: Any) -> Any:
