@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,9 @@ from pytest_netzip.storage import (
 from pytest_netzip.workload import DEFAULT_WORKLOAD, Workload
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     import torch
     from torch import nn
 
@@ -279,6 +283,8 @@ class NetzipSession:
         return lines
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from pytest_netzip.visualise import ReportError
+
         settings = self.settings
         if hasattr(self.config, "workerinput") or not (
             settings.json_path or settings.save or settings.autosave or settings.report_dir
@@ -286,32 +292,31 @@ class NetzipSession:
             return  # under xdist the controller writes, holding every worker's records
         summary = variants(self.records, self._ocs_weights)
         document = run_document(self.records, summary, machine_info(self.settings.threads), commit_id(self.config.rootpath))
-        try:
-            if self.settings.json_path is not None:
-                write_document(self.settings.json_path, document)
-            storage = Storage(self.settings.storage)
-            if self.settings.save:
-                self.notes.append(f"run saved to {storage.save(self.settings.save, document)}")
-            if self.settings.autosave:
-                name = f"{document['commit'] or 'nocommit'}_{datetime.datetime.now(datetime.timezone.utc):%Y%m%d_%H%M%S}"
-                self.notes.append(f"run saved to {storage.save(name, document)}")
-        except OSError as exc:  # the tests ran: say what could not be written, and fail the run
-            self.notes.append(f"ERROR: could not write the results: {exc}")
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        storage = Storage(settings.storage)
+        autosave = f"{document['commit'] or 'nocommit'}_{datetime.datetime.now(datetime.timezone.utc):%Y%m%d_%H%M%S}"
+
+        def attempt(done: str, what: str, write: Callable[[], Path]) -> None:
+            """Each output is tried, whichever failed before it; a failure fails the run: the tests ran, but what
+            the user asked for is lost."""
+            try:
+                self.notes.append(f"{done} {write()}")
+            except (ReportError, OSError, ValueError) as exc:  # ValueError: a path holding a NUL
+                self.notes.append(f"ERROR: could not write the {what}: {exc}")
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+        if settings.json_path is not None:
+            attempt("results written to", "results", functools.partial(write_document, settings.json_path, document))
+        for name in [settings.save] * bool(settings.save) + [autosave] * settings.autosave:
+            attempt("run saved to", "run", functools.partial(storage.save, name, document))
         if settings.report_dir is not None:
-            self._write_report(session, document)
+            attempt("report written to", "report", functools.partial(self._write_report, document))
 
-    def _write_report(self, session: pytest.Session, document: dict[str, Any]) -> None:
-        """Plots and index.html for ``--netzip-report``; a failure to write fails the run, saying why."""
-        from pytest_netzip.visualise import ReportError, write_report
+    def _write_report(self, document: dict[str, Any]) -> Path:
+        """Plots and index.html for ``--netzip-report``, noting the plots that could not be drawn; the page's path."""
+        from pytest_netzip.visualise import write_report
 
-        directory = self.settings.report_dir
-        try:
-            self.notes.extend(write_report(document, directory, metric_registry(self.config)))
-            self.notes.append(f"report written to {directory / 'index.html'}")
-        except (ReportError, OSError) as exc:
-            self.notes.append(f"ERROR: could not write the report: {exc}")
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self.notes.extend(write_report(document, self.settings.report_dir, metric_registry(self.config)))
+        return self.settings.report_dir / "index.html"
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not (self.records or self.notes):
@@ -325,9 +330,11 @@ class NetzipSession:
         for table in render_tables(self.records, registry, width, self._ocs_weights):
             terminalreporter.write_line(table)
             terminalreporter.write_line("")
-        if self.settings.json_path is not None:
-            terminalreporter.write_line(f"netzip results written to {self.settings.json_path}")
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary and self.records and not hasattr(self.config, "workerinput"):
-            with open(summary, "a", encoding="utf-8") as stream:
-                stream.write(render_markdown(self.records, registry, self._ocs_weights) + "\n")
+            try:
+                with open(summary, "a", encoding="utf-8") as stream:
+                    stream.write(render_markdown(self.records, registry, self._ocs_weights) + "\n")
+            except OSError as exc:  # the summary is a courtesy: the tests' outcome stands
+                message = f"could not append the summary to GITHUB_STEP_SUMMARY {summary}: {exc.strerror or exc}"
+                terminalreporter.write_line(f"netzip: WARNING: {message}", yellow=True)

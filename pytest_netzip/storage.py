@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
+import math
 import os
 import platform
 import re
@@ -11,6 +13,8 @@ import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
+
+from pytest_netzip.metrics import is_number
 
 #: Version of the layout of run documents (``--netzip-json`` files and saved runs).
 SCHEMA_VERSION = 1
@@ -23,6 +27,10 @@ _RESERVED = re.compile(r"^(\d+|latest)$")
 
 class StorageError(Exception):
     """A saved run cannot be read or found; the message names the file or the storage folder."""
+
+
+class _Refused(ValueError):
+    """A JSON value no run holds (NaN, an infinity, a number beyond a float); the message says which."""
 
 
 def machine_info(threads: int | None = None) -> dict[str, Any]:
@@ -75,31 +83,72 @@ def run_document(
     }
 
 
-def write_document(path: Path, document: dict[str, Any]) -> None:
-    """Write ``document`` to ``path`` atomically: a temporary file beside it, then a rename.
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int beyond any float
+        return False
 
-    An interrupted write leaves the previous file (or none), never half a document.
+
+def json_safe(value: Any) -> Any:
+    """``value`` with each number strict JSON cannot hold (NaN, infinities, ints beyond a float) as None: unavailable."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return None if is_number(value) and not _finite(value) else value
+
+
+def write_document(path: Path, document: dict[str, Any]) -> Path:
+    """Write ``document`` to ``path`` atomically, as strict JSON (see ``json_safe``): a temporary file beside it,
+    then a rename.
+
+    An interrupted write leaves the previous file (or none), never half a document. Returns ``path``.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with temporary.open("w") as stream:
-            json.dump(document, stream, indent=2)
+            json.dump(json_safe(document), stream, indent=2, allow_nan=False)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+    return path
+
+
+def _refuse_constant(constant: str) -> float:
+    raise _Refused(f"{constant}, which is not JSON")
+
+
+def _number(text: str, kind: type[float] | type[int]) -> float:
+    """The JSON number ``text`` read as ``kind``; _Refused where a float cannot hold it (1e400, 10**400)."""
+    if not math.isfinite(float(text)):
+        raise _Refused(f"the number {text if len(text) <= 20 else text[:12] + '...'}, beyond the range of a float")
+    return kind(text)
 
 
 def read_document(path: Path) -> dict[str, Any]:
-    """The run document in ``path``; StorageError naming the file when it is not one this version reads."""
+    """The run document in ``path``; StorageError naming the file when it is not one this version reads.
+
+    Strict JSON only: NaN, infinities and numbers beyond a float are refused, not read as values no rule can compare.
+    """
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(
+            path.read_text(), parse_constant=_refuse_constant,
+            parse_float=functools.partial(_number, kind=float), parse_int=functools.partial(_number, kind=int),
+        )
     except OSError as exc:
         raise StorageError(f"cannot read the saved run {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except _Refused as exc:
+        raise StorageError(f"the saved run {path} holds {exc}; delete it or save a new run") from None
+    except RecursionError:
+        raise StorageError(f"the saved run {path} is nested too deeply to be a run; delete it or save a new run") from None
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError
         raise StorageError(f"the saved run {path} is not valid JSON ({exc}); delete it or save a new run") from None
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
         raise StorageError(f"{path} is not a pytest-netzip run (no list of results)")
+    if not isinstance(document.get("machine", {}), dict):
+        raise StorageError(f"{path} is not a pytest-netzip run (its machine is not an object)")
     if document.get("version") != SCHEMA_VERSION:
         raise StorageError(
             f"{path} has schema version {document.get('version')!r}; this pytest-netzip reads version {SCHEMA_VERSION}"
@@ -138,12 +187,39 @@ class Storage:
         return sorted((path for path in self.root.iterdir() if _SAVED.match(path.name)), key=_counter)
 
     def save(self, name: str, document: dict[str, Any]) -> Path:
-        """Save ``document`` as the next run called ``name``; returns its path."""
+        """Save ``document`` as the next run called ``name``; returns its path.
+
+        Sessions saving at once each get a counter of their own: no run overwrites another, no counter is used twice.
+        """
+        counter, claim = self._claim()
+        try:
+            path = self.root / f"{counter:04d}_{_slug(name)}.json"
+            write_document(path, document)
+        finally:
+            claim.unlink(missing_ok=True)
+        return path
+
+    def _claim(self) -> tuple[int, Path]:
+        """The next free counter and its claim, ``.NNNN.claim``, created exclusively.
+
+        A counter is in use while its claim exists, and after, since its run is written before the claim is removed.
+        A session killed while saving leaves its claim, and so a gap in the counters, never a counter used twice.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
         runs = self.runs()
         counter = _counter(runs[-1]) + 1 if runs else 1
-        path = self.root / f"{counter:04d}_{_slug(name)}.json"
-        write_document(path, document)
-        return path
+        while True:
+            claim = self.root / f".{counter:04d}.claim"
+            try:
+                with claim.open("x"):
+                    pass
+            except FileExistsError:
+                counter += 1
+                continue
+            if not any(_counter(path) == counter for path in self.runs()):
+                return counter, claim
+            claim.unlink()  # saved, and its claim removed, since the runs were listed
+            counter += 1
 
     def find(self, name: str) -> Path:
         """The saved run ``name`` (``latest``, a counter ``0003``, a name, or ``0003_name``)."""

@@ -22,6 +22,11 @@ def test_deployable(netzip_result):
 """
 
 
+#: A saved run whose fp16 item measured top1 0.9.
+_RECORD = json.dumps({"version": 1, "machine": {}, "results": [
+    {"test": "test_model.py::test_deployable[fp16-cpu]", "metrics": {"top1": 0.9}}]})
+
+
 @pytest.fixture
 def gated(project: pytest.Pytester) -> pytest.Pytester:
     write_test(project, GATED)
@@ -103,14 +108,23 @@ def test_what_the_saved_run_lacks_is_not_compared_and_said_so(gated: pytest.Pyte
         ('{"version": 99, "results": []}', "*0001_main.json has schema version 99; this pytest-netzip reads version 1"),
         ('{"version": 1, "results": [{"test": 3}]}', "*0001_main.json holds a result without a test id and metrics*"),
         ("[1, 2]", "*0001_main.json is not a pytest-netzip run (no list of results)"),
+        ('{"version": 1, "machine": [], "results": []}', "*0001_main.json is not a pytest-netzip run (its machine is not an object)"),
+        ("[" * 100_000 + "]" * 100_000, "*the saved run *0001_main.json is nested too deeply to be a run; delete it*"),
+        ('{"version": 1, "results": [], "x": 1' + "0" * 5000 + "}", "*0001_main.json holds the number 100000000000..., beyond the range of a float; *"),
+        (_RECORD.replace("0.9", "1" + "0" * 400), "*0001_main.json holds the number 100000000000..., beyond the range of a float; *"),
+        (_RECORD.replace("0.9", "1e400"), "*0001_main.json holds the number 1e400, beyond the range of a float; *"),
+        (_RECORD.replace("0.9", "NaN"), "*0001_main.json holds NaN, which is not JSON; delete it or save a new run"),
+        (_RECORD.replace("0.9", "-Infinity"), "*0001_main.json holds -Infinity, which is not JSON; *"),
     ],
+    ids=["not json", "version 99", "no test id", "a list", "machine a list", "nested", "5000 digits", "10**400",
+         "1e400", "NaN", "-Infinity"],
 )
 def test_an_unreadable_saved_run_is_a_usage_error_naming_the_file(
     gated: pytest.Pytester, content: str, expected: str
 ) -> None:
     (gated.path / ".netzip").mkdir()
     (gated.path / ".netzip" / "0001_main.json").write_text(content)
-    result = gated.runpytest("--netzip", "--netzip-compare")
+    result = gated.runpytest("--netzip", "--netzip-compare-fail", "top1:0.05")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: --netzip-compare: {expected}"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")

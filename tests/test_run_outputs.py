@@ -1,0 +1,127 @@
+"""The end of a run: saved runs from concurrent sessions, strict JSON, and outputs that cannot be written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_netzip.storage import Storage
+from tests.conftest import write_test
+
+GREEN = """
+@pytest.mark.netzip(compressors=["fp16"])
+@pytest.mark.size_ratio(min=0.5)
+def test_deployable(netzip_result):
+    pass
+"""
+
+#: A metric whose values a strict JSON parser cannot hold: inf for the reference, -inf and NaN for the others.
+NON_FINITE_METRIC = """
+import math
+
+from pytest_netzip import metric
+
+
+@metric("unbounded", "not finite")
+def unbounded(subject, reference):
+    return math.inf if subject is reference else {"low": -math.inf, "mid": math.nan, "high": 1.0}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_metrics():
+    return [unbounded]
+"""
+
+_SAVER = """
+import sys, time
+from pathlib import Path
+from pytest_netzip.storage import Storage
+
+root, name, go, count = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+while not go.exists():
+    time.sleep(0.001)
+for index in range(count):
+    print(Storage(root).save(name, {"version": 1, "results": [], "saver": [name, index]}).name)
+"""
+
+
+def _strict(path: Path) -> object:
+    """The JSON document in ``path``, read by a parser that refuses NaN and Infinity."""
+
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{path} holds {constant}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_concurrent_saves_each_get_their_own_counter(tmp_path: Path) -> None:
+    """Six processes save at once, two under one name: every run is kept, each counter is used once."""
+    go = tmp_path / "go"
+    names = ["main", "main", "a", "b", "c", "d"]
+    savers = [
+        subprocess.Popen([sys.executable, "-c", _SAVER, str(tmp_path / "runs"), name, str(go), "8"],
+                         stdout=subprocess.PIPE, text=True)
+        for name in names
+    ]
+    go.touch()
+    reported = [saver.communicate(timeout=120)[0].split() for saver in savers]
+    assert [saver.returncode for saver in savers] == [0] * len(names)
+    saved = Storage(tmp_path / "runs").runs()
+    assert sorted(path.name for path in saved) == sorted(name for names in reported for name in names)
+    counters = [path.name.split("_")[0] for path in saved]
+    assert len(saved) == 8 * len(names) and len(set(counters)) == len(counters)
+    for name, paths in zip(names, reported):
+        held = [json.loads((tmp_path / "runs" / path).read_text())["saver"] for path in paths]
+        assert [saver for saver, _ in held] == [name] * 8
+    assert not [path.name for path in (tmp_path / "runs").iterdir() if path not in saved]
+
+
+def test_non_finite_values_are_written_as_null(project: pytest.Pytester) -> None:
+    project.makeconftest(project.path.joinpath("conftest.py").read_text() + NON_FINITE_METRIC)
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        def test_deployable(netzip_result):
+            assert netzip_result.metrics["size_ratio"] > 0
+            netzip_result.metrics["unbounded"]
+    """)
+    result = project.runpytest("--netzip", "--netzip-json", "out.json", "--netzip-save", "main")
+    result.assert_outcomes(passed=1)
+    for path in (project.path / "out.json", project.path / ".netzip" / "0001_main.json"):
+        document = _strict(path)
+        (record,) = document["results"]
+        assert record["metrics"]["unbounded"] == {"low": None, "mid": None, "high": 1.0}
+        assert record["reference"]["metrics"]["unbounded"] is None
+        assert record["metrics"]["size_ratio"] > 0
+
+
+@pytest.mark.parametrize("summary", ["missing/summary.md", "."], ids=["missing folder", "a directory"])
+def test_an_unwritable_step_summary_is_a_warning(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, summary: str
+) -> None:
+    write_test(project, GREEN)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project.path / summary))
+    result = project.runpytest("--netzip")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        f"netzip: WARNING: could not append the summary to GITHUB_STEP_SUMMARY {project.path / summary}: *",
+        "*= 1 passed in *",
+    ])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+@pytest.mark.parametrize(
+    ("option", "what"), [("--netzip-json=.", "results"), ("--netzip-report=test_model.py", "report")]
+)
+def test_an_output_that_cannot_be_written_fails_the_run_after_the_tables(
+    project: pytest.Pytester, option: str, what: str
+) -> None:
+    write_test(project, GREEN)
+    result = project.runpytest("--netzip", option)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"netzip: ERROR: could not write the {what}: *", "Signed on cpu*", "*= 1 passed in *"])
