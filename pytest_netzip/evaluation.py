@@ -309,12 +309,11 @@ class Subject:
         """Latencies of ``others`` and this model, timed in the same rounds."""
         rounds = workload.min_rounds if not others else max(workload.min_rounds, MIN_PAIRED_ROUNDS)
 
-        def run() -> list[tuple[float, ...]]:
+        def run() -> list[Latency]:
             calls = [partial(subject.model, subject._batch(workload)) for subject in (*others, self)]
             return time_calls(calls, partial(synchronize, self.device), workload, rounds)
 
-        seconds = self._blamed("timing", run)
-        return [Latency(samples, workload.batch_size) for samples in seconds]
+        return self._blamed("timing", run)
 
     def _batch(self, workload: Workload) -> Any:
         """The example input repeated to the workload's batch size, on this model's device."""

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pytest_netzip.budgets import COMPARE_FAIL
 from pytest_netzip.metrics import MetricRegistry, MetricUnavailable, is_number
 from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS, OCS_RATIOS, overall_success
+from pytest_netzip.metrics.contention import MAX_PRESSURE
 
 if TYPE_CHECKING:
     from pytest_netzip.budgets import Verdict
     from pytest_netzip.evaluation import Result
+
+#: The CPU pressure read with each timing, which the table's title shows.
+PRESSURE_METRICS = ("cpu_pressure", "speedup_cpu_pressure")
 
 _NOT_MEASURED = object()
 
 
 def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str, Any]:
     """The JSON-safe record of one item: what was measured, against the reference, and the verdicts."""
+    _read_pressures(result)
     measured = result.metrics.measured()
     reference = result.reference_metrics.measured(measured)
 
@@ -51,6 +57,16 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
             for verdict in verdicts
         ],
     }
+
+
+def _read_pressures(result: Result) -> None:
+    """Read the CPU pressure of each timing the item made: a group is measured only with a metric that was
+    available, and the pressure matters most where it made the timing unavailable."""
+    timed = {result.registry[name].group for name in result.metrics.measured()}
+    for name in PRESSURE_METRICS:
+        if name in result.registry and result.registry[name].group in timed:
+            with contextlib.suppress(MetricUnavailable):  # timing was off: the record says why
+                result.metrics[name]  # reads it from the timing already made
 
 
 def format_value(registry: MetricRegistry, name: str, value: Any) -> str:
@@ -212,8 +228,16 @@ def _grid(
     if failing or any(budget["passed"] is False for budget in compared.values()):
         legend = "*: over budget, " + legend
     threads = {record.get("threads") for record in records} - {None}
-    title = f"{model} on {device}"
+    notes = []
     if device == "cpu" and len(threads) == 1:
         count = threads.pop()
-        title += f" ({count} CPU thread{'s' if count > 1 else ''})"
+        notes.append(f"{count} CPU thread{'s' if count > 1 else ''}")
+    pressures = [
+        value for record in records for metrics in (record["metrics"], record["reference"]["metrics"])
+        for name in PRESSURE_METRICS if is_number(value := metrics.get(name))
+    ]
+    if pressures:  # that of the table's most contended timing, and whether it was over the limit
+        worst = max(pressures)
+        notes.append(f"CPU pressure {worst:.0%}" + (f" > {MAX_PRESSURE:.0%}" if worst > MAX_PRESSURE else ""))
+    title = f"{model} on {device}" + (f" ({', '.join(notes)})" if notes else "")
     return title, grid, legend

@@ -10,6 +10,7 @@ import pytest
 from pytest_netzip.metrics.latency import Latency, PairedLatency, median_rank, time_calls
 from pytest_netzip.workload import Workload
 from tests.conftest import write_test
+from tests.test_contention import scripted_waits
 
 
 def test_percentiles_interpolate_between_samples() -> None:
@@ -52,9 +53,10 @@ def test_time_calls_alternates_order_and_times_with_the_workloads_timer() -> Non
     synced: list[int] = []
     workload = Workload(min_rounds=3, max_time=4.0, warmup_iterations=1, timer=lambda: clock[0])
     first, second = time_calls([call("A", 1.0), call("B", 3.0)], lambda: synced.append(1), workload, min_rounds=3)
-    assert first == (1.0,) * 3 and second == (3.0,) * 3  # max_time / (1 + 3) = 1 round < min_rounds
+    assert first.seconds == (1.0,) * 3 and second.seconds == (3.0,) * 3  # max_time / (1 + 3) = 1 round < min_rounds
     assert log == ["A", "B", "A", "B", "B", "A", "A", "B"]  # one warm-up each, then A B, B A, A B
     assert len(synced) == 2 * len(log)  # before and after every call
+    assert first.pressure is second.pressure is not None  # read once over the rounds both were timed in
 
 
 def test_the_batch_repeats_the_first_sample_and_leaves_scalars() -> None:
@@ -125,7 +127,13 @@ def netzip_data():
 
 
 @pytest.fixture
-def spinning(pytester: pytest.Pytester) -> pytest.Pytester:
+def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No wait for a CPU, whatever else runs on this machine: these tests are of the verdicts (test_contention's of skips)."""
+    scripted_waits(monkeypatch, 0.0)
+
+
+@pytest.fixture
+def spinning(pytester: pytest.Pytester, quiet: None) -> pytest.Pytester:
     pytester.makeconftest(SLOW_CONFTEST)
     return pytester
 
@@ -159,7 +167,7 @@ def test_an_unchanged_model_passes_max_slowdown_1_05_in_20_runs(spinning: pytest
     assert 0.9 < statistics.median(speedups) < 1.1
 
 
-def test_absolute_percentiles_gate_and_every_latency_metric_is_recorded(project: pytest.Pytester) -> None:
+def test_absolute_percentiles_gate_and_every_latency_metric_is_recorded(project: pytest.Pytester, quiet: None) -> None:
     write_test(project, """
         @pytest.mark.netzip(compressors=["prune_l1"])
         @pytest.mark.latency_budget(p50_ms=10_000, p95_ms=1e-6, max_slowdown=1000, batch_size=8)

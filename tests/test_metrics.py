@@ -162,9 +162,12 @@ def test_what_comes_free_with_a_measurement() -> None:
     assert derived_metrics(registry, ["top1"]) == ["compress_seconds"]  # no ratio beside it: no P
     assert derived_metrics(registry, ["top1", "size_ratio"]) == ["performance_ratio", "compress_seconds"]
     assert derived_metrics(registry, ["latency_p95_ms"]) == [  # one timing loop; speedup needs another
-        "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms", "throughput_per_s", "compress_seconds",
+        "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms", "throughput_per_s", "cpu_pressure",
+        "compress_seconds",
     ]
-    assert derived_metrics(registry, ["speedup"]) == ["speedup", "speedup_interval", "compress_seconds"]
+    assert derived_metrics(registry, ["speedup"]) == [
+        "speedup", "speedup_interval", "speedup_cpu_pressure", "compress_seconds",
+    ]
 
 
 def test_ocs_of_a_variant_combines_the_ratios_of_all_its_items() -> None:

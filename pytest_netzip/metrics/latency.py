@@ -4,7 +4,9 @@ The loop is pytest-benchmark's (its timer, rounds, time budget, gc and tracer ha
 options), with what models need on top: a warm-up, ``torch.inference_mode``, a device synchronisation
 inside every timed call, and the reference timed in the same rounds as the variant (A B, B A, ...),
 so a speedup is the median of paired ratios with a distribution-free confidence interval. Absolute
-latencies time each model alone, as it would run deployed.
+latencies time each model alone, as it would run deployed. The CPU pressure over the timed rounds is
+recorded with them (``cpu_pressure``, ``speedup_cpu_pressure``); where it distorts timing, the latency
+metrics are unavailable, so their gates skip saying why (see :mod:`pytest_netzip.metrics.contention`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pytest_netzip.metrics.base import Metric, MetricUnavailable, metric
+from pytest_netzip.metrics.contention import Pressure, watch
 
 if TYPE_CHECKING:
     from pytest_netzip.evaluation import Subject
@@ -33,10 +36,11 @@ CONFIDENCE = 0.95
 
 @dataclass(frozen=True)
 class Latency:
-    """Seconds per call of one model on a batch of ``batch_size`` samples."""
+    """Seconds per call of one model on a batch of ``batch_size`` samples, and the CPU pressure they were timed under."""
 
     seconds: tuple[float, ...]
     batch_size: int
+    pressure: Pressure | None = None
 
     def percentile_ms(self, percent: float) -> float:
         """The ``percent``-th percentile in milliseconds (linear interpolation between samples)."""
@@ -61,6 +65,11 @@ class PairedLatency:
 
     reference: Latency
     compressed: Latency
+
+    @property
+    def pressure(self) -> Pressure | None:
+        """The CPU pressure of the rounds both were timed in."""
+        return self.compressed.pressure
 
     @cached_property
     def ratios(self) -> list[float]:
@@ -116,11 +125,12 @@ def _quiet_interpreter(disable_gc: bool) -> Iterator[None]:
 
 def time_calls(
     calls: Sequence[Callable[[], object]], sync: Callable[[], None], workload: Workload, min_rounds: int
-) -> list[tuple[float, ...]]:
-    """Seconds of each call in ``calls``, timed in alternating order (A B, B A, ...) after a warm-up.
+) -> list[Latency]:
+    """The latency of each call in ``calls``, timed in alternating order (A B, B A, ...) after a warm-up.
 
     Each call is warmed up for a tenth of ``workload.max_time`` (at least once, at most
     ``warmup_iterations`` times); then rounds run until ``max_time`` is spent, at least ``min_rounds``.
+    The CPU pressure is read over the rounds, after the warm-up has started torch's threads.
     """
     import torch
 
@@ -144,23 +154,38 @@ def time_calls(
         rounds = max(min_rounds, math.ceil(workload.max_time / max(estimate, 1e-9)))
         samples: list[list[float]] = [[] for _ in calls]
         order = list(range(len(calls)))
+        pressure = watch(torch.get_num_threads())
         for round_index in range(rounds):
             for index in order if round_index % 2 == 0 else reversed(order):
                 samples[index].append(timed(calls[index]))
-    return [tuple(seconds) for seconds in samples]
+        measured = pressure()
+    return [Latency(tuple(seconds), workload.batch_size, measured) for seconds in samples]
 
 
-def _latency(subject: Subject, workload: Workload) -> Latency:
+Timing = TypeVar("Timing", Latency, PairedLatency)
+
+
+def _timing(subject: Subject, workload: Workload, measure: Callable[[Workload], Timing], judged: bool = True) -> Timing:
+    """``measure(workload)``; MetricUnavailable where timing is off, or (if ``judged``) contention distorted it."""
     if workload.disabled:
         raise MetricUnavailable(workload.disabled)
-    return subject.latency(workload)
+    timing = measure(workload)
+    if judged and timing.pressure is not None and timing.pressure.distorts(subject.device.type):
+        raise MetricUnavailable(timing.pressure.reason)
+    return timing
+
+
+def _share(pressure: Pressure | None) -> float:
+    if pressure is None:
+        raise MetricUnavailable("no CPU pressure was read with this timing")
+    return pressure.share
 
 
 def _percentile(percent: int) -> Metric:
     @metric(f"latency_p{percent}_ms", f"{percent}th percentile of the time of one call on a batch", unit="ms",
             higher_is_better=False, workload=True, group="latency", summary=percent < 99)
     def percentile(subject: Subject, reference: Subject, workload: Workload) -> float:
-        return _latency(subject, workload).percentile_ms(percent)
+        return _timing(subject, workload, subject.latency).percentile_ms(percent)
 
     return percentile
 
@@ -169,13 +194,13 @@ def _percentile(percent: int) -> Metric:
         group="latency", summary=False)
 def latency_mean_ms(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Mean milliseconds per call."""
-    return _latency(subject, workload).mean_ms
+    return _timing(subject, workload, subject.latency).mean_ms
 
 
 @metric("throughput_per_s", "samples per second at the mean call", unit="/s", workload=True, group="latency")
 def throughput_per_s(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Samples per second."""
-    return _latency(subject, workload).throughput
+    return _timing(subject, workload, subject.latency).throughput
 
 
 @metric("speedup", "median of reference / compressed time over interleaved rounds (NetZIP's S)", relative=True,
@@ -184,9 +209,7 @@ def speedup(subject: Subject, reference: Subject, workload: Workload) -> float:
     """How many times faster than the reference."""
     if subject is reference:
         return 1.0
-    if workload.disabled:
-        raise MetricUnavailable(workload.disabled)
-    return subject.paired_latency(workload).speedup
+    return _timing(subject, workload, subject.paired_latency).speedup
 
 
 @metric("speedup_interval", f"{CONFIDENCE:.0%} confidence interval of speedup", relative=True, workload=True,
@@ -195,12 +218,27 @@ def speedup_interval(subject: Subject, reference: Subject, workload: Workload) -
     """The interval relative latency gates decide on."""
     if subject is reference:
         return {"low": 1.0, "high": 1.0}
-    if workload.disabled:
-        raise MetricUnavailable(workload.disabled)
-    low, high = subject.paired_latency(workload).interval
+    low, high = _timing(subject, workload, subject.paired_latency).interval
     return {"low": low, "high": high}
 
 
+@metric("cpu_pressure", "share of the time netzip's threads were ready to run but waited for a CPU, while timing",
+        unit="share", higher_is_better=False, workload=True, group="latency", summary=False)
+def cpu_pressure(subject: Subject, reference: Subject, workload: Workload) -> float:
+    """The pressure during the model's own timing: above 0.1, its latency metrics are unavailable."""
+    return _share(_timing(subject, workload, subject.latency, judged=False).pressure)
+
+
+@metric("speedup_cpu_pressure", "cpu_pressure while the model was timed with its reference", unit="share",
+        higher_is_better=False, workload=True, group="speedup", summary=False)
+def speedup_cpu_pressure(subject: Subject, reference: Subject, workload: Workload) -> float:
+    """The pressure during the paired rounds: above 0.1, speedup is unavailable."""
+    if subject is reference:
+        raise MetricUnavailable("the reference is timed in the rounds of each compressed variant")
+    return _share(_timing(subject, workload, subject.paired_latency, judged=False).pressure)
+
+
 LATENCY_METRICS = (
-    _percentile(50), _percentile(95), _percentile(99), latency_mean_ms, throughput_per_s, speedup, speedup_interval,
+    _percentile(50), _percentile(95), _percentile(99), latency_mean_ms, throughput_per_s, cpu_pressure, speedup,
+    speedup_interval, speedup_cpu_pressure,
 )
