@@ -201,9 +201,21 @@ def _whole(marker: str, keyword: str, value: object) -> int:
 
 
 def _number(marker: str, keyword: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BudgetError(f"{marker}({keyword}={value!r}) must be a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range, such as 10**400
+        number = math.inf
+    if not math.isfinite(number):
+        raise BudgetError(f"{marker}({_shown(keyword, value)}) must be a finite number")
+    return number
+
+
+def _shown(keyword: str, value: object) -> str:
+    """``keyword=value`` as a message shows it, a huge number cut short."""
+    text = repr(value)
+    return f"{keyword}={text if len(text) <= 20 else text[:8] + '...' + f' ({len(text)} digits)'}"
 
 
 def _accuracy_drop(

@@ -12,14 +12,20 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+_DEVICE = re.compile(r"auto|cpu|cuda(?::(\d+))?|mps")
 VALID_DEVICES = "auto, cpu, cuda, cuda:N, mps"
+
+#: The highest device index torch can hold (its DeviceIndex is a signed 8-bit integer).
+MAX_DEVICE_INDEX = 127
 
 
 def check_device_name(name: object) -> str:
     """``name`` if it names a device pytest-netzip can run on; ValueError otherwise."""
-    if not (isinstance(name, str) and _DEVICE.fullmatch(name)):
+    match = _DEVICE.fullmatch(name) if isinstance(name, str) else None
+    if match is None:
         raise ValueError(f"unknown device {name!r} (valid: {VALID_DEVICES})")
+    if match.group(1) is not None and int(match.group(1)) > MAX_DEVICE_INDEX:
+        raise ValueError(f"device {name!r} is out of range: torch numbers devices from 0 to {MAX_DEVICE_INDEX}")
     return name
 
 

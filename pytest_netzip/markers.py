@@ -16,14 +16,12 @@ from pytest_netzip.metrics.robustness import DEFAULT_ATTACK, DEFAULT_PERTURBATIO
 from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.settings import SETTINGS_KEY
 from pytest_netzip.variant import Variant
+from pytest_netzip.workload import benchmark_options
 
 NETZIP_MARKER = (
     "netzip(compressors=[...], devices=None, task=None): measure this test per compressor and device; "
     "task is classification or detection (default: the model's output tells)"
 )
-
-#: Every marker name that makes a test a netzip test.
-NETZIP_MARKERS = frozenset({"netzip", *THRESHOLD_MARKERS})
 
 _KEYWORDS = ("compressors", "devices", "task")
 
@@ -81,10 +79,13 @@ def _as_list(value: Any) -> list[Any]:
 
 def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, ...]) -> list[Variant]:
     """The compressor x device variants of ``node``'s netzip marker; BudgetError if it is written wrongly."""
-    mark = node.get_closest_marker("netzip")
-    if mark is None:
-        thresholds = [name for name in THRESHOLD_MARKERS if node.get_closest_marker(name)]
-        raise BudgetError(f"@pytest.mark.{thresholds[0]} needs @pytest.mark.netzip(compressors=[...]) on the test")
+    marks = list(node.iter_markers("netzip"))
+    if len(marks) > 1:
+        raise BudgetError(
+            f"@pytest.mark.netzip is given {len(marks)} times (on the test, its class or its module): "
+            "give one, listing every compressor and device"
+        )
+    mark = marks[0]
     usage = "@pytest.mark.netzip takes the keywords compressors=[...], devices=[...] and task=..."
     if mark.args:
         raise BudgetError(f"{usage}, got positional {mark.args!r}")
@@ -99,9 +100,15 @@ def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, .
     registry = compressor_registry(node)
     try:
         compressors = [registry.resolve(spec) for spec in specs]
-        devices = expand([check_device_name(name) for name in _as_list(mark.kwargs.get("devices", default_devices))])
+        given = mark.kwargs.get("devices")
+        devices = expand([check_device_name(name) for name in _as_list(default_devices if given is None else given)])
     except (LookupError, TypeError, ValueError) as exc:
         raise BudgetError(str(exc).strip("\"'")) from None
+    if not devices:
+        raise BudgetError(
+            "@pytest.mark.netzip(devices=[]) names no device: list some, or leave devices out for the default "
+            "(--netzip-devices, else cpu)"
+        )
     found = [Variant(compressor, device) for compressor in compressors for device in devices]
     ids = [variant.id for variant in found]
     repeated = sorted({variant_id for variant_id in ids if ids.count(variant_id) > 1})
@@ -120,13 +127,20 @@ def task(node: pytest.Item | pytest.Collector) -> str | None:
 
 
 def thresholds(node: pytest.Item | pytest.Collector, registry: MetricRegistry) -> list[Threshold]:
-    """Every threshold of ``node``'s threshold markers, in the order the decorators are written."""
-    return [
-        threshold
-        for mark in reversed(list(node.iter_markers()))
-        if mark.name in THRESHOLD_MARKERS
-        for threshold in parse_marker(mark, registry)
-    ]
+    """Every threshold of ``node``'s threshold markers, in the order the decorators are written.
+
+    BudgetError naming every marker written wrongly, a line each.
+    """
+    found, errors = [], []
+    for mark in reversed(list(node.iter_markers())):
+        if mark.name in THRESHOLD_MARKERS:
+            try:
+                found.extend(parse_marker(mark, registry))
+            except BudgetError as exc:
+                errors.append(str(exc))
+    if errors:
+        raise BudgetError("\n".join(errors))
+    return found
 
 
 #: The markers whose ``batch_size`` sets the batch that latency, memory and energy are measured on.
@@ -135,18 +149,43 @@ _BATCHED = ("latency_budget", "memory_budget", "energy_budget")
 
 def batch_size(node: pytest.Item | pytest.Collector) -> int:
     """The batch size of ``node``'s latency, memory and energy budgets (default 1); BudgetError if they differ."""
-    given = {
-        name: mark.kwargs["batch_size"]
-        for name in _BATCHED
-        if (mark := node.get_closest_marker(name)) is not None and "batch_size" in mark.kwargs
-    }
-    if len(set(given.values())) > 1:
-        listed = ", ".join(f"{name}(batch_size={value!r})" for name, value in given.items())
+    given = [  # in the order the decorators are written
+        (mark.name, mark.kwargs["batch_size"])
+        for mark in reversed(list(node.iter_markers()))
+        if mark.name in _BATCHED and "batch_size" in mark.kwargs
+    ]
+    if len({value for _, value in given}) > 1:
+        listed = ", ".join(f"{name}(batch_size={value!r})" for name, value in given)
         raise BudgetError(f"{listed}: latency, memory and energy are measured on one batch size")
-    return next(iter(given.values()), 1)
+    return given[0][1] if given else 1
 
 
 def is_netzip(node: pytest.Item | pytest.Collector, function: object = None) -> bool:
-    """Whether ``node`` (or ``function``, a test function about to be collected in it) has netzip markers."""
+    """Whether ``node`` (or ``function``, a test function about to be collected in it) is marked
+    ``@pytest.mark.netzip``: the plugin touches no other test, whatever its other markers."""
     marks = [*node.iter_markers(), *getattr(function, "pytestmark", ())]
-    return any(mark.name in NETZIP_MARKERS for mark in marks)
+    return any(mark.name == "netzip" for mark in marks)
+
+
+def usage_errors(node: pytest.Item | pytest.Collector, default_devices: tuple[str, ...]) -> tuple[list[Variant], list[str]]:
+    """The variants of netzip test ``node`` and every mistake in its markers, each a line naming the test."""
+    found: list[Variant] = []
+    checks = (
+        lambda: found.extend(variants(node, default_devices)),
+        lambda: task(node),
+        lambda: thresholds(node, metric_registry(node)),
+        lambda: batch_size(node),
+        lambda: benchmark_options(node),
+    )
+    errors = []
+    for check in checks:
+        try:
+            check()
+        except BudgetError as exc:
+            errors.extend(f"{node.nodeid}: {line}" for line in str(exc).splitlines())
+    return found, errors
+
+
+def stray_thresholds(item: pytest.Item, registered: set[str]) -> list[str]:
+    """Threshold markers of ``item``, a test without ``@pytest.mark.netzip``, that the project did not register itself."""
+    return [name for name in THRESHOLD_MARKERS if name not in registered and item.get_closest_marker(name)]

@@ -7,18 +7,28 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, Verdict, explain
-from pytest_netzip.compressors import CompressorUnsupported
+from pytest_netzip.budgets import THRESHOLD_MARKERS, Threshold, Verdict, explain
+from pytest_netzip.compressors import CompressionError, CompressorUnsupported
 from pytest_netzip.devices import missing_reason
-from pytest_netzip.markers import NETZIP_MARKER, batch_size, is_netzip, metric_registry, task, thresholds, variants
+from pytest_netzip.markers import (
+    NETZIP_MARKER,
+    batch_size,
+    is_netzip,
+    metric_registry,
+    stray_thresholds,
+    task,
+    thresholds,
+    usage_errors,
+)
 from pytest_netzip.metrics import MetricUnavailable, is_number
 from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
-from pytest_netzip.workload import benchmark_options, workload_of
+from pytest_netzip.workload import workload_of
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +42,11 @@ SESSION_KEY = pytest.StashKey["NetzipSession"]()
 THRESHOLDS_KEY = pytest.StashKey[list[Threshold]]()
 RESULT_KEY = pytest.StashKey["Result"]()
 VERDICTS_KEY = pytest.StashKey[list[Verdict]]()
+#: The usage errors of each netzip test with badly written markers, by (parent node id, test name).
+USAGE_ERRORS_KEY = pytest.StashKey[dict[tuple[str, str], list[str]]]()
+
+#: The ``pytest --markers`` lines the plugin registers, to tell them from a project's own.
+_OWN_MARKER_LINES = frozenset({NETZIP_MARKER, *(description for _, description in THRESHOLD_MARKERS.values())})
 
 #: Samples of ``netzip_data`` that ``int8_static`` calibrates on unless ``netzip_calibration_data`` is defined.
 CALIBRATION_SAMPLES = 256
@@ -51,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", NETZIP_MARKER)
     for _, description in THRESHOLD_MARKERS.values():
         config.addinivalue_line("markers", description)
+    config.stash[USAGE_ERRORS_KEY] = {}
     settings = resolve(config)
     config.stash[SETTINGS_KEY] = settings
     if settings.enabled and settings.report_dir is not None:
@@ -79,19 +95,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
     if not is_netzip(definition):
         return
-    try:
-        found = variants(definition, metafunc.config.stash[SETTINGS_KEY].devices)
-        task(definition)
-        thresholds(definition, metric_registry(definition))
-        batch_size(definition)
-        benchmark_options(definition)
-    except BudgetError as exc:
-        error = f"{definition.nodeid}: {exc}"
-    else:
-        error = None
-    if error is not None:  # raised outside the except block, so no chained traceback is shown
-        pytest.fail(error, pytrace=False)
-    metafunc.parametrize("_netzip_variant", found, ids=[variant.id for variant in found], indirect=True)
+    found, errors = usage_errors(definition, metafunc.config.stash[SETTINGS_KEY].devices)
+    if errors:  # reported by the test's items at setup, as pytest reports a bad skipif: the session goes on
+        metafunc.config.stash[USAGE_ERRORS_KEY][_test_key(definition)] = errors
+    if found:
+        metafunc.parametrize("_netzip_variant", found, ids=[variant.id for variant in found], indirect=True)
+
+
+def _test_key(node: pytest.Item) -> tuple[str, str]:
+    """What the items of one test function share: their parent's node id and the function's name."""
+    return node.parent.nodeid if node.parent else "", getattr(node, "originalname", node.name)
+
+
+def _usage_errors(item: pytest.Item) -> list[str]:
+    return item.config.stash[USAGE_ERRORS_KEY].get(_test_key(item), [])
 
 
 def _variant_of(item: pytest.Item) -> Variant | None:
@@ -103,10 +120,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     settings = config.stash[SETTINGS_KEY]
     if not settings.enabled:
         for item in items:
-            if _variant_of(item) is not None:
+            if _variant_of(item) is not None and not _usage_errors(item):
                 item.add_marker(pytest.mark.skip(reason="needs --netzip"))
-    elif settings.compressors:
+        return
+    _note_stray_thresholds(config, items)
+    if settings.compressors:
         _filter_compressors(config, items, settings.compressors)
+
+
+def _note_stray_thresholds(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note tests with netzip's threshold markers but no netzip marker, unless the project registered those markers."""
+    registered = {
+        line.split(":")[0].split("(")[0].strip() for line in config.getini("markers") if line not in _OWN_MARKER_LINES
+    }
+    for item in items:
+        stray = stray_thresholds(item, registered) if not is_netzip(item) else []
+        if stray:
+            marks = ", ".join(f"@pytest.mark.{name}" for name in stray)
+            config.stash[SESSION_KEY].notes.append(
+                f"{item.nodeid} has {marks} but no @pytest.mark.netzip(compressors=[...]): netzip does not check it"
+            )
 
 
 def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...]) -> None:
@@ -251,6 +284,10 @@ def netzip_compressed(
         )
     except CompressorUnsupported as exc:
         pytest.skip(str(exc))
+    except CompressionError as exc:
+        if request.config.stash[SETTINGS_KEY].traceback:
+            raise
+        _fail(f"{exc} (the full traceback: --netzip-traceback or -vv)")
 
 
 @pytest.fixture
@@ -285,6 +322,9 @@ def netzip_result(
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    errors = _usage_errors(item)
+    if errors:
+        pytest.fail("\n".join(errors), pytrace=False)
     if _variant_of(item) is not None:
         session = item.config.stash.get(SESSION_KEY, None)
         regressions = session.regression_thresholds(item.nodeid) if session is not None else []
@@ -340,7 +380,7 @@ def _measure_compared_metrics(item: pytest.Item, result: Result) -> None:
             pass
 
 
-def _fail(error: Exception) -> NoReturn:
+def _fail(error: Exception | str) -> NoReturn:
     """Fail the item with ``error``'s message alone: it says what is wrong, a traceback would not."""
     outcome = pytest.fail.Exception(f"netzip: {error}", pytrace=False)
     outcome.__suppress_context__ = True
@@ -358,9 +398,24 @@ def _properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     return [("netzip.compressor", record["compressor"]), ("netzip.device", record["device"]), *numbers]
 
 
+#: The folder of this package: a skip raised in it is reported at the test instead.
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def _point_skip_at_test(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Report a skip the plugin raised at the test's line, as pytest's skipping.py does for skip markers."""
+    if not (report.skipped and isinstance(report.longrepr, tuple)):
+        return
+    path, _, reason = report.longrepr
+    if str(Path(path).resolve()).startswith(_PACKAGE):
+        filename, line = item.reportinfo()[:2]
+        report.longrepr = (str(filename), (line or 0) + 1, reason)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    _point_skip_at_test(item, report)
     result = item.stash.get(RESULT_KEY, None)
     if call.when == "call" and result is not None:
         from pytest_netzip.report import make_record

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import logging
 import os
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -69,6 +71,25 @@ def _sample(model: nn.Module, example_input: Any) -> Any:
     parameter = next(model.parameters(), None)
     sample = DEFAULT_WORKLOAD.batch(example_input)
     return sample if parameter is None else tree_map(lambda v: v.to(parameter.device) if hasattr(v, "to") else v, sample)
+
+
+#: Libraries whose debug records (torch.export's traces, torchao's extension loading) say nothing to a user.
+_LIBRARY_LOGGERS = ("torch", "torchao", "torch_pruning")
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Keep the libraries' records below INFO out of the captured logs of an item while it compresses."""
+    loggers = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 class NetzipSession:
@@ -187,7 +208,8 @@ class NetzipSession:
             )
             start = time.perf_counter()
             try:
-                self._compressed[key] = compressor.apply(model, context).to(device).eval()
+                with _quiet_libraries():
+                    self._compressed[key] = compressor.apply(model, context).to(device).eval()
             except CompressionError as error:
                 self._compressed[key] = error
             self._compress_seconds[key] = time.perf_counter() - start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class Settings:
     compare: str | None = None
     compare_fail: tuple[RegressionRule, ...] = ()
     storage: Path = Path(".netzip")
+    traceback: bool = False
 
 
 #: Where the resolved settings live: ``config.stash[SETTINGS_KEY]``.
@@ -45,16 +47,21 @@ def _split(values: list[str] | str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in re.split(r",(?![^(]*\))", text) if part.strip())
 
 
-def _count(option: str, text: str | None, minimum: int) -> int | None:
+def _count(option: str, text: str | None, minimum: int, maximum: int | None = None) -> int | None:
     if text in (None, ""):
         return None
     try:
         number = int(text)
     except ValueError:
         number = minimum - 1
-    if number < minimum:
-        raise pytest.UsageError(f"{option} takes a whole number >= {minimum}, got {text!r}")
+    if number < minimum or (maximum is not None and number > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise pytest.UsageError(f"{option} takes a whole number {bounds}, got {text!r}")
     return number
+
+
+#: The largest seed torch's generators take (an unsigned 64-bit integer).
+MAX_SEED = 2**64 - 1
 
 
 def _weights(values: tuple[str, ...]) -> tuple[float, float, float, float] | None:
@@ -64,11 +71,12 @@ def _weights(values: tuple[str, ...]) -> tuple[float, float, float, float] | Non
         weights = tuple(float(value) for value in values)
     except ValueError:
         weights = ()
-    if len(weights) != 4:
+    if len(weights) != 4 or not all(0 <= weight < math.inf for weight in weights):
         raise pytest.UsageError(
-            f"--netzip-ocs-weights takes four numbers, the weights of P, S, C and E (e.g. 1,1,1,1), got {','.join(values)!r}"
+            "--netzip-ocs-weights takes four finite numbers >= 0, the weights of P, S, C and E (e.g. 1,1,1,1), "
+            f"got {','.join(values)!r}"
         )
-    return weights
+    return weights  # type: ignore[return-value]  # four, checked above
 
 
 def _rules(texts: tuple[str, ...]) -> tuple[RegressionRule, ...]:
@@ -109,6 +117,7 @@ _OPTIONS = (
     ("--netzip-compare", "netzip_compare", "optional", "compare with the saved run NAME (default: the latest)"),
     ("--netzip-compare-fail", "netzip_compare_fail", "list", "fail an item whose metric regressed against the compared run by more than this: metric:0.01 (absolute) or metric:10% (relative); repeatable"),
     ("--netzip-storage", "netzip_storage", "path", "folder of saved runs (default: .netzip in the rootdir)"),
+    ("--netzip-traceback", "netzip_traceback", "bool", "show the full traceback of a compressor that fails (also shown under -vv)"),
 )
 
 
@@ -116,18 +125,19 @@ def add_options(parser: pytest.Parser) -> None:
     """Register the ``netzip`` option group and its ini keys."""
     group = parser.getgroup("netzip", "compressed-model budgets (pytest-netzip)")
     for flag, key, kind, help_text in _OPTIONS:
+        cli_help = help_text.replace("%", "%%")  # argparse %-formats the help of options, not of ini keys
         if kind == "bool":
-            group.addoption(flag, action="store_true", default=None, dest=key, help=help_text)
+            group.addoption(flag, action="store_true", default=None, dest=key, help=cli_help)
             parser.addini(key, help_text, type="bool", default=False)
         elif kind == "list":
-            group.addoption(flag, action="append", default=None, dest=key, metavar="NAMES", help=help_text)
+            group.addoption(flag, action="append", default=None, dest=key, metavar="NAMES", help=cli_help)
             parser.addini(key, help_text, type="args", default=[])
         elif kind == "optional":
-            group.addoption(flag, nargs="?", const="latest", default=None, dest=key, metavar="NAME", help=help_text)
+            group.addoption(flag, nargs="?", const="latest", default=None, dest=key, metavar="NAME", help=cli_help)
             parser.addini(key, help_text, default="")
         else:
             metavar = {"path": "PATH", "name": "NAME"}.get(kind, "N")
-            group.addoption(flag, default=None, dest=key, metavar=metavar, help=help_text)
+            group.addoption(flag, default=None, dest=key, metavar=metavar, help=cli_help)
             parser.addini(key, help_text, default="")
 
 
@@ -141,6 +151,9 @@ def resolve(config: pytest.Config) -> Settings:
     def path(key: str) -> Path | None:
         """A path option: relative to the invocation directory on the command line, to the rootdir in the ini."""
         cli, ini = config.getoption(key), config.getini(key)
+        if "\0" in (cli or ini or ""):
+            where = f"--{key.replace('_', '-')}" if cli else f"the ini key {key}"
+            raise pytest.UsageError(f"{where}: the path {cli or ini!r} holds a NUL character")
         return Path(config.invocation_params.dir, cli) if cli else Path(config.rootpath, ini) if ini else None
 
     rules = _rules(_split(value("netzip_compare_fail")))
@@ -149,7 +162,7 @@ def resolve(config: pytest.Config) -> Settings:
         compressors=_split(value("netzip_compressors")),
         devices=_devices(_split(value("netzip_devices"))) or Settings.devices,
         max_samples=_count("--netzip-max-samples", value("netzip_max_samples"), minimum=1),
-        seed=_count("--netzip-seed", value("netzip_seed"), minimum=0) or 0,
+        seed=_count("--netzip-seed", value("netzip_seed"), minimum=0, maximum=MAX_SEED) or 0,
         threads=_count("--netzip-threads", value("netzip_threads"), minimum=1),
         json_path=path("netzip_json"),
         report_dir=path("netzip_report"),
@@ -160,4 +173,5 @@ def resolve(config: pytest.Config) -> Settings:
         compare=_compare(config.getoption("netzip_compare"), config.getini("netzip_compare")),
         compare_fail=rules,
         storage=path("netzip_storage") or Path(config.rootpath, ".netzip"),
+        traceback=bool(value("netzip_traceback")) or config.get_verbosity() >= 2,
     )

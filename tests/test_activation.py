@@ -56,6 +56,20 @@ def test_without_the_flag_torch_is_never_imported(pytester: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(["torch imported: False"])
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_lists_every_netzip_option(pytester: pytest.Pytester, flag: str) -> None:
+    """argparse %-formats option help: a literal % in ours once broke ``pytest --help`` in every project."""
+    from pytest_netzip.settings import _OPTIONS
+
+    result = pytester.runpytest(flag)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["netzip:*compressed-model budgets*"])
+    result.stdout.fnmatch_lines(["*metric:10% (relative)*"])
+    for option, key, _, _ in _OPTIONS:
+        result.stdout.fnmatch_lines([f"  {option}*"])
+        result.stdout.fnmatch_lines([f"  {key} *"])
+
+
 def test_disabling_the_plugin_by_name(project: pytest.Pytester) -> None:
     write_test(project, "def test_plain():\n    pass\n")
     project.runpytest("-p", "no:netzip").assert_outcomes(passed=1)

@@ -1,4 +1,4 @@
-"""Bad markers and options are collection or usage errors naming the test, the bad word and the choices."""
+"""Bad markers are errors of their test's items, bad options usage errors, each naming the test, the bad word and the choices."""
 
 from __future__ import annotations
 
@@ -117,19 +117,125 @@ from tests.conftest import write_test
             "*test_deployable: @pytest.mark.benchmark(timer='nowhere.clock'): cannot load it (*)",
         ),
         (
-            "@pytest.mark.agreement(min=0.9)",
-            "*test_deployable: @pytest.mark.agreement needs @pytest.mark.netzip(compressors=[[]...[]]) on the test",
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.accuracy_drop(max=10**400)',
+            "*test_deployable: accuracy_drop(max=10000000... (401 digits)) must be a finite number",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.size_ratio(min=float("inf"))',
+            "*test_deployable: size_ratio(min=inf) must be a finite number",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"], devices=["cuda:99999999999999999999"])',
+            "*test_deployable: device 'cuda:99999999999999999999' is out of range: torch numbers devices from 0 to 127",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"], devices=[])',
+            "*test_deployable: @pytest.mark.netzip(devices=[[][]]) names no device: list some, or leave devices out *",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.netzip(compressors=["bf16"])',
+            "*test_deployable: @pytest.mark.netzip is given 2 times (on the test, its class or its module): give one*",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p50_ms=5, batch_size=2)\n'
+            '@pytest.mark.latency_budget(p95_ms=9, batch_size=8)',
+            "*test_deployable: latency_budget(batch_size=2), latency_budget(batch_size=8): latency, memory and "
+            "energy are measured on one batch size",
         ),
     ],
 )
-def test_bad_markers_are_collection_errors(project: pytest.Pytester, markers: str, expected: str) -> None:
-    write_test(project, f"{markers}\ndef test_deployable():\n    pass\n")
-    for args in ((), ("--netzip",)):
+def test_a_bad_marker_errors_its_own_items_and_the_rest_runs(
+    project: pytest.Pytester, markers: str, expected: str
+) -> None:
+    write_test(project, f"""
+        {markers}
+        def test_deployable():
+            pass
+
+        def test_plain():
+            pass
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.agreement(min=0.9)
+        def test_good():
+            pass
+        """.replace("\n@", "\n        @"))
+    for args, outcomes in (((), {"passed": 1, "skipped": 1}), (("--netzip",), {"passed": 2})):
         result = project.runpytest(*args)
-        result.assert_outcomes(errors=1)
-        result.stdout.fnmatch_lines(["*ERROR collecting test_model.py*", expected])
+        result.assert_outcomes(errors=1, **outcomes)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.stdout.fnmatch_lines(["*ERROR at setup of test_deployable*", expected])
         result.stdout.no_fnmatch_line("*INTERNALERROR*")
         result.stdout.no_fnmatch_line("*Traceback*")
+        result.stdout.no_fnmatch_line("*Interrupted*")
+
+
+def test_every_bad_marker_of_a_module_is_reported(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["int9"])
+        def test_first():
+            pass
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.agreement(min=2)
+        @pytest.mark.size_ratio(mni=3)
+        def test_second():
+            pass
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines_random([
+        "*test_first: unknown compressor 'int9'*",
+        "*test_second: agreement(min=2) is impossible: a share must lie in [[]0, 1[]]",
+        "*test_second: size_ratio: unknown keyword 'mni': did you mean 'min'? *",
+    ])
+
+
+def test_a_good_test_runs_by_its_node_id_beside_a_bad_marker(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["int9"])
+        def test_bad():
+            pass
+
+        def test_plain():
+            pass
+        """)
+    project.runpytest("test_model.py::test_plain").assert_outcomes(passed=1)
+    project.runpytest("--netzip", "test_model.py::test_bad").assert_outcomes(errors=1)
+
+
+def test_devices_none_means_the_default_devices(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"], devices=None)
+        @pytest.mark.agreement(min=0.9)
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_deployable[[]fp16-cpu[]] PASSED*"])
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_a_threshold_marker_without_the_netzip_marker_is_not_touched(
+    project: pytest.Pytester, registered: bool
+) -> None:
+    """A project's own ``agreement`` marker is its business; under --netzip a stray one is at most a note."""
+    if registered:
+        project.makeini("[pytest]\nmarkers =\n    agreement(min): the project's own marker\n")
+    write_test(project, """
+        @pytest.mark.agreement(min=0.9)
+        def test_own_marker(request):
+            assert request.node.get_closest_marker("agreement").kwargs == {"min": 0.9}
+        """)
+    project.runpytest("--strict-markers").assert_outcomes(passed=1)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(passed=1)
+    note = "netzip: test_model.py::test_own_marker has @pytest.mark.agreement but no @pytest.mark.netzip(*): netzip does not check it"
+    if registered:
+        result.stdout.no_fnmatch_line("*netzip does not check it*")
+    else:
+        result.stdout.fnmatch_lines([note])
 
 
 def test_a_compressor_filter_that_matches_nothing_says_so(project: pytest.Pytester) -> None:
@@ -143,10 +249,14 @@ def test_a_compressor_filter_that_matches_nothing_says_so(project: pytest.Pytest
     ("option", "expected"),
     [
         ("--netzip-max-samples=0", "*--netzip-max-samples takes a whole number >= 1, got '0'"),
-        ("--netzip-seed=abc", "*--netzip-seed takes a whole number >= 0, got 'abc'"),
+        ("--netzip-seed=abc", f"*--netzip-seed takes a whole number from 0 to {2**64 - 1}, got 'abc'"),
         ("--netzip-devices=gpu", "*--netzip-devices: unknown device 'gpu' (valid: auto, cpu, cuda, cuda:N, mps)"),
         ("--netzip-threads=0", "*--netzip-threads takes a whole number >= 1, got '0'"),
-        ("--netzip-ocs-weights=1,2", "*--netzip-ocs-weights takes four numbers, the weights of P, S, C and E*'1,2'"),
+        ("--netzip-ocs-weights=1,2", "*--netzip-ocs-weights takes four finite numbers >= 0, the weights of P, S, C and E*'1,2'"),
+        ("--netzip-ocs-weights=nan,1,1,1", "*--netzip-ocs-weights takes four finite numbers >= 0*'nan,1,1,1'"),
+        ("--netzip-ocs-weights=1,-1,1,1", "*--netzip-ocs-weights takes four finite numbers >= 0*'1,-1,1,1'"),
+        (f"--netzip-seed={2**64}", f"*--netzip-seed takes a whole number from 0 to {2**64 - 1}, got '{2**64}'"),
+        ("--netzip-json=a\0b.json", "*--netzip-json: the path 'a\\x00b.json' holds a NUL character"),
     ],
 )
 def test_a_bad_option_value_is_a_usage_error(project: pytest.Pytester, option: str, expected: str) -> None:
@@ -201,8 +311,16 @@ def test_bad_data_is_a_clear_failure(project: pytest.Pytester, data: str, expect
 @pytest.mark.parametrize(
     ("failing", "expected"),
     [
-        ("explode", "*CompressionError: compressor explode failed on Signed: cannot compress layer 'down'"),
-        ("prune_l1+explode", "*compressor prune_l1+explode failed at its step explode: cannot compress layer 'down'*"),
+        (
+            "explode",
+            "netzip: compressor explode failed on Signed: RuntimeError: cannot compress layer 'down' "
+            "(at conftest.py:*, in transform) (the full traceback: --netzip-traceback or -vv)",
+        ),
+        (
+            "prune_l1+explode",
+            "netzip: compressor prune_l1+explode failed at its step explode on Signed: RuntimeError: cannot compress "
+            "layer 'down' (at conftest.py:*, in transform)*",
+        ),
     ],
 )
 def test_a_failing_compressor_errors_that_item_only(project: pytest.Pytester, failing: str, expected: str) -> None:
@@ -215,3 +333,7 @@ def test_a_failing_compressor_errors_that_item_only(project: pytest.Pytester, fa
     result = project.runpytest("--netzip")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([expected])
+    result.stdout.no_fnmatch_line("*plugin.py*")  # one message, not a traceback through the plugin
+    result.stdout.no_fnmatch_line("*raise RuntimeError*")
+    for asked in ("--netzip-traceback", "-vv"):
+        project.runpytest("--netzip", asked).stdout.fnmatch_lines(["*raise RuntimeError(\"cannot compress layer 'down'\")*"])

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass
+import sysconfig
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -43,6 +46,28 @@ class CompressorUnsupported(CompressionError):
     """A compressor does not apply on this device or machine: its items skip with the message."""
 
 
+#: Where library code lives (the standard library, installed packages, this package): not the user's.
+_LIBRARY_PATHS = tuple(
+    {str(Path(sysconfig.get_paths()[key]).resolve()) for key in ("stdlib", "purelib", "platlib")}
+    | {str(Path(__file__).resolve().parents[1])}
+)
+
+
+def describe_failure(error: BaseException) -> str:
+    """``RuntimeError: bad shape (at model.py:42, in forward)``: the cause, and the user's line it came from."""
+    described = f"{type(error).__name__}: {error}"
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if frame.filename.startswith("<") or str(path).startswith(_LIBRARY_PATHS):
+            continue
+        try:
+            shown = path.relative_to(Path.cwd())
+        except ValueError:
+            shown = path
+        return f"{described} (at {shown}:{frame.lineno}, in {frame.name})"
+    return described
+
+
 @dataclass(frozen=True)
 class Compressor:
     """Base class of every compressor.
@@ -75,7 +100,9 @@ class Compressor:
         except CompressionError:
             raise
         except Exception as exc:
-            raise CompressionError(f"compressor {self.id} failed on {type(model).__name__}: {exc}") from exc
+            raise CompressionError(
+                f"compressor {self.id} failed on {type(model).__name__}: {describe_failure(exc)}"
+            ) from exc
         return compressed.eval()
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, describe_failure
 
 if TYPE_CHECKING:
     from torch import nn
@@ -35,5 +35,8 @@ class Pipeline(Compressor):
             try:
                 model = step.transform(model, ctx)
             except Exception as exc:
-                raise CompressionError(f"compressor {self.id} failed at its step {step.id}: {exc}") from exc
+                raise CompressionError(
+                    f"compressor {self.id} failed at its step {step.id} on {type(model).__name__}: "
+                    f"{describe_failure(exc)}"
+                ) from exc
         return model
