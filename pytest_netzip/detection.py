@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch.utils._pytree import register_pytree_node
 
-from pytest_netzip.evaluation import DataError
+from pytest_netzip.evaluation import DataError, same_inputs
 
 
 class ImageList(list):
@@ -45,14 +45,14 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _boxes(value: Any, where: str) -> torch.Tensor:
-    """``value`` as a float32 (N, 4) tensor of finite (x1, y1, x2, y2) boxes, or a DataError saying why not."""
+def _boxes(value: Any, where: str, finite: bool) -> torch.Tensor:
+    """``value`` as a float32 (N, 4) tensor of (x1, y1, x2, y2) boxes, ``finite`` if asked, or a DataError saying why not."""
     boxes = torch.as_tensor(value).detach().cpu()
     if boxes.numel() == 0:
         return boxes.reshape(0, 4).float()
     if boxes.ndim != 2 or boxes.shape[1] != 4 or not boxes.is_floating_point():
         raise DataError(f"{where}: boxes must be a float tensor of shape (N, 4); got {_describe(boxes)}")
-    if not boxes.isfinite().all():
+    if finite and not boxes.isfinite().all():
         raise DataError(f"{where}: boxes hold NaN or infinite coordinates")
     if (boxes[:, 2:] < boxes[:, :2]).any():
         raise DataError(f"{where}: boxes must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2")
@@ -80,7 +80,8 @@ def _entry(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, torch.Ten
     missing = [key for key in keys if key not in value]
     if missing:
         raise DataError(f"{where}: the dict lacks {', '.join(missing)} (it has {', '.join(map(str, value)) or 'no key'})")
-    boxes = _boxes(value["boxes"], where)
+    # a model's NaN boxes are counted by Detections.nonfinite, which names the model; the data's fail here
+    boxes = _boxes(value["boxes"], where, finite="scores" not in keys)
     entry = {"boxes": boxes, "labels": _vector(value["labels"], len(boxes), where, "labels", integer=True)}
     if "scores" in keys:
         entry["scores"] = _vector(value["scores"], len(boxes), where, "scores", integer=False)
@@ -120,17 +121,28 @@ def image_list(inputs: Any, targets: Any) -> Any:
 
 @dataclass(frozen=True)
 class Detections:
-    """A detector's detections (CPU) on every evaluation image, with the ground truth."""
+    """A detector's detections (CPU) on every evaluation image, with the ground truth and the inputs' fingerprint."""
 
     task: ClassVar[str] = "detection"
     kind: ClassVar[str] = "detections (a list of dicts)"
 
     detections: list[dict[str, torch.Tensor]]
     targets: list[dict[str, torch.Tensor]]
+    inputs: torch.Tensor | None = None
 
     def same_samples(self, other: object) -> bool:
-        """Whether ``other`` was computed on the same images (equal ground truth, in the same order)."""
+        """Whether ``other`` was computed on the same images (equal ground truth and inputs, in the same order)."""
         return isinstance(other, Detections) and len(other.targets) == len(self.targets) and all(
             torch.equal(mine["boxes"], theirs["boxes"]) and torch.equal(mine["labels"], theirs["labels"])
             for mine, theirs in zip(self.targets, other.targets)
-        )
+        ) and same_inputs(self.inputs, other.inputs)
+
+    @property
+    def samples(self) -> int:
+        """The number of evaluation images."""
+        return len(self.targets)
+
+    @property
+    def nonfinite(self) -> int:
+        """The number of images with a NaN or infinite box or score."""
+        return sum(not (found["boxes"].isfinite().all() and found["scores"].isfinite().all()) for found in self.detections)

@@ -120,21 +120,67 @@ def _class_indices(targets: Any, batch_size: int, index: int) -> torch.Tensor:
     return targets
 
 
+def fingerprint(inputs: Any, count: int) -> torch.Tensor:
+    """Per sample of a batch, the float64 sum and position-weighted sum of each batched tensor of ``inputs``.
+
+    Cheap (one pass over the inputs), and changed by shuffling, noise, crops and flips alike.
+    """
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    from pytest_netzip.detection import ImageList
+
+    def sums(values: torch.Tensor) -> torch.Tensor:
+        flat = (values.flatten(1) if values.ndim > 1 else values[:, None]).detach().double()
+        weights = torch.arange(1, flat.shape[1] + 1, dtype=torch.float64, device=flat.device)
+        return torch.stack([flat.sum(dim=1), flat @ weights], dim=1).cpu()
+
+    if isinstance(inputs, ImageList):
+        return torch.cat([sums(image[None]) for image in inputs]) if inputs else torch.zeros(0, 2, dtype=torch.float64)
+    leaves = [
+        leaf for leaf in tree_leaves(inputs)
+        if isinstance(leaf, torch.Tensor) and leaf.ndim and len(leaf) == count and not leaf.is_complex()
+    ]
+    return torch.cat([sums(leaf) for leaf in leaves], dim=1) if leaves else torch.zeros(count, 0, dtype=torch.float64)
+
+
+def same_inputs(first: torch.Tensor | None, second: torch.Tensor | None) -> bool:
+    """Whether two fingerprints of the evaluation inputs match (None: outputs made by hand, without inputs)."""
+    import torch
+
+    if first is None or second is None:
+        return first is second
+    # float64 sums of equal inputs agree to rounding however they are reduced; any change moves them far more
+    return first.shape == second.shape and torch.allclose(first, second, rtol=1e-9, atol=0, equal_nan=True)
+
+
 @dataclass(frozen=True)
 class Predictions:
-    """A classifier's logits (float32, CPU) for every evaluation sample, with the targets."""
+    """A classifier's logits (float32, CPU) for every evaluation sample, with the targets and the inputs' fingerprint."""
 
     task: ClassVar[str] = "classification"
     kind: ClassVar[str] = "logits"
 
     logits: torch.Tensor
     targets: torch.Tensor
+    inputs: torch.Tensor | None = None
 
     def same_samples(self, other: object) -> bool:
-        """Whether ``other`` was computed on the same samples (equal targets, in the same order)."""
+        """Whether ``other`` was computed on the same samples (equal targets and inputs, in the same order)."""
         import torch
 
-        return isinstance(other, Predictions) and torch.equal(self.targets, other.targets)
+        return (isinstance(other, Predictions) and torch.equal(self.targets, other.targets)
+                and same_inputs(self.inputs, other.inputs))
+
+    @property
+    def samples(self) -> int:
+        """The number of evaluation samples."""
+        return len(self.targets)
+
+    @property
+    def nonfinite(self) -> int:
+        """The number of samples with a NaN or infinite logit."""
+        return int((~self.logits.isfinite().all(dim=1)).sum())
 
     @cached_property
     def labels(self) -> torch.Tensor:
@@ -147,25 +193,22 @@ class Predictions:
         return self.logits.shape[1]
 
 
-def predict(
-    model: nn.Module, data: Iterable[tuple[Any, Any]], device: torch.device, task: str | None = None
-) -> Predictions | Detections:
-    """Run ``model`` once over ``data`` on ``device`` and keep its logits, or its detections if it is a detector.
-
-    ``task`` says which it is; by default the model's output on the first batch tells.
-    """
+def predict(model: nn.Module, data: Iterable[tuple[Any, Any]], device: torch.device) -> Predictions | Detections:
+    """Run ``model`` once over ``data`` on ``device`` and keep its logits, or its detections if it is a detector
+    (its output on the first batch tells), with a fingerprint of the inputs."""
     import torch
     from torch.utils._pytree import tree_map
 
     from pytest_netzip.detection import Detections, detection_outputs, is_detection_batch
 
-    outputs, targets = [], []
+    outputs, targets, fingerprints, task = [], [], [], None
     with torch.inference_mode():
         for index, (inputs, batch_targets) in enumerate(data):
+            fingerprints.append(fingerprint(inputs, len(batch_targets)))
             output = model(tree_map(lambda value: value.to(device) if isinstance(value, torch.Tensor) else value, inputs))
             found = "detection" if is_detection_batch(output) else "classification"
             if task is not None and task != found:
-                raise DataError(f"task={task!r} was declared, but the model returns {_kind(output)}")
+                raise DataError(f"the model returns {_kind(output)} on batch {index}, but was a {task} model before")
             task = found
             detector_targets = isinstance(batch_targets, list)
             if detector_targets != (task == "detection"):
@@ -184,8 +227,8 @@ def predict(
     if task is None:
         raise DataError("netzip_data yielded no batches")
     if task == "detection":
-        return Detections(outputs, targets)
-    predictions = Predictions(torch.cat(outputs), torch.cat(targets))
+        return Detections(outputs, targets, torch.cat(fingerprints))
+    predictions = Predictions(torch.cat(outputs), torch.cat(targets), torch.cat(fingerprints))
     if predictions.targets.min() < 0 or predictions.targets.max() >= predictions.num_classes:
         raise DataError(
             f"targets must be class indices in [0, {predictions.num_classes}) for a model with "
@@ -211,7 +254,6 @@ class Subject:
     """A model as measured on one device and evaluation set; each measurement is made at most once.
 
     A compressed model's subject knows its ``reference``, whose samples it must see in the same order.
-    Its ``task`` is what a netzip marker declared the model to be (None: its output tells).
     """
 
     def __init__(
@@ -229,27 +271,20 @@ class Subject:
         self.device = device
         self.reference = reference
         self.compress_seconds = compress_seconds
-        self.task: str | None = None
         self._outcomes: dict[Hashable, object] = {}  # predictions, compute, timings..., or why they failed
         self._values: dict[tuple[str, Workload | None, Hashable], MetricValue | MetricUnavailable] = {}
-
-    def declare_task(self, task: str | None) -> None:
-        """Take ``task`` (a netzip marker's) as what this model is; DataError if another test declared another."""
-        if task is None or task == self.task:
-            return
-        if self.task is not None:
-            raise DataError(
-                f"tests that share one netzip_model and netzip_data mark it task={self.task!r} and task={task!r}"
-            )
-        self.task = task
+        self._uses: dict[tuple[str, Workload | None, Hashable], list[str]] = {}  # the metrics each one measured
+        self._measuring: list[list[str]] = []  # what each measurement under way has measured so far
 
     @property
     def outputs(self) -> Predictions | Detections:
         """The model's logits or detections on the evaluation set (one forward pass, tried once, on first use)."""
-        outputs = self.once("outputs", self._predict)
-        if self.task not in (None, outputs.task):
-            raise DataError(f"task={self.task!r} was declared, but {self.label} returns {outputs.kind}")
-        return outputs
+        return self.once("outputs", self._predict)
+
+    def check_task(self, task: str | None) -> None:
+        """DataError unless this model's outputs are those of ``task`` (a test's declaration; None: any)."""
+        if task is not None and self.outputs.task != task:
+            raise DataError(f"task={task!r} was declared, but the model returns {self.outputs.kind}")
 
     @property
     def predictions(self) -> Predictions:
@@ -344,8 +379,14 @@ class Subject:
             raise DataError(f"{action} {self.label} on {self.device} failed: {type(exc).__name__}: {exc}") from exc
 
     def _predict(self) -> Predictions | Detections:
-        outputs = self._blamed("evaluating", lambda: predict(self.model, self.data, self.device, self.task))
-        if self.reference is not None and not outputs.same_samples(self.reference.outputs):
+        expected = self.reference.outputs if self.reference is not None else None
+        outputs = self._blamed("evaluating", lambda: predict(self.model, self.data, self.device))
+        if outputs.nonfinite:
+            raise DataError(f"{self.label} returns NaN or infinite outputs for {outputs.nonfinite} of {outputs.samples} "
+                            "samples: no gate can judge them")
+        if expected is not None and expected.task != outputs.task:
+            raise DataError(f"the reference returns {expected.kind}, but {self.label} returns {outputs.kind}")
+        if expected is not None and not outputs.same_samples(expected):
             raise DataError(
                 "netzip_data gave different samples to the reference and to "
                 f"{self.label}: shuffle=True, random transforms or sampling? Each model must see the same "
@@ -366,12 +407,17 @@ class Subject:
         key = (metric.name, workload if metric.workload else None, metric.setting)
         if key not in self._values or metric.fresh:
             arguments = (self, reference, workload) if metric.workload else (self, reference)
+            self._measuring.append([])
             try:
                 self._values[key] = _checked(metric, metric.compute(*arguments))
             except WrongTask as wrong:
                 self._values[key] = MetricUnavailable(f"{metric.name} {wrong.reason}")
             except MetricUnavailable as unavailable:
                 self._values[key] = unavailable
+            finally:
+                self._uses[key] = self._measuring.pop()
+        for measuring in self._measuring:  # the measurements under way hold this one, and what it holds
+            measuring.extend([metric.name, *self._uses[key]])
         value = self._values[key]
         if isinstance(value, MetricUnavailable):
             raise value
@@ -382,6 +428,10 @@ class Subject:
     ) -> MetricValue | MetricUnavailable | None:
         """What ``measure`` found for ``name`` (under ``workload`` and ``setting``) so far, without measuring; None if nothing."""
         return self._values.get((name, workload, setting), self._values.get((name, None, setting)))
+
+    def uses(self, name: str, workload: Workload = DEFAULT_WORKLOAD, setting: Hashable = None) -> list[str]:
+        """The metrics that measuring ``name`` (under ``workload`` and ``setting``) measured on this model on the way."""
+        return self._uses.get((name, workload, setting), self._uses.get((name, None, setting), []))
 
 
 def _checked(metric: Metric, value: object) -> MetricValue:
@@ -399,18 +449,24 @@ def _checked(metric: Metric, value: object) -> MetricValue:
 class MetricValues(Mapping[str, MetricValue]):
     """A subject's metrics by name, each measured on first access and remembered.
 
-    Reading a compressed model's metric measures the reference's too, so tables can compare them.
+    Reading a compressed model's metric measures the reference's too, so tables can compare them. Where
+    the item declares a ``task``, the first read checks it against the reference's outputs: each item
+    gets its own verdict, whatever the items that share the models declared.
     """
 
-    def __init__(self, subject: Subject, reference: Subject, registry: MetricRegistry, workload: Workload) -> None:
+    def __init__(
+        self, subject: Subject, reference: Subject, registry: MetricRegistry, workload: Workload, task: str | None
+    ) -> None:
         self._subject = subject
         self._reference = reference
         self._registry = registry
         self._workload = workload
+        self._task = task
         self._accessed: list[str] = []
 
     def __getitem__(self, name: str) -> MetricValue:
         metric = self._registry[name]
+        self._reference.check_task(self._task)
         if name not in self._accessed:
             self._accessed.append(name)
         if self._subject is not self._reference:
@@ -435,28 +491,42 @@ class MetricValues(Mapping[str, MetricValue]):
         }
         return {name: values[name] for name in self._registry.ordered(values) if values[name] is not None}
 
+    def held(self) -> list[str]:
+        """The registered metrics that the measurements read so far measured on the way (a size_ratio's sizes)."""
+        return [
+            used for name in self._accessed
+            for used in self._subject.uses(name, self._workload, self._registry[name].setting)
+            if used in self._registry
+        ]
+
 
 class Result:
     """A compressed model's metrics beside the reference's on the same device and data."""
 
     def __init__(
         self, *, model: str, compressor: str, device: str, compressed: Subject, reference: Subject,
-        registry: MetricRegistry, workload: Workload = DEFAULT_WORKLOAD,
+        registry: MetricRegistry, workload: Workload = DEFAULT_WORKLOAD, task: str | None = None,
     ) -> None:
         self.model = model
         self.compressor = compressor
         self.device = device
         self.workload = workload
-        self.metrics = MetricValues(compressed, reference, registry, workload)
-        self.reference_metrics = MetricValues(reference, reference, registry, workload)
+        self.metrics = MetricValues(compressed, reference, registry, workload, task)
+        self.reference_metrics = MetricValues(reference, reference, registry, workload, task)
         self.registry = registry
 
     def complete(self) -> None:
-        """Measure what comes free with what was measured (by any item): a whole group, NetZIP's P."""
+        """Record what the item's measurements hold (the sizes behind a size_ratio), and measure what comes free
+        with what was measured (by any item): a whole group, NetZIP's P, the clean top1 beside robustness."""
         values = self.metrics.measured(self.registry.names)
         measured = [name for name, value in values.items() if not isinstance(value, MetricUnavailable)]
-        for name in derived_metrics(self.registry, measured):
-            with contextlib.suppress(MetricUnavailable, DataError):  # the item is over: what fails is left out
+        self._record(derived_metrics(self.registry, measured))
+        self._record(self.metrics.held())  # after the derived ones, so that P's top1 is among them
+
+    def _record(self, names: Iterable[str]) -> None:
+        """Read ``names``, so that the item's record holds them; what fails is left out: the item is over."""
+        for name in names:
+            with contextlib.suppress(MetricUnavailable, DataError):
                 self.metrics[name]  # noqa: B018 - measures it
 
     @property
@@ -497,11 +567,9 @@ def evaluate(
         registry[name]  # noqa: B018 - fail on an unknown name before any forward pass
     reference_subject = Subject("reference", on_device(reference, device), eval_data, device)
     compressed_subject = Subject("compressed", on_device(compressed, device), eval_data, device, reference_subject)
-    for subject in (reference_subject, compressed_subject):
-        subject.declare_task(task)
     result = Result(
         model=type(reference).__name__, compressor="compressed", device=str(device),
-        compressed=compressed_subject, reference=reference_subject, registry=registry,
+        compressed=compressed_subject, reference=reference_subject, registry=registry, task=task,
     )
 
     def plain(values: dict[str, MetricValue | MetricUnavailable]) -> dict[str, MetricValue | str]:

@@ -232,7 +232,7 @@ class NetzipSession:
     ) -> Result:
         """The lazily measured result of ``compressor`` on ``device`` against the reference.
 
-        ``task``, where a test declares it, says what the model is for every test that measures it.
+        ``task``, where the test declares it, is checked against the model's outputs for this test alone.
         """
         self._eval_data_of(data, example_input, space)
         reference = self.reference(model, data, device)
@@ -241,8 +241,6 @@ class NetzipSession:
             compressed = self.compressed(model, compressor, device)
             seconds = self._compress_seconds[id(model), compressor, str(device)]
             self._subjects[key] = Subject(compressor.id, compressed, self._eval_data_of(data), device, reference, seconds)
-        for subject in (reference, self._subjects[key]):
-            subject.declare_task(task)
         return Result(
             model=self._label(model, data),
             compressor=compressor.id,
@@ -251,6 +249,7 @@ class NetzipSession:
             reference=reference,
             registry=registry,
             workload=workload,
+            task=task,
         )
 
     # Hooks: contribute OCS with the configured weights; gather the records the items attach to their reports.

@@ -168,6 +168,9 @@ def test_what_comes_free_with_a_measurement() -> None:
     assert derived_metrics(registry, ["speedup"]) == [
         "speedup", "speedup_interval", "speedup_cpu_pressure", "compress_seconds",
     ]
+    assert derived_metrics(registry, ["robust_accuracy"]) == [  # read against the clean top1
+        "top1", "robust_accuracy", "attack_mode", "attack_detail", "attack_seconds", "compress_seconds",
+    ]
 
 
 def test_ocs_of_a_variant_combines_the_ratios_of_all_its_items() -> None:

@@ -44,9 +44,13 @@ def ocs_metric(weights: tuple[float, float, float, float] = DEFAULT_OCS_WEIGHTS)
 COMBINED_METRICS = (ocs_metric(),)
 
 
+#: Groups of metrics that are read against the clean top-1 (robust accuracy, the drop under perturbation).
+READ_AGAINST_TOP1 = frozenset({"adversarial", "perturbation"})
+
+
 def derived_metrics(registry: MetricRegistry, measured: Iterable[str]) -> list[str]:
-    """Metrics that come free with ``measured``: every metric of each group touched, P beside a ratio, and
-    ``compress_seconds``.
+    """Metrics that come free with ``measured``: every metric of each group touched, P beside a ratio, the clean
+    top1 beside robustness, and ``compress_seconds``.
 
     OCS is not among them: it is computed per variant from everything the session measured (see
     ``pytest_netzip.report.variants``), so it does not depend on which test ran first.
@@ -56,6 +60,8 @@ def derived_metrics(registry: MetricRegistry, measured: Iterable[str]) -> list[s
     measured = set(measured)
     groups = {registry[name].group for name in measured if name in registry} - {None}
     derived = [name for name in registry.names if registry[name].group in groups]
+    if groups & READ_AGAINST_TOP1:
+        derived.append("top1")
     ratios = (measured | set(derived)) & set(OCS_RATIOS[1:])
     if ratios and measured & {accuracy.name for accuracy in ACCURACY_METRICS}:
         derived.append("performance_ratio")
