@@ -97,7 +97,7 @@ def series(title: str, repo: Path, test: str, runs: int, max_time: float) -> Cou
     print(title)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--netzip", f"--benchmark-max-time={max_time}",
                "--netzip-json=out.json", f"test_gates.py::{test}"]
-    subprocess.run(command, cwd=repo, capture_output=True, env={**os.environ, "RUNS": str(runs)})
+    subprocess.run(command, cwd=repo, capture_output=True, env={**os.environ, "RUNS": str(runs)}, check=False)  # FAIL: exit 1
     outcomes: Counter[str] = Counter()
     for record in json.loads((repo / "out.json").read_text())["results"]:
         metrics, verdicts = record["metrics"], [budget["passed"] for budget in record["budgets"]]
