@@ -114,7 +114,7 @@ def samples_of(subject: Subject, count: int) -> tuple[torch.Tensor, torch.Tensor
     """
     import torch
 
-    from pytest_netzip.evaluation import DataError
+    from pytest_netzip.evaluation import DataError, fingerprint, same_inputs
     from pytest_netzip.metrics.base import MetricUnavailable
 
     owner = subject.reference or subject
@@ -131,7 +131,9 @@ def samples_of(subject: Subject, count: int) -> tuple[torch.Tensor, torch.Tensor
             if taken >= count:
                 break
         targets = torch.cat(targets)
-        if not torch.equal(targets, owner.predictions.targets[: len(targets)]):
+        clean = owner.predictions
+        if not (torch.equal(targets, clean.targets[: len(targets)])
+                and same_inputs(fingerprint(torch.cat(inputs), len(targets)), clean.inputs[: len(targets)])):
             raise DataError("netzip_data gave other samples on a second pass (shuffle=True?): robustness checks need "
                             "the same samples in the same order every time")
         try:
