@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pytest_netzip.html_report import REFERENCE, Section
 from pytest_netzip.labels import place_labels
@@ -25,12 +25,21 @@ if TYPE_CHECKING:
 #: Accuracy on the trade-off plots: the first of these measured by the most variants that have the other axis.
 ACCURACY_METRICS = ("top1", "f1", "map", "agreement")
 
+#: Values of a larger magnitude are left out of the plots (the report notes them): no measurement comes near, and
+#: the margins and log axes drawn around such a value would overflow a float.
+LARGEST = 1e100
+
 _DPI = 100
 _REFERENCE_COLOUR = "#7f7f7f"
 
 
 class PlotUnavailable(Exception):
     """A plot lacks the metrics it needs; the message says which, for the report's notes."""
+
+
+def drawable(value: object) -> bool:
+    """Whether ``value`` can be placed on an axis: a number, not NaN, of magnitude at most ``LARGEST``."""
+    return is_number(value) and abs(cast(float, value)) <= LARGEST
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -83,7 +92,8 @@ def _direction(registry: MetricRegistry, name: str) -> str:
 
 def bar_chart(section: Section, colours: dict[str, Any], registry: MetricRegistry) -> Figure:
     """A panel per numeric metric, a bar per variant; the speedup bar spans its confidence interval."""
-    names = section.scalar_metrics(registry)
+    names = [name for name in section.scalar_metrics(registry)
+             if any(drawable(variant["metrics"].get(name)) for variant in section.variants)]
     if not names:
         raise PlotUnavailable("no variant measured a numeric metric")
     columns = min(3, len(names))
@@ -107,14 +117,14 @@ def _bar_panel(ax: Axes, section: Section, name: str, colours: dict[str, Any], r
     from matplotlib.ticker import EngFormatter
 
     values = [variant["metrics"].get(name) for variant in section.variants]
-    measured = [(position, value) for position, value in enumerate(values) if is_number(value)]
+    measured = [(position, value) for position, value in enumerate(values) if drawable(value)]
     positions, heights = zip(*measured)
     names = [section.variants[position]["compressor"] for position in positions]
     ax.barh(positions, heights, color=[colours[n] for n in names], height=0.7)
     ends = list(heights)
     for index, (position, value) in enumerate(measured):
         interval = section.variants[position]["metrics"].get(f"{name}_interval")
-        if isinstance(interval, dict) and is_number(interval.get("low")) and is_number(interval.get("high")):
+        if isinstance(interval, dict) and drawable(interval.get("low")) and drawable(interval.get("high")):
             ax.errorbar(value, position, xerr=[[max(value - interval["low"], 0)], [max(interval["high"] - value, 0)]],
                         fmt="none", ecolor="black", capsize=3, linewidth=1)
             ends[index] = max(value, interval["high"])
@@ -122,11 +132,13 @@ def _bar_panel(ax: Axes, section: Section, name: str, colours: dict[str, Any], r
         ax.annotate(format_value(registry, name, value), (end, position), xytext=(3 if value >= 0 else -3, 0),
                     textcoords="offset points", va="center", ha="left" if value >= 0 else "right", fontsize=8)
     for position, value in enumerate(values):
-        if not is_number(value):
-            ax.text(0.01, position, "n/a" if name in section.variants[position]["metrics"] else "not measured",
+        if not drawable(value):
+            measured_here = name in section.variants[position]["metrics"]
+            text = "not drawn" if is_number(value) else "n/a" if measured_here else "not measured"
+            ax.text(0.01, position, text,
                     transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="#8c959f", style="italic")
     reference = section.reference.get(name)
-    if is_number(reference):
+    if drawable(reference):
         ax.axvline(reference, color=_REFERENCE_COLOUR, linestyle="--", linewidth=0.8)
     low, high = min(heights), max(ends)
     if low > 0 and high / low >= 100:  # spans orders of magnitude (MACs, OCS): only a log axis shows them all
@@ -147,28 +159,28 @@ def _sizes(section: Section) -> dict[str, float]:
     sizes = {}
     for variant in section.variants:
         metrics = variant["metrics"]
-        if is_number(metrics.get("size_bytes")):
+        if drawable(metrics.get("size_bytes")):
             sizes[variant["compressor"]] = metrics["size_bytes"]
-        elif is_number(reference) and is_number(metrics.get("size_ratio")) and metrics["size_ratio"] > 0:
+        elif drawable(reference) and drawable(metrics.get("size_ratio")) and metrics["size_ratio"] > 0:
             sizes[variant["compressor"]] = reference / metrics["size_ratio"]
-    return sizes
+    return {name: size for name, size in sizes.items() if drawable(size)}
 
 
 def _tradeoff_points(section: Section, cost: str) -> tuple[str, dict[str, tuple[float, float]]]:
     """The accuracy metric to plot and each variant's ``(cost, accuracy)``; PlotUnavailable naming what is missing."""
     costs = _sizes(section) if cost == "size_bytes" else {
         variant["compressor"]: variant["metrics"][cost] for variant in section.variants
-        if is_number(variant["metrics"].get(cost))
+        if drawable(variant["metrics"].get(cost))
     }
     if not costs:
         raise PlotUnavailable(f"no variant measured {cost}")
-    measured = [name for name in ACCURACY_METRICS if any(is_number(v["metrics"].get(name)) for v in section.variants)]
+    measured = [name for name in ACCURACY_METRICS if any(drawable(v["metrics"].get(name)) for v in section.variants)]
     if not measured:
         raise PlotUnavailable(f"no variant measured {', '.join(ACCURACY_METRICS[:-1])} or {ACCURACY_METRICS[-1]}")
     accuracy = max(measured, key=lambda name: sum(
-        is_number(v["metrics"].get(name)) and v["compressor"] in costs for v in section.variants))
+        drawable(v["metrics"].get(name)) and v["compressor"] in costs for v in section.variants))
     points = {v["compressor"]: (costs[v["compressor"]], v["metrics"][accuracy])
-              for v in section.variants if v["compressor"] in costs and is_number(v["metrics"].get(accuracy))}
+              for v in section.variants if v["compressor"] in costs and drawable(v["metrics"].get(accuracy))}
     if set(points) <= {REFERENCE}:
         raise PlotUnavailable(f"no compressed variant measured both {accuracy} and {cost}")
     return accuracy, points
@@ -197,7 +209,7 @@ def tradeoff(section: Section, colours: dict[str, Any], registry: MetricRegistry
     ax.set_ylabel(_direction(registry, accuracy))
     ax.grid(alpha=0.3)
     ax.set_title(f"{section.title}: {accuracy} against {cost}", fontsize=12)
-    derived = [name for name in names if not is_number(section.variants_by_name[name].get(cost))]
+    derived = [name for name in names if not drawable(section.variants_by_name[name].get(cost))]
     missing = [v["compressor"] for v in section.variants if v["compressor"] not in points]
     footnotes = [f"dashed, black-edged: the Pareto front (no other variant has a lower {cost} and a higher {accuracy})"]
     footnotes += [f"size of {', '.join(derived)}: the reference's size_bytes / size_ratio"] if derived else []
@@ -217,14 +229,14 @@ def radar(section: Section, colours: dict[str, Any], registry: MetricRegistry) -
     """NetZIP's radar: performance, speedup, compression and efficiency ratios, a polygon per variant, OCS in the
     legend. Each axis runs from 0 to its largest value; a gap in a polygon is a ratio that was not measured."""
     ratios = [name for name in OCS_RATIOS if any(
-        is_number(v["metrics"].get(name)) and v["metrics"][name] > 0 for v in section.variants)]
+        drawable(v["metrics"].get(name)) and v["metrics"][name] > 0 for v in section.variants)]
     if len(ratios) < 3:
         raise PlotUnavailable(f"it needs three of {', '.join(OCS_RATIOS)}; the variants measured "
                               f"{', '.join(ratios) or 'none of them'}")
-    drawn = [v for v in section.variants if any(is_number(v["metrics"].get(name)) for name in ratios)]
+    drawn = [v for v in section.variants if any(drawable(v["metrics"].get(name)) for name in ratios)]
     if not any(variant["compressor"] != REFERENCE for variant in drawn):
         raise PlotUnavailable(f"no compressed variant measured {', '.join(ratios)}")
-    scale = {name: max(v["metrics"][name] for v in drawn if is_number(v["metrics"].get(name))) for name in ratios}
+    scale = {name: max(v["metrics"][name] for v in drawn if drawable(v["metrics"].get(name))) for name in ratios}
     angles = [2 * math.pi * index / len(ratios) for index in range(len(ratios))]
     figure = _new_figure(10, 6.5)
     ax = figure.add_subplot(projection="polar")
@@ -232,9 +244,9 @@ def radar(section: Section, colours: dict[str, Any], registry: MetricRegistry) -
     ax.set_theta_direction(-1)
     for variant in drawn:
         name, metrics = variant["compressor"], variant["metrics"]
-        radii = [metrics[r] / scale[r] if is_number(metrics.get(r)) else math.nan for r in ratios]
+        radii = [metrics[r] / scale[r] if drawable(metrics.get(r)) else math.nan for r in ratios]
         ocs = metrics.get("ocs")
-        label = _label(f"{name} (OCS {format_value(registry, 'ocs', ocs) if is_number(ocs) else 'n/a'})", 32)
+        label = _label(f"{name} (OCS {format_value(registry, 'ocs', ocs) if drawable(ocs) else 'n/a'})", 32)
         style = {"linestyle": "--", "linewidth": 1.5} if name == REFERENCE else {"linewidth": 2}
         ax.plot([*angles, angles[0]], [*radii, radii[0]], marker="o", color=colours[name], label=label, **style)
         if not any(math.isnan(radius) for radius in radii):

@@ -11,6 +11,7 @@ import platform
 import re
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +73,19 @@ def commit_id(directory: Path) -> str | None:
 def run_document(
     records: list[dict[str, Any]], variants: list[dict[str, Any]], machine: dict[str, Any], commit: str | None
 ) -> dict[str, Any]:
-    """The JSON document of a run: each item's record, each variant's merged metrics, when, where, which commit."""
-    return {
+    """The JSON document of a run: each item's record, each variant's merged metrics, when, where, which commit.
+
+    Numbers JSON cannot hold are None (see ``json_safe``) here already: the report shows what the files hold.
+    """
+    document: dict[str, Any] = json_safe({
         "version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
         "machine": machine,
         "results": records,
         "variants": variants,
-    }
+    })
+    return document
 
 
 def _finite(number: float) -> bool:
@@ -120,7 +125,7 @@ def _refuse_constant(constant: str) -> float:
     raise _Refused(f"{constant}, which is not JSON")
 
 
-def _number(text: str, kind: type[float] | type[int]) -> float:
+def _number(text: str, kind: Callable[[str], float]) -> float:
     """The JSON number ``text`` read as ``kind``; _Refused where a float cannot hold it (1e400, 10**400)."""
     if not math.isfinite(float(text)):
         raise _Refused(f"the number {text if len(text) <= 20 else text[:12] + '...'}, beyond the range of a float")

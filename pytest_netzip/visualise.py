@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_netzip.html_report import REFERENCE, Plot, Section, render_page
-from pytest_netzip.metrics import MetricRegistry
-from pytest_netzip.plots import PlotUnavailable, bar_chart, compressor_colours, radar, tradeoff
+from pytest_netzip.metrics import MetricRegistry, is_number
+from pytest_netzip.plots import LARGEST, PlotUnavailable, bar_chart, compressor_colours, drawable, radar, tradeoff
 from pytest_netzip.report import variants as merge_variants
 from pytest_netzip.storage import _slug
 
@@ -41,7 +41,8 @@ def require_matplotlib() -> None:
 def write_report(document: dict[str, Any], directory: Path, registry: MetricRegistry | None = None) -> list[str]:
     """Draw the run ``document`` into ``directory`` (created if needed): PNG plots and ``index.html``.
 
-    Returns a note for each plot that could not be drawn for lack of a metric (the page lists them too).
+    Returns a note for each plot that could not be drawn (for lack of a metric, or failing) and for values left out of
+    the plots (not finite, or too large); the page lists them too.
     ``registry`` names the metrics hooks contributed (default: the built-ins; others are formatted plainly).
     Raises ReportError when matplotlib is not installed or ``document`` is not a run document.
     """
@@ -53,17 +54,23 @@ def write_report(document: dict[str, Any], directory: Path, registry: MetricRegi
     notes = [] if sections else ["the run has no results to draw"]
     directory.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
-    with matplotlib.style.context("default"):
+    # text from the run is shown as written: "$" would start matplotlib's mathtext, and "$$" fail to parse
+    with matplotlib.style.context("default"), matplotlib.rc_context({"text.parse_math": False}):
         for section in sections:
             slug = _unique(_slug(f"{section.model}_{section.device}"), taken)
             colours = compressor_colours(section)
+            notes.extend(_left_out(section))
             for kind in _KINDS:
                 try:
-                    figure = kind.draw(section, colours, registry)
+                    png = _png(kind.draw(section, colours, registry))
                 except PlotUnavailable as exc:
                     notes.append(f"no {kind.what} for {section.title}: {exc}")
                     continue
-                plot = Plot(kind.caption, f"{kind.prefix}_{slug}.png", _png(figure), kind.wide)
+                except Exception as exc:  # noqa: BLE001 - a plot matplotlib cannot draw: say why, draw the others
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+                    notes.append(f"no {kind.what} for {section.title}: drawing it failed ({type(exc).__name__}: {reason})")
+                    continue
+                plot = Plot(kind.caption, f"{kind.prefix}_{slug}.png", png, kind.wide)
                 (directory / plot.filename).write_bytes(plot.png)
                 section.plots.append(plot)
     (directory / "index.html").write_text(render_page(document, sections, notes, registry), encoding="utf-8")
@@ -99,6 +106,18 @@ def _sections(document: Any) -> list[Section]:
     for section in sections.values():
         section.variants.sort(key=lambda variant: (variant["compressor"] != REFERENCE, variant["compressor"]))
     return list(sections.values())
+
+
+def _left_out(section: Section) -> list[str]:
+    """A note naming the values of ``section`` too large (or not finite) to plot, if any; the table shows them."""
+    values = [
+        f"{variant['compressor']} {name} {value:.3g}" if isinstance(value, float) else f"{variant['compressor']} {name}"
+        for variant in section.variants for name, value in variant["metrics"].items()
+        if is_number(value) and not drawable(value)
+    ]
+    if not values:
+        return []
+    return [f"left out of the plots of {section.title} (not finite, or beyond ±{LARGEST:.0e}): {', '.join(values)}"]
 
 
 def _unique(slug: str, taken: set[str]) -> str:

@@ -19,7 +19,7 @@ def test_deployable(netzip_result):
     pass
 """
 
-#: A metric whose values a strict JSON parser cannot hold: inf for the reference, -inf and NaN for the others.
+#: A metric whose values a strict JSON parser cannot hold: inf for the reference, -inf, NaN and 10**400 for the others.
 NON_FINITE_METRIC = """
 import math
 
@@ -28,7 +28,7 @@ from pytest_netzip import metric
 
 @metric("unbounded", "not finite")
 def unbounded(subject, reference):
-    return math.inf if subject is reference else {"low": -math.inf, "mid": math.nan, "high": 1.0}
+    return math.inf if subject is reference else {"low": -math.inf, "mid": math.nan, "huge": 10**400, "high": 1.0}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -88,12 +88,14 @@ def test_non_finite_values_are_written_as_null(project: pytest.Pytester) -> None
             assert netzip_result.metrics["size_ratio"] > 0
             netzip_result.metrics["unbounded"]
     """)
-    result = project.runpytest("--netzip", "--netzip-json", "out.json", "--netzip-save", "main")
+    result = project.runpytest("--netzip", "--netzip-json", "out.json", "--netzip-save", "main", "--netzip-report", "report")
     result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    assert (project.path / "report" / "index.html").is_file()
     for path in (project.path / "out.json", project.path / ".netzip" / "0001_main.json"):
         document = _strict(path)
         (record,) = document["results"]
-        assert record["metrics"]["unbounded"] == {"low": None, "mid": None, "high": 1.0}
+        assert record["metrics"]["unbounded"] == {"low": None, "mid": None, "huge": None, "high": 1.0}
         assert record["reference"]["metrics"]["unbounded"] is None
         assert record["metrics"]["size_ratio"] > 0
 

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import base64
+import html
 import importlib.util
 import json
+import math
 import os
 import re
 import struct
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_netzip import visualise
 from pytest_netzip.__main__ import main
 from pytest_netzip.plots import pareto_front
 from pytest_netzip.storage import Storage, write_document
@@ -145,6 +148,40 @@ def test_text_from_the_run_is_escaped(tmp_path: Path) -> None:
     page = (tmp_path / "index.html").read_text()
     assert "<script" not in page
     assert "&lt;script&gt;alert(" in page and "a&amp;b" in page
+
+
+@pytest.mark.parametrize("text", ["$$", "x$^$y", "tagged(tag='$\\frac{$')"])
+def test_dollars_are_drawn_as_written_not_as_mathtext(tmp_path: Path, text: str) -> None:
+    variants = _full(model=f"Net{text}")
+    variants[1]["compressor"] = text
+    assert write_report(_document(variants), tmp_path) == []
+    assert len(list(tmp_path.glob("*.png"))) == 4
+    assert html.escape(text) in (tmp_path / "index.html").read_text()
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1e308, -1e101])
+def test_values_too_large_to_plot_are_left_out_and_noted(tmp_path: Path, value: float) -> None:
+    variants = _full()
+    for name in ("speedup", "size_bytes", "top1"):
+        variants[2]["metrics"][name] = value  # prune_l1's
+    notes = write_report(_document(variants), tmp_path)
+    (note,) = [note for note in notes if note.startswith("left out")]
+    assert note.startswith("left out of the plots of Net on cpu (not finite, or beyond ±1e+100): ")
+    assert note.count("prune_l1(amount=0.5) ") == 3
+    assert all(note.startswith("left out") for note in notes)  # every plot drawn, without prune_l1's values
+    assert len(list(tmp_path.glob("*.png"))) == 4
+    assert note in (tmp_path / "index.html").read_text()
+
+
+def test_a_plot_that_fails_is_noted_and_the_others_drawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> None:
+        raise ValueError("cannot draw this\nsecond line")
+
+    monkeypatch.setattr(visualise, "_KINDS", (visualise._KINDS[0]._replace(draw=broken), *visualise._KINDS[1:]))
+    notes = write_report(_document(_full()), tmp_path)
+    assert notes == ["no bar chart for Net on cpu: drawing it failed (ValueError: cannot draw this)"]
+    assert sorted(path.name.split("_Net")[0] for path in tmp_path.glob("*.png")) == sorted(PLOTS[1:])
+    assert notes[0] in (tmp_path / "index.html").read_text()
 
 
 def test_models_with_one_file_name_get_distinct_files(tmp_path: Path) -> None:
@@ -283,6 +320,26 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Captu
     assert "cannot write the report" in _fails(["report", str(SAMPLE), "--out", str(tmp_path / "file")], capsys)
 
 
+def test_cli_report_of_a_run_with_dollars_and_huge_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    variants = _full()
+    variants[1]["compressor"] = "tagged(tag='$$')"
+    variants[2]["metrics"]["speedup"] = 1e308
+    write_document(tmp_path / "run.json", _document(variants))
+    assert main(["report", str(tmp_path / "run.json"), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "netzip: left out of the plots of Net on cpu (not finite, or beyond ±1e+100): prune_l1(amount=0.5) speedup 1e+308",
+        f"netzip: report written to {tmp_path / 'out' / 'index.html'}",
+    ]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 4
+
+
+def test_cli_refuses_a_run_holding_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "run.json").write_text(json.dumps(_document(_full())).replace("0.89", "NaN"))
+    error = _fails(["report", str(tmp_path / "run.json"), "--out", str(tmp_path / "out")], capsys)
+    assert error == f"netzip: error: the saved run {tmp_path / 'run.json'} holds NaN, which is not JSON; delete it or save a new run\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert main(["report", str(SAMPLE)]) == 2  # no --out
@@ -361,6 +418,41 @@ def test_netzip_report_writes_the_page_after_a_session(pytester: pytest.Pytester
     page = (pytester.path / "report" / "index.html").read_text()
     pictures = sorted(path.name for path in (pytester.path / "report").glob("*.png"))
     assert pictures and len(re.findall("data:image/png;base64,", page)) == len(pictures)
+
+
+def test_netzip_report_of_a_compressor_with_dollars_in_its_id(pytester: pytest.Pytester) -> None:
+    from tests.conftest import PROJECT_CONFTEST
+
+    pytester.makeconftest(PROJECT_CONFTEST + """
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Tagged(Compressor):
+    name = "tagged"
+    tag: str = ""
+
+    def transform(self, model, ctx):
+        with torch.no_grad():
+            model.down.weight.mul_(2)  # the same predictions from other weights
+        return model
+""")
+    pytester.makepyfile(test_model="""
+        import pytest
+        from conftest import Tagged
+
+        @pytest.mark.netzip(compressors=[Tagged(tag="$$"), "fp16"])
+        @pytest.mark.accuracy_drop(max=0.01)
+        @pytest.mark.size_ratio(min=0.5)
+        def test_deployable():
+            pass
+    """)
+    result = pytester.runpytest("--netzip", "--netzip-report", "report")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*drawing it failed*")
+    result.stdout.fnmatch_lines(["netzip: report written to *report*index.html"])
+    assert "tag=&#x27;$$&#x27;)" in (pytester.path / "report" / "index.html").read_text()
 
 
 def test_netzip_report_without_matplotlib_is_a_usage_error(pytester: pytest.Pytester,
