@@ -396,20 +396,26 @@ def test_the_page_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert colours is not None and len(colours) > 200  # the table and plots drawn, not a blank or error page
 
 
-def test_netzip_report_writes_the_page_after_a_session(pytester: pytest.Pytester) -> None:
-    from tests.conftest import PROJECT_CONFTEST
-
-    pytester.makeconftest(PROJECT_CONFTEST)
-    pytester.makepyfile(test_model="""
+def _report_session(pytester: pytest.Pytester, compressors: str, header: str = "") -> pytest.RunResult:
+    """``pytest --netzip --netzip-report report`` on a test gating ``compressors`` (source), after ``header``."""
+    pytester.makepyfile(test_model=f"""
         import pytest
+        {header}
 
-        @pytest.mark.netzip(compressors=["fp16", "prune_l1"])
+        @pytest.mark.netzip(compressors=[{compressors}])
         @pytest.mark.accuracy_drop(max=0.01)
         @pytest.mark.size_ratio(min=0.5)
         def test_deployable():
             pass
     """)
-    result = pytester.runpytest("--netzip", "--netzip-report", "report")
+    return pytester.runpytest("--netzip", "--netzip-report", "report")
+
+
+def test_netzip_report_writes_the_page_after_a_session(pytester: pytest.Pytester) -> None:
+    from tests.conftest import PROJECT_CONFTEST
+
+    pytester.makeconftest(PROJECT_CONFTEST)
+    result = _report_session(pytester, '"fp16", "prune_l1"')
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([
         "netzip: no accuracy-vs-latency plot for Signed on cpu: no variant measured latency_p50_ms*",
@@ -437,17 +443,7 @@ class Tagged(Compressor):
             model.down.weight.mul_(2)  # the same predictions from other weights
         return model
 """)
-    pytester.makepyfile(test_model="""
-        import pytest
-        from conftest import Tagged
-
-        @pytest.mark.netzip(compressors=[Tagged(tag="$$"), "fp16"])
-        @pytest.mark.accuracy_drop(max=0.01)
-        @pytest.mark.size_ratio(min=0.5)
-        def test_deployable():
-            pass
-    """)
-    result = pytester.runpytest("--netzip", "--netzip-report", "report")
+    result = _report_session(pytester, 'Tagged(tag="$$"), "fp16"', "from conftest import Tagged")
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.no_fnmatch_line("*drawing it failed*")
