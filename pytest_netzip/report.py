@@ -105,6 +105,7 @@ def variants(records: Iterable[dict[str, Any]], weights: tuple[float, ...] = DEF
             reference.update(record["reference"]["metrics"])
             merged.setdefault((model, device, record["compressor"]), {}).update(record["metrics"])
     for (model, device, compressor), metrics in merged.items():
+        _add_performance_ratio(metrics, merged[model, device, "reference"])
         ratios = {name: metrics[name] for name in OCS_RATIOS if is_number(metrics.get(name))}
         metrics.pop("ocs", None)  # whatever an item read mid-session: recomputed from the whole session
         if compressor != "reference" and "performance_ratio" in ratios and len(ratios) > 1:
@@ -114,6 +115,15 @@ def variants(records: Iterable[dict[str, Any]], weights: tuple[float, ...] = DEF
         {"model": model, "device": device, "compressor": compressor, "metrics": metrics}
         for (model, device, compressor), metrics in merged.items()
     ]
+
+
+def _add_performance_ratio(metrics: dict[str, Any], reference: dict[str, Any]) -> None:
+    """NetZIP's P beside another ratio, from top-1s that any items measured (under xdist, maybe on other workers)."""
+    top1, reference_top1 = metrics.get("top1"), reference.get("top1")
+    has_ratio = any(is_number(metrics.get(name)) for name in OCS_RATIOS[1:])
+    if has_ratio and is_number(top1) and is_number(reference_top1) and reference_top1 and metrics is not reference:
+        metrics.setdefault("performance_ratio", top1 / reference_top1)
+        reference.setdefault("performance_ratio", 1.0)
 
 
 def render_tables(

@@ -1,0 +1,66 @@
+"""Under pytest-xdist the summary is that of a serial run, whichever worker measured what."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_netzip.report import variants
+from tests.conftest import PROJECT_CONFTEST
+
+ACCURACY = """
+import pytest
+
+@pytest.mark.netzip(compressors=["fp16", "prune_l1"])
+@pytest.mark.accuracy_drop(max=1)
+def test_accuracy():
+    pass
+"""
+
+SIZE = """
+import pytest
+
+@pytest.mark.netzip(compressors=["fp16", "prune_l1"])
+@pytest.mark.size_ratio(min=0.5)
+def test_size():
+    pass
+"""
+
+
+def _record(test: str, compressor: str, metrics: dict[str, float], reference: dict[str, float]) -> dict[str, object]:
+    return {
+        "test": test, "model": "M", "device": "cpu", "compressor": compressor, "metrics": metrics,
+        "reference": {"metrics": reference}, "budgets": [],
+    }
+
+
+def test_ratios_measured_by_other_items_combine_into_p_and_ocs() -> None:
+    """As two xdist workers report them: one item measured top1, another the sizes."""
+    records = [
+        _record("t::acc[fp16-cpu]", "fp16", {"top1": 0.45}, {"top1": 0.5}),
+        _record("t::size[fp16-cpu]", "fp16", {"size_ratio": 2.0}, {"size_ratio": 1.0}),
+    ]
+    summary = {variant["compressor"]: variant["metrics"] for variant in variants(records)}
+    assert summary["fp16"]["performance_ratio"] == pytest.approx(0.9)
+    assert summary["fp16"]["ocs"] == pytest.approx(0.9 * ((0.9 - 1) + (2.0 - 1)))  # P (l1 (P-1) + l3 (C-1))
+    assert summary["reference"]["performance_ratio"] == 1.0
+    assert summary["reference"]["ocs"] == 0.0
+
+
+def test_xdist_summarises_as_a_serial_run_does(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makeconftest(PROJECT_CONFTEST)
+    pytester.makepyfile(test_accuracy=ACCURACY, test_size=SIZE)
+    summaries = {}
+    for name, args in (("serial", ()), ("xdist", ("-n", "2", "--dist", "loadfile"))):
+        result = pytester.runpytest_subprocess("--netzip", "--netzip-json", f"{name}.json", *args)
+        result.assert_outcomes(passed=4)
+        document = json.loads((pytester.path / f"{name}.json").read_text())
+        summaries[name] = {  # every figure but the time compression took
+            variant["compressor"]: {k: v for k, v in variant["metrics"].items() if k != "compress_seconds"}
+            for variant in document["variants"]
+        }
+    assert summaries["xdist"] == summaries["serial"]
+    assert summaries["xdist"]["fp16"]["performance_ratio"] == pytest.approx(1.0)
+    assert "ocs" in summaries["xdist"]["prune_l1"]
