@@ -285,57 +285,37 @@ def pytest_netzip_compressors():
     assert ratios["constant"] == pytest.approx(5 * 33 / reference_errors)
 
 
-def test_data_shuffled_between_passes_fails_with_the_reason(robust_project: pytest.Pytester) -> None:
-    robust_project.makeconftest(ROBUST_PROJECT + """
-class Shuffled:
+@pytest.mark.parametrize(
+    "batches",
+    [
+        "self.batches[self.passes % 4:] + self.batches[:self.passes % 4]",  # each pass starts one batch later
+        # the same targets each pass, the inputs with fresh noise (a random transform)
+        "[(x + 0.01 * torch.rand(x.shape, generator=torch.Generator().manual_seed(self.passes)), y) "
+        "for x, y in self.batches]",
+    ],
+    ids=["shuffled", "noisy"],
+)
+def test_data_that_changes_between_passes_fails_with_the_reason(robust_project: pytest.Pytester, batches: str) -> None:
+    robust_project.makeconftest(ROBUST_PROJECT + f"""
+class Changing:
     def __init__(self, batches):
         self.batches, self.passes = batches, 0
 
     def __iter__(self):
-        self.passes += 1  # each pass starts one batch later
-        return iter(self.batches[self.passes % 4:] + self.batches[:self.passes % 4])
+        self.passes += 1
+        return iter({batches})
 
 
 @pytest.fixture(scope="session")
 def netzip_data():
     inputs, labels = make_inputs()
-    return Shuffled([(inputs[i:i + 10], labels[i:i + 10]) for i in range(0, 40, 10)])
-""")
-    robust_project.makepyfile(test_model="""
-        import pytest
-
-        @pytest.mark.netzip(compressors=["int8_dynamic"])
-        @pytest.mark.adversarial_robustness(attack="pgd", eps=0.05, max_drop=0.05)
-        def test_robust():
-            pass
-    """)
-    result = robust_project.runpytest("--netzip")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*netzip: netzip_data gave other samples on a second pass (shuffle=True?)*"])
-
-
-def test_inputs_noisy_between_passes_fail_a_transfer_attack_with_the_reason(robust_project: pytest.Pytester) -> None:
-    robust_project.makeconftest(ROBUST_PROJECT + """
-class Noisy:
-    def __init__(self, batches):
-        self.batches, self.passes = batches, 0
-
-    def __iter__(self):
-        self.passes += 1  # the same targets each pass, the inputs with fresh noise (a random transform)
-        noise = torch.Generator().manual_seed(self.passes)
-        return iter([(inputs + 0.01 * torch.rand(inputs.shape, generator=noise), labels) for inputs, labels in self.batches])
-
-
-@pytest.fixture(scope="session")
-def netzip_data():
-    inputs, labels = make_inputs()
-    return Noisy([(inputs[i:i + 10], labels[i:i + 10]) for i in range(0, 40, 10)])
+    return Changing([(inputs[i:i + 10], labels[i:i + 10]) for i in range(0, 40, 10)])
 """)
     robust_project.makepyfile(test_model="""
         import pytest
 
         @pytest.mark.netzip(compressors=["int8_dynamic"])  # no gradient: attacked by transfer, no clean pass of its own
-        @pytest.mark.adversarial_robustness(attack="FGSM", eps=0.05, max_drop=0.05)
+        @pytest.mark.adversarial_robustness(attack="pgd", eps=0.05, max_drop=0.05)
         def test_robust():
             pass
     """)
