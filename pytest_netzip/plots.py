@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 #: Accuracy on the trade-off plots: the first of these measured by the most variants that have the other axis.
 ACCURACY_METRICS = ("top1", "f1", "map", "agreement")
 
-#: Values of a larger magnitude are left out of the plots (the report notes them): no measurement comes near, and
-#: the margins and log axes drawn around such a value would overflow a float.
+#: Values of a larger magnitude, or a smaller one (0 aside), are left out of the plots (the report notes them): no
+#: measurement comes near, and the margins and log axes drawn around such a value would overflow a float, or underflow.
 LARGEST = 1e100
 
 _DPI = 100
@@ -38,8 +38,8 @@ class PlotUnavailable(Exception):
 
 
 def drawable(value: object) -> bool:
-    """Whether ``value`` can be placed on an axis: a number, not NaN, of magnitude at most ``LARGEST``."""
-    return is_number(value) and abs(cast(float, value)) <= LARGEST
+    """Whether ``value`` can be placed on an axis: 0, or a number of magnitude within 1 / ``LARGEST`` .. ``LARGEST``."""
+    return is_number(value) and (value == 0 or 1 / LARGEST <= abs(cast(float, value)) <= LARGEST)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:

@@ -109,7 +109,7 @@ def _sections(document: Any) -> list[Section]:
 
 
 def _left_out(section: Section) -> list[str]:
-    """A note naming the values of ``section`` too large (or not finite) to plot, if any; the table shows them."""
+    """A note naming the values of ``section`` too large, too small or not finite to plot, if any; the table shows them."""
     values = [
         f"{variant['compressor']} {name} {value:.3g}" if isinstance(value, float) else f"{variant['compressor']} {name}"
         for variant in section.variants for name, value in variant["metrics"].items()
@@ -117,7 +117,8 @@ def _left_out(section: Section) -> list[str]:
     ]
     if not values:
         return []
-    return [f"left out of the plots of {section.title} (not finite, or beyond ±{LARGEST:.0e}): {', '.join(values)}"]
+    bounds = f"not finite, or not 0 and of magnitude outside {1 / LARGEST:.0e} .. {LARGEST:.0e}"
+    return [f"left out of the plots of {section.title} ({bounds}): {', '.join(values)}"]
 
 
 def _unique(slug: str, taken: set[str]) -> str:

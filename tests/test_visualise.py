@@ -159,14 +159,15 @@ def test_dollars_are_drawn_as_written_not_as_mathtext(tmp_path: Path, text: str)
     assert html.escape(text) in (tmp_path / "index.html").read_text()
 
 
-@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1e308, -1e101])
-def test_values_too_large_to_plot_are_left_out_and_noted(tmp_path: Path, value: float) -> None:
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1e308, -1e101, 5e-324])
+def test_values_that_cannot_be_plotted_are_left_out_and_noted(tmp_path: Path, value: float) -> None:
     variants = _full()
     for name in ("speedup", "size_bytes", "top1"):
         variants[2]["metrics"][name] = value  # prune_l1's
     notes = write_report(_document(variants), tmp_path)
     (note,) = [note for note in notes if note.startswith("left out")]
-    assert note.startswith("left out of the plots of Net on cpu (not finite, or beyond ±1e+100): ")
+    assert note.startswith("left out of the plots of Net on cpu (not finite, or not 0 and of magnitude outside "
+                           "1e-100 .. 1e+100): ")
     assert note.count("prune_l1(amount=0.5) ") == 3
     assert all(note.startswith("left out") for note in notes)  # every plot drawn, without prune_l1's values
     assert len(list(tmp_path.glob("*.png"))) == 4
@@ -327,7 +328,8 @@ def test_cli_report_of_a_run_with_dollars_and_huge_values(tmp_path: Path, capsys
     write_document(tmp_path / "run.json", _document(variants))
     assert main(["report", str(tmp_path / "run.json"), "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "netzip: left out of the plots of Net on cpu (not finite, or beyond ±1e+100): prune_l1(amount=0.5) speedup 1e+308",
+        "netzip: left out of the plots of Net on cpu (not finite, or not 0 and of magnitude outside 1e-100 .. 1e+100): "
+        "prune_l1(amount=0.5) speedup 1e+308",
         f"netzip: report written to {tmp_path / 'out' / 'index.html'}",
     ]
     assert len(list((tmp_path / "out").glob("*.png"))) == 4
