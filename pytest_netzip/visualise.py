@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_netzip.html_report import REFERENCE, Plot, Section, render_page
 from pytest_netzip.metrics import MetricRegistry, is_number
-from pytest_netzip.plots import LARGEST, PlotUnavailable, bar_chart, compressor_colours, drawable, radar, tradeoff
+from pytest_netzip.plots import (
+    LARGEST,
+    PlotUnavailable,
+    bar_chart,
+    compressor_colours,
+    drawable,
+    radar,
+    tradeoff,
+)
 from pytest_netzip.report import variants as merge_variants
 from pytest_netzip.storage import _slug
 

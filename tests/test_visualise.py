@@ -328,8 +328,8 @@ def test_cli_report_of_a_run_with_dollars_and_huge_values(tmp_path: Path, capsys
     write_document(tmp_path / "run.json", _document(variants))
     assert main(["report", str(tmp_path / "run.json"), "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "netzip: left out of the plots of Net on cpu (not finite, or not 0 and of magnitude outside 1e-100 .. 1e+100): "
-        "prune_l1(amount=0.5) speedup 1e+308",
+        ("netzip: left out of the plots of Net on cpu (not finite, or not 0 and of magnitude outside 1e-100 .. 1e+100): "
+         "prune_l1(amount=0.5) speedup 1e+308"),
         f"netzip: report written to {tmp_path / 'out' / 'index.html'}",
     ]
     assert len(list((tmp_path / "out").glob("*.png"))) == 4
