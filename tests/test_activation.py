@@ -63,7 +63,7 @@ def test_help_lists_every_netzip_option(pytester: pytest.Pytester, flag: str) ->
 
     result = pytester.runpytest(flag)
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["netzip:*compressed-model budgets*"])
+    result.stdout.fnmatch_lines(["compressed-model budgets (pytest-netzip):"])
     result.stdout.fnmatch_lines(["*metric:10% (relative)*"])
     for option, key, _, _ in _OPTIONS:
         result.stdout.fnmatch_lines([f"  {option}*"])
