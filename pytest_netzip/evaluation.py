@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -45,6 +46,11 @@ class EvalData:
     space: InputSpace = InputSpace()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.batches, Iterable):
+            raise DataError(
+                f"netzip_data returned {type(self.batches).__name__} {self.batches!r:.40}; it must return a "
+                "re-iterable of (inputs, targets) batches, such as a list or a DataLoader"
+            )
         if isinstance(self.batches, Iterator):
             raise DataError(
                 "netzip_data must be iterable more than once (a list or a DataLoader), not a "
@@ -59,6 +65,7 @@ class EvalData:
             if remaining is not None and remaining <= 0:
                 return
             inputs, targets = _pair(batch, index)
+            _check_tensors(inputs, index)
             targets = _targets(targets, len(inputs), index)
             if remaining is not None:
                 inputs, targets = inputs[:remaining], targets[:remaining]
@@ -75,6 +82,7 @@ class EvalData:
 
         for batch in self.batches:  # the targets are not needed here, so not checked here
             inputs = image_list(*_pair(batch, 0))
+            _check_tensors(inputs, 0)
             if isinstance(inputs, ImageList):
                 return ImageList(inputs[:1])
             try:
@@ -92,6 +100,18 @@ def _pair(batch: Any, index: int) -> tuple[Any, Any]:
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         raise DataError(f"netzip_data batch {index} is a {type(batch).__name__}; expected (inputs, targets)")
     return batch[0], batch[1]
+
+
+def _check_tensors(inputs: Any, index: int) -> None:
+    """A DataError for inputs that hold arrays other than torch tensors (numpy's), which models cannot take."""
+    from torch.utils._pytree import tree_leaves
+
+    for leaf in tree_leaves(inputs):
+        if hasattr(leaf, "__array__") and not hasattr(leaf, "storage_offset"):  # an array, not a torch.Tensor
+            raise DataError(
+                f"netzip_data batch {index}: the inputs hold a {type(leaf).__module__}.{type(leaf).__name__}; "
+                "models take torch tensors: convert it with torch.as_tensor(...) in netzip_data"
+            )
 
 
 def _targets(targets: Any, batch_size: int, index: int) -> torch.Tensor | list[dict[str, torch.Tensor]]:
@@ -436,14 +456,25 @@ class Subject:
 
 def _checked(metric: Metric, value: object) -> MetricValue:
     """``value`` if it is a number, a dict of numbers by name, or the text of a ``label`` metric, as JSON and tables need."""
-    if is_number(value) or (isinstance(value, dict) and all(isinstance(k, str) and is_number(v) for k, v in value.items())):
-        return value
+    if is_number(value):
+        return _within_float(value)
+    if isinstance(value, dict) and all(isinstance(k, str) and is_number(v) for k, v in value.items()):
+        return {key: _within_float(number) for key, number in value.items()}
     if metric.unit == "label" and isinstance(value, str):
         return value
     raise TypeError(
         f"metric {metric.name!r} returned {type(value).__name__}; a metric returns a float, a dict of floats, "
         "or (with unit='label') a str"
     )
+
+
+def _within_float(number: float) -> float:
+    """``number``, or infinity for an int beyond a float's range (10**400), which tables and JSON cannot hold."""
+    try:
+        float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
+    return number
 
 
 class MetricValues(Mapping[str, MetricValue]):

@@ -170,10 +170,16 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
 
 
+#: The longest run name: its file and the temporary file beside it must fit a file system's 255-byte names.
+MAX_RUN_NAME = 200
+
+
 def check_run_name(name: str) -> str:
     """``name`` if a run can be saved under it; StorageError otherwise."""
     if _RESERVED.match(name):
         raise StorageError(f"a run cannot be named {name!r}: it would read as a counter or as the latest run")
+    if len(_slug(name).encode()) > MAX_RUN_NAME:
+        raise StorageError(f"a run name holds at most {MAX_RUN_NAME} characters; {name[:20]!r}... has {len(name)}")
     return name
 
 

@@ -127,3 +127,40 @@ def test_an_output_that_cannot_be_written_fails_the_run_after_the_tables(
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([f"netzip: ERROR: could not write the {what}: *", "Signed on cpu*", "*= 1 passed in *"])
+
+
+HUGE_METRICS = """
+from pytest_netzip import metric
+
+
+@metric("huge_count", "an int beyond a float", unit="count")
+def huge_count(subject, reference):
+    return 10**400
+
+
+@metric("largest_ms", "the largest float", unit="ms")
+def largest_ms(subject, reference):
+    return 1e308
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_metrics():
+    return [huge_count, largest_ms]
+"""
+
+
+def test_numbers_at_the_edges_are_tabled_and_written(project: pytest.Pytester) -> None:
+    project.makeconftest(project.path.joinpath("conftest.py").read_text() + HUGE_METRICS)
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        def test_deployable(netzip_result):
+            assert netzip_result.metrics["huge_count"] == float("inf")
+            assert netzip_result.metrics["largest_ms"] == 1e308
+    """)
+    result = project.runpytest("--netzip", "--netzip-json", "out.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["variant * huge_count * largest_ms", "reference * inf * 1e+308 ms"])
+    result.stdout.no_fnmatch_line("*100000000000000000*")
+    (record,) = _strict(project.path / "out.json")["results"]
+    assert record["metrics"]["huge_count"] is None
+    assert record["metrics"]["largest_ms"] == 1e308

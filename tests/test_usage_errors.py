@@ -257,6 +257,10 @@ def test_a_compressor_filter_that_matches_nothing_says_so(project: pytest.Pytest
         ("--netzip-ocs-weights=1,-1,1,1", "*--netzip-ocs-weights takes four finite numbers >= 0*'1,-1,1,1'"),
         (f"--netzip-seed={2**64}", f"*--netzip-seed takes a whole number from 0 to {2**64 - 1}, got '{2**64}'"),
         ("--netzip-json=a\0b.json", "*--netzip-json: the path 'a\\x00b.json' holds a NUL character"),
+        (
+            "--netzip-save=" + "r" * 201,
+            "*--netzip-storage/--netzip-save: a run name holds at most 200 characters; 'rrrrrrrrrrrrrrrrrrrr'... has 201",
+        ),
     ],
 )
 def test_a_bad_option_value_is_a_usage_error(project: pytest.Pytester, option: str, expected: str) -> None:
@@ -287,6 +291,13 @@ def test_a_missing_user_fixture_says_what_to_define(pytester: pytest.Pytester, f
         ("iter([(torch.ones(1, 6), torch.zeros(1))])", "*netzip_data must be iterable more than once*"),
         ("[torch.ones(1, 6)]", "*netzip_data batch 0 is a Tensor; expected (inputs, targets)"),
         ("[]", "*netzip_data yielded no batches"),
+        ("None", "*netzip_data returned NoneType None; it must return a re-iterable of (inputs, targets) batches*"),
+        ("7", "*netzip_data returned int 7; it must return a re-iterable of (inputs, targets) batches*"),
+        (
+            "[(__import__('numpy').ones((2, 6), dtype='float32'), torch.zeros(2, dtype=torch.long))]",
+            "*netzip_data batch 0: the inputs hold a numpy.ndarray; models take torch tensors: convert it with "
+            "torch.as_tensor(...) in netzip_data",
+        ),
     ],
 )
 def test_bad_data_is_a_clear_failure(project: pytest.Pytester, data: str, expected: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Union
@@ -9,6 +10,9 @@ from typing import Union
 #: A metric's value: a number, numbers by key (such as accuracy per class), or a label (unit ``label``).
 MetricValue = Union[float, dict[str, float], str]
 
+
+#: Numbers at least this large are shown in scientific notation, whatever their unit.
+_HUGE = 1e15
 
 #: Slack for comparisons of values that went through float arithmetic (0.97 - 0.96 > 0.01).
 TOLERANCE = 1e-9
@@ -72,6 +76,9 @@ class Metric:
             return value
         if isinstance(value, dict):
             return f"{len(value)} values"
+        if not math.isfinite(value) or abs(value) >= _HUGE:  # 1e308 in full would be 309 digits
+            unit = {"bytes": "B", "share": "", "count": "", "ops": "", "ratio": ""}.get(self.unit, self.unit)
+            return f"{value:.3g} {unit}".rstrip()
         if self.unit == "share":
             return f"{value:.4f}"
         if self.unit == "bytes":
