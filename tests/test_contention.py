@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from pytest_netzip.metrics import contention
 from pytest_netzip.metrics.contention import CPU_TIME, MAX_PRESSURE, Pressure, watch
 from tests.conftest import write_test
+from tests.helpers import scripted_waits
 
 
 def _thread(tasks: Path, tid: str, running: int, waiting: int) -> None:
@@ -57,19 +57,6 @@ def test_the_fallback_judges_cpu_timing_only_and_the_reason_names_the_setting_th
     assert not Pressure(MAX_PRESSURE, "schedstat", 4).distorts("cpu")
     assert "--netzip-threads 1" in Pressure(0.6, "schedstat", 2).reason
     assert "--netzip-threads" not in Pressure(0.6, "schedstat", 1).reason
-
-
-def scripted_waits(monkeypatch: pytest.MonkeyPatch, waiting_share: float) -> None:
-    """Make every read of the threads' schedstat show ``waiting_share`` of the time since the last one spent waiting."""
-
-    def reads() -> Iterator[dict[str, tuple[int, int]]]:
-        total = 0
-        while True:
-            yield {"1": (round(total * (1 - waiting_share)), round(total * waiting_share))}
-            total += 1_000_000
-
-    read = reads()
-    monkeypatch.setattr(contention, "_scheduled", lambda tasks: next(read))
 
 
 GATED = """

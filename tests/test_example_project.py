@@ -9,10 +9,17 @@ import pytest
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 
+#: The start of the skip reason of a latency gate timed on a contended CPU.
+CONTENDED = "the CPU was contended while timing"
+
 
 def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--netzip", "--netzip-json", "results.json", str(EXAMPLE))
-    result.assert_outcomes(passed=20)
+    result = pytester.runpytest_subprocess("--netzip", "--netzip-json", "results.json", "-rs", str(EXAMPLE))
+    outcomes = result.parseoutcomes()
+    skips = [line for line in result.stdout.lines if line.startswith("SKIPPED")]
+    # On a contended CPU (a shared runner) latency is not judged: such items skip saying so, and only they
+    assert all(CONTENDED in line for line in skips), skips
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 20 and set(outcomes) <= {"passed", "skipped"}
     result.stdout.fnmatch_lines(["*= netzip =*", "DigitsCNN on cpu (* CPU thread*)", "reference *", "int8_dynamic *"])
     result.stdout.fnmatch_lines(["ShapesDetector on cpu (* CPU thread*)", "variant * map * map50 * map_vs_reference"])
     records = json.loads((pytester.path / "results.json").read_text())["results"]
@@ -21,7 +28,8 @@ def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> No
         "prune_random(amount=0.1)", "distill(student=mlp_student, epochs=30, lr=0.01)", "prune_l1(amount=0.1)",
         "prune_l1(amount=0.3)",
     }
-    assert all(budget["passed"] for record in records for budget in record["budgets"])
+    assert all(budget["passed"] is not False for record in records for budget in record["budgets"])
+    assert all(CONTENDED in budget["note"] for record in records for budget in record["budgets"] if budget["passed"] is None)
 
 
 def test_without_the_flag_the_example_project_skips(pytester: pytest.Pytester) -> None:

@@ -10,7 +10,7 @@ import pytest
 from pytest_netzip.metrics.latency import Latency, PairedLatency, median_rank, time_calls
 from pytest_netzip.workload import Workload
 from tests.conftest import write_test
-from tests.test_contention import scripted_waits
+from tests.helpers import scripted_waits
 
 
 def test_percentiles_interpolate_between_samples() -> None:
