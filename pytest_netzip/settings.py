@@ -107,7 +107,7 @@ _OPTIONS = (
     ("--netzip-devices", "netzip_devices", "list", "devices for tests whose netzip marker names none: cpu, cuda, cuda:N, mps, auto = all present (default: cpu)"),
     ("--netzip-max-samples", "netzip_max_samples", "int", "evaluate at most N samples of netzip_data"),
     ("--netzip-seed", "netzip_seed", "int", "seed for random compressors (default: 0)"),
-    ("--netzip-threads", "netzip_threads", "int", "CPU threads for torch (default: torch's own choice)"),
+    ("--netzip-threads", "netzip_threads", "int", "CPU threads for torch (default: torch's own choice; 1 on shared runners of few cores)"),
     ("--netzip-json", "netzip_json", "path", "write every result to this JSON file"),
     ("--netzip-report", "netzip_report", "path", "write plots of the trade-offs and a self-contained index.html to this folder (needs matplotlib: pip install 'pytest-netzip[report]')"),
     ("--netzip-strict", "netzip_strict", "bool", "fail, instead of skip, when a budgeted metric cannot be measured"),
