@@ -3,10 +3,27 @@
 Importing this package does not import torch; torch loads when a model is compressed or measured.
 """
 
-from pytest_netzip.compressors import BF16, FP16, CompressionContext, CompressionError, Compressor, CompressorUnsupported
-from pytest_netzip.compressors import Distill, Int8Dynamic, Int8QAT
-from pytest_netzip.compressors import Int8Static, LowRank, Pipeline, PruneL1, PruneRandom, PruneStructured
-from pytest_netzip.metrics import Metric, MetricUnavailable, metric
+from pytest_netzip.compressors import (
+    BF16,
+    FP16,
+    CompressionContext,
+    Compressor,
+    Distill,
+    Int8Dynamic,
+    Int8QAT,
+    Int8Static,
+    LowRank,
+    Pipeline,
+    PruneL1,
+    PruneRandom,
+    PruneStructured,
+)
+from pytest_netzip.errors import (
+    CompressionError,
+    CompressorUnsupported,
+    MetricUnavailable,
+)
+from pytest_netzip.metrics import Metric, metric
 
 _LAZY = {"Result": "pytest_netzip.evaluation", "evaluate": "pytest_netzip.evaluation"}
 

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 
-from pytest_netzip.budgets import THRESHOLD_MARKERS, BudgetError, Threshold, attack_spec, parse_marker, perturbation_spec
+from pytest_netzip.benchmark_options import benchmark_options
+from pytest_netzip.budgets.robustness import attack_spec, perturbation_spec
+from pytest_netzip.budgets.signatures import THRESHOLD_MARKERS, parse_marker
+from pytest_netzip.budgets.thresholds import Threshold
 from pytest_netzip.compressors import CompressorRegistry
+from pytest_netzip.data.predictions import TASKS
 from pytest_netzip.devices import check_device_name, expand
+from pytest_netzip.errors import BudgetError
 from pytest_netzip.metrics import Metric, MetricRegistry
-from pytest_netzip.metrics.base import TASKS
-from pytest_netzip.metrics.robustness import DEFAULT_ATTACK, DEFAULT_PERTURBATION, adversarial_metrics, perturbation_metrics
+from pytest_netzip.metrics.robustness import (
+    DEFAULT_ATTACK,
+    DEFAULT_PERTURBATION,
+    adversarial_metrics,
+    perturbation_metrics,
+)
 from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.settings import SETTINGS_KEY
 from pytest_netzip.variant import Variant
-from pytest_netzip.workload import benchmark_options
 
 NETZIP_MARKER = (
     "netzip(compressors=[...], devices=None, task=None): measure this test per compressor and device; "
     "task is classification or detection (default: the model's output tells)"
 )
+
+T = TypeVar("T")
 
 _KEYWORDS = ("compressors", "devices", "task")
 
@@ -98,12 +109,19 @@ def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, .
     if not specs:
         raise BudgetError("@pytest.mark.netzip(compressors=[]) names no compressor")
     registry = compressor_registry(node)
-    try:
-        compressors = [registry.resolve(spec) for spec in specs]
-        given = mark.kwargs.get("devices")
-        devices = expand([check_device_name(name) for name in _as_list(default_devices if given is None else given)])
-    except (LookupError, TypeError, ValueError) as exc:
-        raise BudgetError(str(exc).strip("\"'")) from None
+    given = mark.kwargs.get("devices")
+    compressors, devices, errors = [], [], []
+    for found, read, entries in (
+        (compressors, registry.resolve, specs),
+        (devices, check_device_name, _as_list(default_devices if given is None else given)),
+    ):
+        try:
+            found.extend(_each(read, entries))
+        except BudgetError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise BudgetError("\n".join(errors))
+    devices = expand(devices)
     if not devices:
         raise BudgetError(
             "@pytest.mark.netzip(devices=[]) names no device: list some, or leave devices out for the default "
@@ -114,6 +132,19 @@ def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, .
     repeated = sorted({variant_id for variant_id in ids if ids.count(variant_id) > 1})
     if repeated:
         raise BudgetError(f"@pytest.mark.netzip lists {', '.join(repeated)} more than once")
+    return found
+
+
+def _each(read: Callable[[Any], T], entries: list[Any]) -> list[T]:
+    """``read`` of every entry; one BudgetError naming every entry it refused, a line each."""
+    found, errors = [], []
+    for entry in entries:
+        try:
+            found.append(read(entry))
+        except (LookupError, TypeError, ValueError) as exc:
+            errors.append(str(exc).strip("\"'"))
+    if errors:
+        raise BudgetError("\n".join(errors))
     return found
 
 

@@ -5,6 +5,7 @@ Nothing here imports torch at module level: without ``--netzip`` a run pays noth
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Generator
 from pathlib import Path
@@ -12,9 +13,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_netzip.budgets import THRESHOLD_MARKERS, Threshold, Verdict, explain
-from pytest_netzip.compressors import CompressionError, CompressorUnsupported
+from pytest_netzip.benchmark_options import workload_of
+from pytest_netzip.budgets.signatures import THRESHOLD_MARKERS
+from pytest_netzip.budgets.thresholds import Threshold, Verdict, explain
 from pytest_netzip.devices import missing_reason
+from pytest_netzip.errors import (
+    CompressionError,
+    CompressorUnsupported,
+    MetricUnavailable,
+)
 from pytest_netzip.markers import (
     NETZIP_MARKER,
     batch_size,
@@ -25,10 +32,9 @@ from pytest_netzip.markers import (
     thresholds,
     usage_errors,
 )
-from pytest_netzip.metrics import MetricUnavailable, is_number
+from pytest_netzip.metrics import is_number
 from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
-from pytest_netzip.workload import workload_of
 
 if TYPE_CHECKING:
     import torch
@@ -53,16 +59,19 @@ CALIBRATION_SAMPLES = 256
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``netzip`` options and ini keys."""
     add_options(parser)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Add netzip's hook specifications."""
     from pytest_netzip import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers, resolve the settings and, under ``--netzip``, start the session."""
     config.addinivalue_line("markers", NETZIP_MARKER)
     for _, description in THRESHOLD_MARKERS.values():
         config.addinivalue_line("markers", description)
@@ -70,7 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = resolve(config)
     config.stash[SETTINGS_KEY] = settings
     if settings.enabled and settings.report_dir is not None:
-        from pytest_netzip.visualise import ReportError, require_matplotlib
+        from pytest_netzip.errors import ReportError
+        from pytest_netzip.output.visualise import require_matplotlib
 
         try:
             require_matplotlib()
@@ -86,12 +96,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str, obj: object) -> None:
-    # Every netzip test uses netzip_result, so its budgets are checked even when its body is empty.
+    """Give every netzip test ``netzip_result``, so its budgets are checked even when its body is empty."""
     if inspect.isfunction(obj) and is_netzip(collector, obj):
         pytest.mark.usefixtures("netzip_result")(obj)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise a netzip test by its variants; keep its usage errors for its items' setup."""
     definition = metafunc.definition
     if not is_netzip(definition):
         return
@@ -117,6 +128,7 @@ def _variant_of(item: pytest.Item) -> Variant | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip netzip items without ``--netzip``; note stray threshold markers; apply ``--netzip-compressors``."""
     settings = config.stash[SETTINGS_KEY]
     if not settings.enabled:
         for item in items:
@@ -193,7 +205,7 @@ def netzip_train_data() -> Any:
 @pytest.fixture(scope="session")
 def netzip_calibration_data(netzip_data: Any) -> Any:
     """Batches that static quantisation observes: by default the first 256 samples of ``netzip_data``."""
-    from pytest_netzip.evaluation import EvalData
+    from pytest_netzip.data.batches import EvalData
 
     return EvalData(netzip_data, CALIBRATION_SAMPLES)
 
@@ -213,7 +225,8 @@ def netzip_input_normalization() -> tuple[Any, Any] | None:
 @pytest.fixture
 def netzip_example_input(netzip_data: Any) -> Any:
     """The input of per-sample measurements (MACs): by default the first sample of ``netzip_data``."""
-    from pytest_netzip.evaluation import DataError, EvalData
+    from pytest_netzip.data.batches import EvalData
+    from pytest_netzip.errors import DataError
 
     try:
         return EvalData(netzip_data).example()
@@ -303,8 +316,8 @@ def netzip_result(
     netzip_input_normalization: Any,
 ) -> Result:
     """Reference and compressed metrics of this item, each measured on first use and cached."""
-    from pytest_netzip.evaluation import DataError
-    from pytest_netzip.inputs import InputSpace, InputSpaceError
+    from pytest_netzip.data.space import InputSpace
+    from pytest_netzip.errors import DataError, InputSpaceError
 
     try:
         result = _session(request).result(
@@ -322,6 +335,7 @@ def netzip_result(
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Error an item whose test's markers are wrong; read the thresholds of a netzip item."""
     errors = _usage_errors(item)
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
@@ -333,12 +347,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Judge the item's thresholds around its body, and pass, fail or skip it."""
     result = item.stash.get(RESULT_KEY, None)
     if result is None:
         return (yield)
-    from pytest_netzip.evaluation import DataError  # lazily: only runs under --netzip need evaluation
+    from pytest_netzip.errors import DataError
 
     try:
+        result.check_task()
         verdicts = [threshold.judge(result) for threshold in item.stash[THRESHOLDS_KEY]]
         _measure_compared_metrics(item, result)
     except DataError as exc:
@@ -374,10 +390,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 def _measure_compared_metrics(item: pytest.Item, result: Result) -> None:
     """Measure every ``--netzip-compare-fail`` metric, so that a saved run holds what later runs compare."""
     for rule in item.config.stash[SETTINGS_KEY].compare_fail:
-        try:
+        with contextlib.suppress(MetricUnavailable):
             result.metrics[rule.metric]  # noqa: B018 - measures it
-        except MetricUnavailable:
-            pass
 
 
 def _fail(error: Exception | str) -> NoReturn:
@@ -399,7 +413,7 @@ def _properties(record: dict[str, Any]) -> list[tuple[str, object]]:
 
 
 #: The folder of this package: a skip raised in it is reported at the test instead.
-_PACKAGE = str(Path(__file__).resolve().parent)
+_PACKAGE = Path(__file__).resolve().parent
 
 
 def _point_skip_at_test(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -407,18 +421,24 @@ def _point_skip_at_test(item: pytest.Item, report: pytest.TestReport) -> None:
     if not (report.skipped and isinstance(report.longrepr, tuple)):
         return
     path, _, reason = report.longrepr
-    if str(Path(path).resolve()).startswith(_PACKAGE):
+    if Path(path).resolve().is_relative_to(_PACKAGE):
         filename, line = item.reportinfo()[:2]
         report.longrepr = (str(filename), (line or 0) + 1, reason)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Attach the item's record to its report and JUnit properties; locate the plugin's skips at the test."""
     report = yield
+    errors = _usage_errors(item)
+    if call.when == "setup" and errors and not report.failed:  # an xfail marker must not hide a usage error
+        report.outcome = "failed"
+        report.longrepr = "\n".join(errors)
+        vars(report).pop("wasxfail", None)
     _point_skip_at_test(item, report)
     result = item.stash.get(RESULT_KEY, None)
     if call.when == "call" and result is not None:
-        from pytest_netzip.report import make_record
+        from pytest_netzip.output.records import make_record
 
         result.complete()
         record = make_record(item.nodeid, result, item.stash.get(VERDICTS_KEY, []))

@@ -13,28 +13,30 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_netzip.baseline import Baseline
-from pytest_netzip.budgets import COMPARE_FAIL, Threshold
-from pytest_netzip.compressors import CompressionContext, CompressionError, Compressor
+from pytest_netzip.budgets.regression import COMPARE_FAIL, Baseline
+from pytest_netzip.budgets.thresholds import Threshold
+from pytest_netzip.compressors import CompressionContext, Compressor
+from pytest_netzip.data.batches import EvalData
+from pytest_netzip.data.space import InputSpace
+from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
 from pytest_netzip.devices import on_device
-from pytest_netzip.inputs import InputSpace
-from pytest_netzip.evaluation import DataError, EvalData, Result, Subject
-from pytest_netzip.metrics import Metric, MetricRegistry
+from pytest_netzip.errors import CompressionError, DataError, StorageError
+from pytest_netzip.evaluation import Result, Subject
 from pytest_netzip.markers import metric_registry
-from pytest_netzip.naming import unknown_name_message
+from pytest_netzip.metrics import Metric, MetricRegistry
 from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS
-from pytest_netzip.report import render_markdown, render_tables, variants
-from pytest_netzip.settings import Settings
-from pytest_netzip.storage import (
+from pytest_netzip.naming import unknown_name_message
+from pytest_netzip.output.storage import (
     Storage,
-    StorageError,
     check_run_name,
     commit_id,
     machine_info,
+    read_document,
     run_document,
     write_document,
 )
-from pytest_netzip.workload import DEFAULT_WORKLOAD, Workload
+from pytest_netzip.output.tables import render_markdown, render_tables, variants
+from pytest_netzip.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -127,7 +129,8 @@ class NetzipSession:
             self.notes.append(f"no saved run in {storage.root} to compare with: --netzip-compare-fail checked nothing")
         elif settings.compare is not None or settings.compare_fail:
             try:
-                self.baseline = Baseline(storage.find(settings.compare or "latest"))
+                saved = storage.find(settings.compare or "latest")
+                self.baseline = Baseline(saved, read_document(saved))
             except StorageError as exc:
                 raise pytest.UsageError(f"--netzip-compare: {exc}") from None
 
@@ -255,6 +258,7 @@ class NetzipSession:
     # Hooks: contribute OCS with the configured weights; gather the records the items attach to their reports.
 
     def pytest_netzip_metrics(self) -> list[Metric]:
+        """Contribute OCS with the weights of ``--netzip-ocs-weights``."""
         if self.settings.ocs_weights is None:
             return []
         from pytest_netzip.metrics.combined import ocs_metric
@@ -262,6 +266,7 @@ class NetzipSession:
         return [ocs_metric(self.settings.ocs_weights)]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Gather the record an item attached to its report (from any xdist worker)."""
         record = getattr(report, "netzip", None)
         if record is not None:
             self.records.append(record)
@@ -295,6 +300,7 @@ class NetzipSession:
         return notes
 
     def pytest_report_header(self) -> list[str]:
+        """Name the saved run compared with, and how its machine differed."""
         if self.baseline is None:
             return []
         lines = [f"netzip: comparing with {self.baseline.path}"]
@@ -304,7 +310,8 @@ class NetzipSession:
         return lines
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from pytest_netzip.visualise import ReportError
+        """Write the JSON, saved runs and report the options ask for."""
+        from pytest_netzip.errors import ReportError
 
         settings = self.settings
         if hasattr(self.config, "workerinput") or not (
@@ -334,12 +341,13 @@ class NetzipSession:
 
     def _write_report(self, document: dict[str, Any]) -> Path:
         """Plots and index.html for ``--netzip-report``, noting the plots that could not be drawn; the page's path."""
-        from pytest_netzip.visualise import write_report
+        from pytest_netzip.output.visualise import write_report
 
         self.notes.extend(write_report(document, self.settings.report_dir, metric_registry(self.config)))
         return self.settings.report_dir / "index.html"
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """Print the notes and a table per model and device; append them to GITHUB_STEP_SUMMARY."""
         if not (self.records or self.notes):
             return
         registry = metric_registry(self.config)

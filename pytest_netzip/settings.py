@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_netzip.budgets import BudgetError, RegressionRule
+from pytest_netzip.budgets.regression import RegressionRule
 from pytest_netzip.devices import check_device_name
+from pytest_netzip.errors import BudgetError
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ def _count(option: str, text: str | None, minimum: int, maximum: int | None = No
 
 #: The largest seed torch's generators take (an unsigned 64-bit integer).
 MAX_SEED = 2**64 - 1
+
+#: The most CPU threads netzip asks torch for: far more crash it (100,000 segfaults torch 2.14).
+MAX_THREADS = 1024
 
 
 def _weights(values: tuple[str, ...]) -> tuple[float, float, float, float] | None:
@@ -163,7 +167,7 @@ def resolve(config: pytest.Config) -> Settings:
         devices=_devices(_split(value("netzip_devices"))) or Settings.devices,
         max_samples=_count("--netzip-max-samples", value("netzip_max_samples"), minimum=1),
         seed=_count("--netzip-seed", value("netzip_seed"), minimum=0, maximum=MAX_SEED) or 0,
-        threads=_count("--netzip-threads", value("netzip_threads"), minimum=1),
+        threads=_count("--netzip-threads", value("netzip_threads"), minimum=1, maximum=MAX_THREADS),
         json_path=path("netzip_json"),
         report_dir=path("netzip_report"),
         strict=bool(value("netzip_strict")),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pytest_netzip.budgets import RegressionRule, Threshold, Verdict, explain
-from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
+from pytest_netzip.budgets.regression import RegressionRule
+from pytest_netzip.budgets.thresholds import Threshold, Verdict, explain
+from pytest_netzip.errors import MetricUnavailable
+from pytest_netzip.metrics import MetricRegistry
 
 
 class FakeResult:

@@ -11,9 +11,19 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_netzip import BF16, FP16, CompressionContext, CompressionError, Compressor, CompressorUnsupported
-from pytest_netzip import Int8Dynamic, Int8QAT, Int8Static
-from pytest_netzip import PruneL1, PruneRandom
+from pytest_netzip import (
+    BF16,
+    FP16,
+    CompressionContext,
+    CompressionError,
+    Compressor,
+    CompressorUnsupported,
+    Int8Dynamic,
+    Int8QAT,
+    Int8Static,
+    PruneL1,
+    PruneRandom,
+)
 from pytest_netzip.compressors import BUILTIN_COMPRESSORS, CompressorRegistry
 from pytest_netzip.metrics.size import count_nonzero_params, serialized_state_dict
 from tests.conftest import PROJECT_CONFTEST

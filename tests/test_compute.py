@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pytest_netzip import FP16, CompressionContext, Int8Dynamic, PruneL1
-from pytest_netzip.metrics import MetricUnavailable
+from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.compute import count_compute
 from pytest_netzip.metrics.size import count_params
 from tests.conftest import write_test

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from benchmarks.gpu_check import event_ms
+from pytest_netzip.data.workload import Workload
 from pytest_netzip.metrics.latency import time_calls
 from pytest_netzip.metrics.memory import peak_memory_bytes
-from pytest_netzip.workload import Workload
 from tests.conftest import write_test
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

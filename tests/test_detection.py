@@ -8,9 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_netzip.detection import Detections
-from pytest_netzip.evaluation import DataError, EvalData, Predictions, Subject
-from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
+from pytest_netzip.data.batches import EvalData
+from pytest_netzip.data.detection import Detections
+from pytest_netzip.data.predictions import Predictions
+from pytest_netzip.errors import DataError, MetricUnavailable
+from pytest_netzip.evaluation import Subject
+from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.metrics.detection import mean_average_precision
 from tests.conftest import write_test
 from tests.helpers import scripted_waits

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pytest_netzip import evaluation
-from pytest_netzip.metrics import MetricUnavailable, energy
+from pytest_netzip.errors import MetricUnavailable
+from pytest_netzip.metrics import energy
 from pytest_netzip.metrics.energy import RaplCounter, counter_for, measure_energy
 from tests.conftest import write_test
 
@@ -101,7 +101,7 @@ def test_energy_budget_skips_with_the_reason_where_no_counter_reads(
 
 
 def test_energy_budget_gates_what_a_counter_reads(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(evaluation, "counter_for", lambda device: WattMeter(5.0))
+    monkeypatch.setattr(energy, "counter_for", lambda device: WattMeter(5.0))
     write_test(project, """
         @pytest.mark.netzip(compressors=["prune_l1"])
         @pytest.mark.accuracy_drop(max=0.01)

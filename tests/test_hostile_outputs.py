@@ -10,7 +10,10 @@ import torch
 from sklearn.metrics import accuracy_score, top_k_accuracy_score
 from torch import nn
 
-from pytest_netzip.evaluation import DataError, EvalData, Predictions, Subject
+from pytest_netzip.data.batches import EvalData
+from pytest_netzip.data.predictions import Predictions
+from pytest_netzip.errors import DataError
+from pytest_netzip.evaluation import Subject
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.metrics.accuracy import class_accuracy, topk_accuracy
 from pytest_netzip.session import _same
@@ -273,3 +276,88 @@ def test_a_robust_accuracy_is_recorded_with_the_clean_top1(pytester: pytest.Pyte
     (record,) = json.loads((pytester.path / "out.json").read_text())["results"]
     assert record["metrics"]["top1"] == record["reference"]["metrics"]["top1"] == 1.0  # a margin of 0.4 on every sample
     assert "robust_accuracy" in record["metrics"]
+
+
+OFF_GRID = '''
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+import torch
+from torch import nn
+
+from pytest_netzip import Compressor
+
+
+class NaNOffGrid(nn.Module):
+    """NaN for inputs off the 1/8 grid of the clean data: for attacked or perturbed inputs only."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        out = self.inner(x)
+        off = ((x * 8) - (x * 8).round()).abs().amax(dim=1) > 1e-4
+        return torch.where(off[:, None], torch.full_like(out, float("nan")), out)
+
+
+@dataclass(frozen=True)
+class OffGrid(Compressor):
+    name: ClassVar[str] = "offgrid"
+
+    def transform(self, model, ctx):
+        return NaNOffGrid(model)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_compressors():
+    return [OffGrid]
+
+
+@pytest.fixture(scope="session")
+def netzip_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
+
+
+@pytest.fixture(scope="session")
+def netzip_data():
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randint(1, 8, (64, 8), generator=generator) / 8
+    return [(inputs, torch.randint(0, 4, (64,), generator=generator))]
+'''
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ['adversarial_robustness(attack="FGSM", eps=0.05, max_drop=1.0)', "perturbation_robustness(kinds=['noise'], max_drop=1.0)"],
+)
+def test_nan_outputs_only_under_attack_fail_naming_the_model(pytester: pytest.Pytester, marker: str) -> None:
+    pytester.makeconftest(OFF_GRID)
+    pytester.makepyfile(f"""
+        import pytest
+
+        @pytest.mark.netzip(compressors=["offgrid"])
+        @pytest.mark.{marker}
+        def test_robust():
+            pass
+        """)
+    result = pytester.runpytest("--netzip")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*offgrid returns NaN or infinite outputs for * of * attacked or perturbed samples*"])
+
+
+def test_a_declared_task_is_judged_whatever_the_test_reads(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"], task="detection")
+        def test_empty():
+            pass
+
+        @pytest.mark.netzip(compressors=["fp16"], task="detection")
+        def test_reads_no_metric(netzip_result):
+            assert netzip_result.compressor == "fp16"
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["netzip: task='detection' was declared, but the model returns logits"] * 2)

@@ -7,8 +7,13 @@ import statistics
 
 import pytest
 
-from pytest_netzip.metrics.latency import Latency, PairedLatency, median_rank, time_calls
-from pytest_netzip.workload import Workload
+from pytest_netzip.data.workload import Workload
+from pytest_netzip.metrics.latency import (
+    Latency,
+    PairedLatency,
+    median_rank,
+    time_calls,
+)
 from tests.conftest import write_test
 from tests.helpers import scripted_waits
 

@@ -11,8 +11,11 @@ import torch
 from sklearn.metrics import precision_recall_fscore_support
 from torch import nn
 
-from pytest_netzip.evaluation import EvalData, Predictions, Subject, evaluate
-from pytest_netzip.metrics import MetricRegistry, MetricUnavailable
+from pytest_netzip.data.batches import EvalData
+from pytest_netzip.data.predictions import Predictions
+from pytest_netzip.errors import MetricUnavailable
+from pytest_netzip.evaluation import Subject, evaluate
+from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.metrics.accuracy import (
     class_accuracy,
     confusion_matrix,
@@ -21,8 +24,13 @@ from pytest_netzip.metrics.accuracy import (
     macro_recall,
     topk_accuracy,
 )
-from pytest_netzip.metrics.combined import derived_metrics, overall_success
-from pytest_netzip.metrics.size import count_nonzero_params, count_params, deflated_size, serialized_state_dict
+from pytest_netzip.metrics.combined import overall_success
+from pytest_netzip.metrics.size import (
+    count_nonzero_params,
+    count_params,
+    deflated_size,
+    serialized_state_dict,
+)
 
 # Four samples, three classes: predicted 0, 2, 1, 0 for targets 0, 1, 1, 2.
 LOGITS = torch.tensor([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, 3.0, 2.0], [3.0, 1.0, 2.0]])
@@ -159,22 +167,22 @@ def test_ocs_combines_the_ratios_measured() -> None:
 
 def test_what_comes_free_with_a_measurement() -> None:
     registry = MetricRegistry()
-    assert derived_metrics(registry, ["top1"]) == ["compress_seconds"]  # no ratio beside it: no P
-    assert derived_metrics(registry, ["top1", "size_ratio"]) == ["performance_ratio", "compress_seconds"]
-    assert derived_metrics(registry, ["latency_p95_ms"]) == [  # one timing loop; speedup needs another
+    assert registry.derived(["top1"]) == ["compress_seconds"]  # no ratio beside it: no P
+    assert registry.derived(["top1", "size_ratio"]) == ["performance_ratio", "compress_seconds"]
+    assert registry.derived(["latency_p95_ms"]) == [  # one timing loop; speedup needs another
         "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms", "throughput_per_s", "cpu_pressure",
         "compress_seconds",
     ]
-    assert derived_metrics(registry, ["speedup"]) == [
+    assert registry.derived(["speedup"]) == [
         "speedup", "speedup_interval", "speedup_cpu_pressure", "compress_seconds",
     ]
-    assert derived_metrics(registry, ["robust_accuracy"]) == [  # read against the clean top1
+    assert registry.derived(["robust_accuracy"]) == [  # read against the clean top1
         "top1", "robust_accuracy", "attack_mode", "attack_detail", "attack_seconds", "compress_seconds",
     ]
 
 
 def test_ocs_of_a_variant_combines_the_ratios_of_all_its_items() -> None:
-    from pytest_netzip.report import variants
+    from pytest_netzip.output.tables import variants
 
     def record(test: str, metrics: dict, reference: dict) -> dict:
         return {"test": test, "model": "M", "device": "cpu", "compressor": "fp16", "metrics": metrics,

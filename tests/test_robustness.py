@@ -8,11 +8,17 @@ import pytest
 import torch
 import torchattacks  # noqa: F401 - imported once here: pytester's in-process runs cannot re-import it
 
-from pytest_netzip import perturbations
-from pytest_netzip.attacks import ATTACKS
-from pytest_netzip.budgets import _NO_ALPHA, _NO_STEPS, THRESHOLD_MARKERS, BudgetError, attack_spec, perturbation_spec
-from pytest_netzip.inputs import InputSpace, InputSpaceError
-from pytest_netzip.metrics import MetricRegistry
+from pytest_netzip.budgets.robustness import (
+    _NO_ALPHA,
+    _NO_STEPS,
+    attack_spec,
+    perturbation_spec,
+)
+from pytest_netzip.budgets.signatures import THRESHOLD_MARKERS
+from pytest_netzip.data.space import InputSpace
+from pytest_netzip.errors import BudgetError, InputSpaceError
+from pytest_netzip.metrics import MetricRegistry, perturbations
+from pytest_netzip.metrics.attacks import ATTACKS
 
 GENERATOR = torch.Generator().manual_seed(0)
 

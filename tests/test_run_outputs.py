@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_netzip.storage import Storage
+from pytest_netzip.output.storage import Storage
 from tests.conftest import write_test
 
 GREEN = """
@@ -39,7 +39,7 @@ def pytest_netzip_metrics():
 _SAVER = """
 import sys, time
 from pathlib import Path
-from pytest_netzip.storage import Storage
+from pytest_netzip.output.storage import Storage
 
 root, name, go, count = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 while not go.exists():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_netzip.storage import write_document
+from pytest_netzip.output.storage import write_document
 from tests.conftest import write_test
 
 GATED = """
@@ -174,7 +174,7 @@ def test_a_write_killed_midway_leaves_the_previous_run_whole(tmp_path: Path) -> 
     killer = f"""
 import json, os, signal
 from pathlib import Path
-from pytest_netzip.storage import write_document
+from pytest_netzip.output.storage import write_document
 
 def half_then_die(document, stream, **options):
     stream.write('{{"version": 1, "results": [')

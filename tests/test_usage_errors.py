@@ -82,7 +82,7 @@ from tests.conftest import write_test
         ),
         (
             '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p95_ms=5, batch_size=0)',
-            "*test_deployable: latency_budget(batch_size=0) must be a whole number >= 1",
+            "*test_deployable: latency_budget(batch_size=0) must be a whole number from 1 to 1,048,576",
         ),
         (
             '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(max_slowdown=-1)',
@@ -109,7 +109,7 @@ from tests.conftest import write_test
         (
             '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p50_ms=5)\n'
             '@pytest.mark.benchmark(max_time=[1])',
-            "*test_deployable: @pytest.mark.benchmark(max_time=[[]1[]]): netzip's timing needs a number of seconds > 0",
+            "*test_deployable: @pytest.mark.benchmark(max_time=[[]1[]]): netzip's timing needs a number of seconds > 0, at most 3600",
         ),
         (
             '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p50_ms=5)\n'
@@ -127,6 +127,20 @@ from tests.conftest import write_test
         (
             '@pytest.mark.netzip(compressors=["fp16"], devices=["cuda:99999999999999999999"])',
             "*test_deployable: device 'cuda:99999999999999999999' is out of range: torch numbers devices from 0 to 127",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p95_ms=9, batch_size=10**400)',
+            "*test_deployable: latency_budget(batch_size=10000000... (401 digits)) must be a whole number from 1 to 1,048,576",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p95_ms=9)\n'
+            '@pytest.mark.benchmark(max_time=float("inf"))',
+            "*test_deployable: @pytest.mark.benchmark(max_time=inf): netzip's timing needs a number of seconds > 0, at most 3600",
+        ),
+        (
+            '@pytest.mark.netzip(compressors=["fp16"])\n@pytest.mark.latency_budget(p95_ms=9)\n'
+            '@pytest.mark.benchmark(min_rounds=3)\n@pytest.mark.benchmark(max_time=0.5)',
+            "*test_deployable: @pytest.mark.benchmark is given 2 times (on the test, its class or its module): give one",
         ),
         (
             '@pytest.mark.netzip(compressors=["fp16"], devices=[])',
@@ -191,6 +205,36 @@ def test_every_bad_marker_of_a_module_is_reported(project: pytest.Pytester) -> N
     ])
 
 
+def test_every_bad_compressor_and_device_is_reported(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16", "nosuch", "int9"], devices=["cuda:999", "gpu"])
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "test_model.py::test_deployable: unknown compressor 'nosuch'*",
+        "test_model.py::test_deployable: unknown compressor 'int9'*",
+        "test_model.py::test_deployable: device 'cuda:999' is out of range*",
+        "test_model.py::test_deployable: unknown device 'gpu'*",
+    ])
+
+
+def test_a_bad_marker_on_an_xfail_test_is_still_an_error(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.xfail(reason="known to be slow")
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.agreement(mn=0.99)
+        def test_deployable():
+            pass
+        """)
+    for args in ((), ("--netzip",)):
+        result = project.runpytest(*args, "-rxX")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*test_deployable: agreement: unknown keyword 'mn'*"])
+
+
 def test_a_good_test_runs_by_its_node_id_beside_a_bad_marker(project: pytest.Pytester) -> None:
     write_test(project, """
         @pytest.mark.netzip(compressors=["int9"])
@@ -251,7 +295,8 @@ def test_a_compressor_filter_that_matches_nothing_says_so(project: pytest.Pytest
         ("--netzip-max-samples=0", "*--netzip-max-samples takes a whole number >= 1, got '0'"),
         ("--netzip-seed=abc", f"*--netzip-seed takes a whole number from 0 to {2**64 - 1}, got 'abc'"),
         ("--netzip-devices=gpu", "*--netzip-devices: unknown device 'gpu' (valid: auto, cpu, cuda, cuda:N, mps)"),
-        ("--netzip-threads=0", "*--netzip-threads takes a whole number >= 1, got '0'"),
+        ("--netzip-threads=0", "*--netzip-threads takes a whole number from 1 to 1024, got '0'"),
+        ("--netzip-threads=100000", "*--netzip-threads takes a whole number from 1 to 1024, got '100000'"),
         ("--netzip-ocs-weights=1,2", "*--netzip-ocs-weights takes four finite numbers >= 0, the weights of P, S, C and E*'1,2'"),
         ("--netzip-ocs-weights=nan,1,1,1", "*--netzip-ocs-weights takes four finite numbers >= 0*'nan,1,1,1'"),
         ("--netzip-ocs-weights=1,-1,1,1", "*--netzip-ocs-weights takes four finite numbers >= 0*'1,-1,1,1'"),
@@ -317,6 +362,35 @@ def test_bad_data_is_a_clear_failure(project: pytest.Pytester, data: str, expect
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([expected])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_a_compressor_that_returns_no_model_is_one_message(project: pytest.Pytester) -> None:
+    project.makeconftest(project.path.joinpath("conftest.py").read_text() + """
+
+class Forgetful(Compressor):
+    name = "forgetful"
+
+    def transform(self, model, ctx):
+        model.down.weight.data.mul_(1)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_compressors():
+    return [Forgetful]
+""")
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["forgetful"])
+        @pytest.mark.agreement(min=0.9)
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "netzip: compressor forgetful returned NoneType, not an nn.Module: its transform must return the compressed "
+        "model (the full traceback: --netzip-traceback or -vv)",
+    ])
+    result.stdout.no_fnmatch_line("*AttributeError*")
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from pytest_netzip import visualise
-from pytest_netzip.__main__ import main
-from pytest_netzip.plots import pareto_front
-from pytest_netzip.storage import Storage, write_document
-from pytest_netzip.visualise import ReportError, require_matplotlib, write_report
+from pytest_netzip.errors import ReportError
+from pytest_netzip.output import visualise
+from pytest_netzip.output.cli import main
+from pytest_netzip.output.plots import pareto_front
+from pytest_netzip.output.storage import Storage, write_document
+from pytest_netzip.output.visualise import require_matplotlib, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).resolve().parent / "data" / "example_run.json"
@@ -372,10 +373,10 @@ def test_python_m_pytest_netzip_report(tmp_path: Path) -> None:
 def test_the_report_and_the_cli_do_not_import_torch(tmp_path: Path) -> None:
     check = (
         "import sys\n"
-        "import pytest_netzip.__main__, pytest_netzip.visualise\n"
+        "import pytest_netzip.output.cli, pytest_netzip.output.visualise\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib on import'\n"
-        f"code = pytest_netzip.__main__.main(['report', {str(SAMPLE)!r}, '--out', 'report'])\n"
-        f"code += pytest_netzip.__main__.main(['compare', {str(SAMPLE)!r}, {str(SAMPLE)!r}])\n"
+        f"code = pytest_netzip.output.cli.main(['report', {str(SAMPLE)!r}, '--out', 'report'])\n"
+        f"code += pytest_netzip.output.cli.main(['compare', {str(SAMPLE)!r}, {str(SAMPLE)!r}])\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "sys.exit(code)\n"
     )

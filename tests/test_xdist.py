@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pytest_netzip.report import variants
+from pytest_netzip.output.tables import variants
 from tests.conftest import PROJECT_CONFTEST
 
 ACCURACY = """

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pytest_netzip.compressors.base import (
-    CompressionContext, CompressionError, Compressor, CompressorUnsupported, check_compressor,
+    CompressionContext,
+    Compressor,
+    check_compressor,
 )
 from pytest_netzip.compressors.cast import BF16, FP16
 from pytest_netzip.compressors.distill import Distill
@@ -13,6 +15,7 @@ from pytest_netzip.compressors.lowrank import LowRank
 from pytest_netzip.compressors.pipeline import Pipeline
 from pytest_netzip.compressors.prune import PruneL1, PruneRandom, PruneStructured
 from pytest_netzip.compressors.quantize import Int8Dynamic, Int8QAT, Int8Static
+from pytest_netzip.errors import CompressionError, CompressorUnsupported
 from pytest_netzip.naming import unknown_name_message
 
 BUILTIN_COMPRESSORS: tuple[type[Compressor], ...] = (

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import torch
     from torch import nn
+from pytest_netzip.errors import CompressionError
 
 
 def _silent(message: str) -> None:
@@ -36,14 +37,6 @@ class CompressionContext:
     train_data: Any = None
     calibration_data: Any = None
     report: Callable[[str], None] = _silent
-
-
-class CompressionError(RuntimeError):
-    """A compressor could not be applied to a model."""
-
-
-class CompressorUnsupported(CompressionError):
-    """A compressor does not apply on this device or machine: its items skip with the message."""
 
 
 #: Where library code lives (the standard library, installed packages, this package): not the user's.
@@ -103,6 +96,13 @@ class Compressor:
             raise CompressionError(
                 f"compressor {self.id} failed on {type(model).__name__}: {describe_failure(exc)}"
             ) from exc
+        from torch import nn
+
+        if not isinstance(compressed, nn.Module):
+            raise CompressionError(
+                f"compressor {self.id} returned {type(compressed).__name__}, not an nn.Module: its transform must "
+                "return the compressed model"
+            )
         return compressed.eval()
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from typing_extensions import override
+
 from pytest_netzip.compressors.base import CompressionContext, Compressor
 
 if TYPE_CHECKING:
@@ -17,6 +19,7 @@ class FP16(Compressor):
 
     name: ClassVar[str] = "fp16"
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         import torch
 
@@ -31,6 +34,7 @@ class BF16(Compressor):
 
     name: ClassVar[str] = "bf16"
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         import torch
 

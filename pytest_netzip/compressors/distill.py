@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from typing_extensions import override
+
 from pytest_netzip.compressors.base import CompressionContext, Compressor
 from pytest_netzip.compressors.training import fit, require_train_data
 from pytest_netzip.devices import seeded
@@ -45,6 +47,7 @@ class Distill(Compressor):
             return getattr(self.student, "__name__", type(self.student).__name__)
         return super()._shown(name)
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         import torch
         import torch.nn.functional as F

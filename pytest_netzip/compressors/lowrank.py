@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+from typing_extensions import override
+
+from pytest_netzip.compressors.base import CompressionContext, Compressor
+from pytest_netzip.errors import CompressionError
 
 if TYPE_CHECKING:
     import torch
@@ -84,6 +87,7 @@ class LowRank(Compressor):
         if self.rank is not None and (not isinstance(self.rank, int) or self.rank < 1):
             raise ValueError(f"lowrank: rank must be a whole number >= 1, got {self.rank!r}")
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         from torch import nn
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, describe_failure
+from typing_extensions import override
+
+from pytest_netzip.compressors.base import (
+    CompressionContext,
+    Compressor,
+    describe_failure,
+)
+from pytest_netzip.errors import CompressionError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -27,9 +34,11 @@ class Pipeline(Compressor):
         object.__setattr__(self, "steps", steps)
 
     @property
+    @override
     def id(self) -> str:
         return "+".join(step.id for step in self.steps)
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         for step in self.steps:
             try:

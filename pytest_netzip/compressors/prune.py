@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor
+from typing_extensions import override
+
+from pytest_netzip.compressors.base import CompressionContext, Compressor
 from pytest_netzip.devices import seeded
+from pytest_netzip.errors import CompressionError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -47,6 +50,7 @@ class PruneL1(_Pruning):
 
     name: ClassVar[str] = "prune_l1"
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         from torch.nn.utils import prune
 
@@ -59,6 +63,7 @@ class PruneRandom(_Pruning):
 
     name: ClassVar[str] = "prune_random"
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         from torch.nn.utils import prune
 
@@ -98,6 +103,7 @@ class PruneStructured(_Pruning):
     name: ClassVar[str] = "prune_structured"
     amount: float = 0.3
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         import torch_pruning
 

@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from torch import fx, nn
 from torch.utils._pytree import tree_flatten, tree_map
+from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionError
+from pytest_netzip.errors import CompressionError
 
 
 def _batch_dims(example: Any) -> tuple[Any]:
@@ -56,7 +57,11 @@ def quantize(
     ``example`` is a model input with at least two samples, so that the batch size stays free.
     """
     from torchao.quantization.pt2e import move_exported_model_to_eval
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
+    from torchao.quantization.pt2e.quantize_pt2e import (
+        convert_pt2e,
+        prepare_pt2e,
+        prepare_qat_pt2e,
+    )
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
 
     quantizer = x86.X86InductorQuantizer()
@@ -125,6 +130,7 @@ class Int8Program(nn.Module):
         self.training = mode
         return self
 
+    @override
     def forward(self, inputs: Any) -> Any:
         key = _shape_key(inputs)
         if key not in self._lowered:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import platform
 import warnings
-from types import ModuleType
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pytest_netzip.compressors.base import CompressionContext, CompressionError, Compressor, CompressorUnsupported
+from typing_extensions import override
+
+from pytest_netzip.compressors.base import CompressionContext, Compressor
 from pytest_netzip.compressors.training import fit, require_train_data
+from pytest_netzip.data.workload import Workload
 from pytest_netzip.devices import seeded
-from pytest_netzip.workload import Workload
+from pytest_netzip.errors import CompressionError, CompressorUnsupported
 
 if TYPE_CHECKING:
     from torch import fx, nn
@@ -42,6 +45,7 @@ class Int8Dynamic(Compressor):
 
     name: ClassVar[str] = "int8_dynamic"
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         quantization = _import_torchao_quantization()
         with warnings.catch_warnings():  # deprecation notices are torchao's business, not the user's
@@ -68,7 +72,7 @@ def _program(model: nn.Module, example: Any, batches: Any, observe: Any, qat: bo
 
     ``example`` is ``netzip_example_input``'s first sample; without one, the inputs of the first of ``batches``.
     """
-    from pytest_netzip.compressors import pt2e
+    import pytest_netzip.compressors.pt2e as pt2e
 
     if example is None:
         example = _inputs(next(iter(batches)))
@@ -88,6 +92,7 @@ class Int8Static(Compressor):
 
     name: ClassVar[str] = "int8_static"
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         _require_x86_cpu(self.id, ctx)
         if ctx.calibration_data is None:
@@ -126,6 +131,7 @@ class Int8QAT(Compressor):
         if not (isinstance(self.epochs, int) and self.epochs >= 1 and self.lr > 0):
             raise ValueError(f"int8_qat: epochs must be a whole number >= 1 and lr positive, got {self!r}")
 
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         import torch.nn.functional as F
 

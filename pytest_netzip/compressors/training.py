@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pytest_netzip.compressors.base import CompressionContext, CompressionError
+from pytest_netzip.compressors.base import CompressionContext
+from pytest_netzip.errors import CompressionError
 
 if TYPE_CHECKING:
     import torch

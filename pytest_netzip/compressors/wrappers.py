@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils._pytree import tree_map
+from typing_extensions import override
 
 
 def _cast(value: Any, dtype: torch.dtype) -> Any:
@@ -21,6 +22,7 @@ class CastInputs(nn.Module):
         self.module = module.to(dtype)
         self.dtype = dtype
 
+    @override
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         args, kwargs = tree_map(lambda value: _cast(value, self.dtype), (args, kwargs))
         return tree_map(lambda value: _cast(value, torch.float32), self.module(*args, **kwargs))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.accuracy import ACCURACY_METRICS
-from pytest_netzip.metrics.base import Metric, MetricUnavailable, MetricValue, is_number, metric
-from pytest_netzip.metrics.combined import COMBINED_METRICS
+from pytest_netzip.metrics.base import Metric, MetricValue, is_number, metric
+from pytest_netzip.metrics.combined import COMBINED_METRICS, OCS_RATIOS
 from pytest_netzip.metrics.compute import COMPUTE_METRICS
 from pytest_netzip.metrics.cost import COST_METRICS
 from pytest_netzip.metrics.detection import DETECTION_METRICS
@@ -16,6 +17,9 @@ from pytest_netzip.metrics.memory import MEMORY_METRICS
 from pytest_netzip.metrics.robustness import ROBUSTNESS_METRICS
 from pytest_netzip.metrics.size import SIZE_METRICS
 from pytest_netzip.naming import unknown_name_message
+
+#: Groups of metrics that are read against the clean top-1 (robust accuracy, the drop under perturbation).
+READ_AGAINST_TOP1 = frozenset({"adversarial", "perturbation"})
 
 BUILTIN_METRICS: tuple[Metric, ...] = (
     *ACCURACY_METRICS, *DETECTION_METRICS, *SIZE_METRICS, *COMPUTE_METRICS, *LATENCY_METRICS, *MEMORY_METRICS,
@@ -52,6 +56,23 @@ class MetricRegistry:
         extended = MetricRegistry()
         extended._by_name = {**self._by_name, **{entry.name: entry for entry in metrics}}
         return extended
+
+    def derived(self, measured: Iterable[str]) -> list[str]:
+        """Metrics that come free with ``measured``: every metric of each group touched, P beside a ratio, the
+        clean top1 beside robustness, and ``compress_seconds``.
+
+        OCS is not among them: it is computed per variant from everything the session measured (see
+        ``pytest_netzip.output.tables.variants``), so it does not depend on which test ran first.
+        """
+        measured = set(measured)
+        groups = {self[name].group for name in measured if name in self} - {None}
+        derived = [name for name in self.names if self[name].group in groups]
+        if groups & READ_AGAINST_TOP1:
+            derived.append("top1")
+        ratios = (measured | set(derived)) & set(OCS_RATIOS[1:])
+        if ratios and measured & {accuracy.name for accuracy in ACCURACY_METRICS}:
+            derived.append("performance_ratio")
+        return self.ordered([*derived, "compress_seconds"])
 
     def ordered(self, names: Iterable[str]) -> list[str]:
         """``names`` in registration order (built-ins first), for stable table columns."""

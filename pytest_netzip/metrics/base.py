@@ -5,42 +5,75 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from pytest_netzip.data.batches import EvalData
+    from pytest_netzip.data.detection import Detections
+    from pytest_netzip.data.predictions import Predictions
+    from pytest_netzip.data.workload import Workload
+    from pytest_netzip.errors import MetricUnavailable
 
 #: A metric's value: a number, numbers by key (such as accuracy per class), or a label (unit ``label``).
-MetricValue = Union[float, dict[str, float], str]
+MetricValue = float | dict[str, float] | str
 
 
 #: Numbers at least this large are shown in scientific notation, whatever their unit.
 _HUGE = 1e15
 
+
 #: Slack for comparisons of values that went through float arithmetic (0.97 - 0.96 > 0.01).
 TOLERANCE = 1e-9
+
+
+T = TypeVar("T")
+
+
+class Subject(Protocol):
+    """A model as metrics measure it, on one device and evaluation set (``pytest_netzip.evaluation.Subject``).
+
+    A metric family measures through it: ``once`` keeps what a measurement found (or why it failed),
+    ``blamed`` names the model in an error of the user's code, ``batch`` is the example input at a
+    workload's batch size on the model's device.
+    """
+
+    label: str
+    model: nn.Module
+    data: EvalData
+    device: torch.device
+    reference: Subject | None
+    compress_seconds: float | None
+
+    @property
+    def predictions(self) -> Predictions:
+        """A classifier's predictions on the evaluation set."""
+
+    @property
+    def detections(self) -> Detections:
+        """A detector's detections on the evaluation set."""
+
+    def once(self, key: Hashable, produce: Callable[[], T]) -> T:
+        """``produce()``'s value, computed on the first call for ``key`` and remembered."""
+
+    def blamed(self, action: str, work: Callable[[], T]) -> T:
+        """``work()``, an error of the user's model or data named as ``action`` of this model."""
+
+    def batch(self, workload: Workload) -> Any:
+        """The example input repeated to ``workload``'s batch size, on this model's device."""
+
+    def measure(self, metric: Metric, reference: Subject, workload: Workload = ...) -> MetricValue:
+        """``metric`` of this model given ``reference``."""
+
+    def measured(self, name: str, workload: Workload = ..., setting: Hashable = None) -> MetricValue | MetricUnavailable | None:
+        """What ``measure`` found for ``name`` so far, without measuring."""
 
 
 def is_number(value: object) -> bool:
     """Whether ``value`` is a plain number (not a bool): what tables compare, JSON rules and JUnit read."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-class MetricUnavailable(Exception):
-    """Raised by a metric that cannot be measured here; the message says why."""
-
-    @property
-    def reason(self) -> str:
-        """Why the metric could not be measured."""
-        return str(self.args[0]) if self.args else "unavailable"
-
-
-#: The kinds of model netzip scores, as ``@pytest.mark.netzip(task=...)`` names them.
-TASKS = ("classification", "detection")
-
-
-class WrongTask(MetricUnavailable):
-    """Raised where a metric needs another kind of model (a classifier's top1 on a detector).
-
-    The message says what is needed and what the model is; the metric's name is put before it.
-    """
 
 
 @dataclass(frozen=True)
@@ -51,7 +84,7 @@ class Metric:
     unit such as ``ms`` shown after the number); ``higher_is_better`` gives the direction of a
     regression; a ``share`` lies in [0, 1]; a ``relative`` metric already compares with the reference
     (agreement, ratios), so tables show no change against it. A ``workload`` metric runs the model
-    (latency, memory, energy): its ``compute`` takes the item's :class:`~pytest_netzip.workload.Workload`
+    (latency, memory, energy): its ``compute`` takes the item's :class:`~pytest_netzip.data.workload.Workload`
     as a third argument. Metrics of one ``group`` come from one measurement, so they are reported together;
     those not ``summary`` go to the JSON only, and to the table when a budget uses them. A ``fresh`` metric
     combines others, so it is computed again each time it is read. A ``label`` metric is text (how a value

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from pytest_netzip.metrics.base import Metric, MetricUnavailable, is_number, metric
+from pytest_netzip.errors import MetricUnavailable
+from pytest_netzip.metrics.base import Metric, is_number, metric
 
 if TYPE_CHECKING:
-    from pytest_netzip.evaluation import Subject
-    from pytest_netzip.metrics import MetricRegistry
-    from pytest_netzip.workload import Workload
+    from pytest_netzip.data.workload import Workload
+    from pytest_netzip.metrics.base import Subject
 
 #: The ratios OCS combines, in the order of its weights: performance (P), speedup (S), compression (C), efficiency (E).
 OCS_RATIOS = ("performance_ratio", "speedup", "size_ratio", "efficiency_ratio")
@@ -42,27 +42,3 @@ def ocs_metric(weights: tuple[float, float, float, float] = DEFAULT_OCS_WEIGHTS)
 
 
 COMBINED_METRICS = (ocs_metric(),)
-
-
-#: Groups of metrics that are read against the clean top-1 (robust accuracy, the drop under perturbation).
-READ_AGAINST_TOP1 = frozenset({"adversarial", "perturbation"})
-
-
-def derived_metrics(registry: MetricRegistry, measured: Iterable[str]) -> list[str]:
-    """Metrics that come free with ``measured``: every metric of each group touched, P beside a ratio, the clean
-    top1 beside robustness, and ``compress_seconds``.
-
-    OCS is not among them: it is computed per variant from everything the session measured (see
-    ``pytest_netzip.report.variants``), so it does not depend on which test ran first.
-    """
-    from pytest_netzip.metrics.accuracy import ACCURACY_METRICS
-
-    measured = set(measured)
-    groups = {registry[name].group for name in measured if name in registry} - {None}
-    derived = [name for name in registry.names if registry[name].group in groups]
-    if groups & READ_AGAINST_TOP1:
-        derived.append("top1")
-    ratios = (measured | set(derived)) & set(OCS_RATIOS[1:])
-    if ratios and measured & {accuracy.name for accuracy in ACCURACY_METRICS}:
-        derived.append("performance_ratio")
-    return registry.ordered([*derived, "compress_seconds"])

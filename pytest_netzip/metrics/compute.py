@@ -6,14 +6,15 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_netzip.metrics.base import MetricUnavailable, metric
+from pytest_netzip.errors import MetricUnavailable
+from pytest_netzip.metrics.base import metric
 from pytest_netzip.metrics.size import dense
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from pytest_netzip.evaluation import Subject
+    from pytest_netzip.metrics.base import Subject
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def count_compute(model: nn.Module, example_input: Any) -> Compute:
 
 
 def _compute(subject: Subject) -> Compute:
-    compute = subject.compute
+    compute = compute_of(subject)
     if compute.macs == 0:
         raise MetricUnavailable(f"no counted multiply-accumulate in {subject.label} (ops without a FLOP formula)")
     return compute
@@ -165,3 +166,12 @@ def effective_macs(subject: Subject, reference: Subject) -> float:
 
 
 COMPUTE_METRICS = (macs, chats, effective_macs)
+
+
+def compute_of(subject: Subject) -> Compute:
+    """MACs, CHATS and effective MACs of one forward pass of ``subject`` on its example input (tried once)."""
+    from pytest_netzip.data.workload import DEFAULT_WORKLOAD
+
+    return subject.once("compute", lambda: subject.blamed(
+        "counting the MACs of", lambda: count_compute(subject.model, subject.batch(DEFAULT_WORKLOAD))
+    ))

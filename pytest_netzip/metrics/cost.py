@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_netzip.metrics.base import MetricUnavailable, metric
+from pytest_netzip.errors import MetricUnavailable
+from pytest_netzip.metrics.base import metric
 
 if TYPE_CHECKING:
-    from pytest_netzip.evaluation import Subject
+    from pytest_netzip.metrics.base import Subject
 
 
 @metric("compress_seconds", "wall time the compressor took on this model (once per session and device)", unit="s",

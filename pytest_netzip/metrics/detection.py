@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_netzip.metrics.base import MetricUnavailable, metric
+from pytest_netzip.errors import MetricUnavailable
+from pytest_netzip.metrics.base import metric
 
 if TYPE_CHECKING:
     import torch
 
-    from pytest_netzip.evaluation import Subject
+    from pytest_netzip.metrics.base import Subject
 
 #: What ``pip`` installs for the detection metrics.
 INSTALL = "pip install 'pytest-netzip[detection]' (torchmetrics and pycocotools)"

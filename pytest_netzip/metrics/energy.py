@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from pytest_netzip.metrics.base import MetricUnavailable, metric
+from pytest_netzip.errors import MetricUnavailable
+from pytest_netzip.metrics.base import metric
 
 if TYPE_CHECKING:
     import torch
 
-    from pytest_netzip.evaluation import Subject
-    from pytest_netzip.workload import Workload
+    from pytest_netzip.data.workload import Workload
+    from pytest_netzip.metrics.base import Subject
 
 #: Where Linux exposes RAPL energy counters.
 POWERCAP = Path("/sys/class/powercap")
@@ -34,6 +35,7 @@ class EnergyCounter(Protocol):
     name: str
 
     def joules(self) -> float:
+        """Joules the counter moved since this reading began."""
         """Energy used since some fixed point, in joules."""
 
 
@@ -57,6 +59,7 @@ class NvmlCounter:
         self.joules()  # NotSupported on older GPUs: fail here, not in the window
 
     def joules(self) -> float:
+        """The GPU's total energy counter, in joules."""
         return self._read(self._handle) / 1e3
 
 
@@ -88,6 +91,7 @@ class RaplCounter:
             ) from None
 
     def joules(self) -> float:
+        """The CPU packages' energy counters summed, in joules, counting their wrap-arounds."""
         for index, zone in enumerate(self._zones):
             now = self._microjoules(zone)
             step = now - self._last[index]
@@ -129,10 +133,12 @@ class Energy:
 
     @property
     def millijoules_per_sample(self) -> float:
+        """Millijoules per sample over the window."""
         return self.joules * 1e3 / self.samples
 
     @property
     def watts(self) -> float:
+        """Mean power over the window, in watts."""
         return self.joules / self.seconds
 
 
@@ -163,7 +169,7 @@ def measure_energy(
 def _energy(subject: Subject, workload: Workload) -> Energy:
     if workload.disabled:
         raise MetricUnavailable(workload.disabled)
-    return subject.energy(workload)
+    return energy_of(subject, workload)
 
 
 @metric("energy_mj_per_sample", "energy of one sample, read from the device's counter over >= 1 s of calls",
@@ -190,3 +196,18 @@ def efficiency_ratio(subject: Subject, reference: Subject, workload: Workload) -
 
 
 ENERGY_METRICS = (energy_mj_per_sample, power_w, efficiency_ratio)
+
+
+def energy_of(subject: Subject, workload: Workload) -> Energy:
+    """Energy of ``subject`` read over a window of calls on a batch (tried once per workload)."""
+    from functools import partial
+
+    from pytest_netzip.devices import synchronize
+
+    def measure() -> Energy:
+        counter = counter_for(subject.device)
+        call = partial(subject.model, subject.batch(workload))
+        window = max(MIN_WINDOW, workload.max_time)
+        return measure_energy(call, partial(synchronize, subject.device), counter, workload.batch_size, window)
+
+    return subject.once(("energy", workload), lambda: subject.blamed("measuring the energy of", measure))

@@ -17,15 +17,16 @@ import math
 import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, TypeVar
 
-from pytest_netzip.metrics.base import Metric, MetricUnavailable, metric
+from pytest_netzip.errors import MetricUnavailable
+from pytest_netzip.metrics.base import Metric, metric
 from pytest_netzip.metrics.contention import Pressure, watch
 
 if TYPE_CHECKING:
-    from pytest_netzip.evaluation import Subject
-    from pytest_netzip.workload import Workload
+    from pytest_netzip.data.workload import Workload
+    from pytest_netzip.metrics.base import Subject
 
 #: Rounds a paired timing runs at least: fewer than 6 pairs cannot bound a median at 95%.
 MIN_PAIRED_ROUNDS = 20
@@ -185,7 +186,7 @@ def _percentile(percent: int) -> Metric:
     @metric(f"latency_p{percent}_ms", f"{percent}th percentile of the time of one call on a batch", unit="ms",
             higher_is_better=False, workload=True, group="latency", summary=percent < 99)
     def percentile(subject: Subject, reference: Subject, workload: Workload) -> float:
-        return _timing(subject, workload, subject.latency).percentile_ms(percent)
+        return _timing(subject, workload, partial(latency_of, subject)).percentile_ms(percent)
 
     return percentile
 
@@ -194,13 +195,13 @@ def _percentile(percent: int) -> Metric:
         group="latency", summary=False)
 def latency_mean_ms(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Mean milliseconds per call."""
-    return _timing(subject, workload, subject.latency).mean_ms
+    return _timing(subject, workload, partial(latency_of, subject)).mean_ms
 
 
 @metric("throughput_per_s", "samples per second at the mean call", unit="/s", workload=True, group="latency")
 def throughput_per_s(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Samples per second."""
-    return _timing(subject, workload, subject.latency).throughput
+    return _timing(subject, workload, partial(latency_of, subject)).throughput
 
 
 @metric("speedup", "median of reference / compressed time over interleaved rounds (NetZIP's S)", relative=True,
@@ -209,7 +210,7 @@ def speedup(subject: Subject, reference: Subject, workload: Workload) -> float:
     """How many times faster than the reference."""
     if subject is reference:
         return 1.0
-    return _timing(subject, workload, subject.paired_latency).speedup
+    return _timing(subject, workload, partial(paired_latency_of, subject)).speedup
 
 
 @metric("speedup_interval", f"{CONFIDENCE:.0%} confidence interval of speedup", relative=True, workload=True,
@@ -218,7 +219,7 @@ def speedup_interval(subject: Subject, reference: Subject, workload: Workload) -
     """The interval relative latency gates decide on."""
     if subject is reference:
         return {"low": 1.0, "high": 1.0}
-    low, high = _timing(subject, workload, subject.paired_latency).interval
+    low, high = _timing(subject, workload, partial(paired_latency_of, subject)).interval
     return {"low": low, "high": high}
 
 
@@ -226,7 +227,7 @@ def speedup_interval(subject: Subject, reference: Subject, workload: Workload) -
         unit="share", higher_is_better=False, workload=True, group="latency", summary=False)
 def cpu_pressure(subject: Subject, reference: Subject, workload: Workload) -> float:
     """The pressure during the model's own timing: above 0.1, its latency metrics are unavailable."""
-    return _share(_timing(subject, workload, subject.latency, judged=False).pressure)
+    return _share(_timing(subject, workload, partial(latency_of, subject), judged=False).pressure)
 
 
 @metric("speedup_cpu_pressure", "cpu_pressure while the model was timed with its reference", unit="share",
@@ -235,10 +236,36 @@ def speedup_cpu_pressure(subject: Subject, reference: Subject, workload: Workloa
     """The pressure during the paired rounds: above 0.1, speedup is unavailable."""
     if subject is reference:
         raise MetricUnavailable("the reference is timed in the rounds of each compressed variant")
-    return _share(_timing(subject, workload, subject.paired_latency, judged=False).pressure)
+    return _share(_timing(subject, workload, partial(paired_latency_of, subject), judged=False).pressure)
 
 
 LATENCY_METRICS = (
     _percentile(50), _percentile(95), _percentile(99), latency_mean_ms, throughput_per_s, cpu_pressure, speedup,
     speedup_interval, speedup_cpu_pressure,
 )
+
+
+def latency_of(subject: Subject, workload: Workload) -> Latency:
+    """``subject``'s time per call, timed alone (tried once per workload)."""
+    return subject.once(("latency", workload), lambda: _time(subject, workload)[0])
+
+
+def paired_latency_of(subject: Subject, workload: Workload) -> PairedLatency:
+    """``subject`` and its reference timed in the same rounds (tried once per workload)."""
+    if subject.reference is None:
+        raise MetricUnavailable("a paired timing needs a reference")
+    reference = subject.reference
+    return subject.once(("paired_latency", workload), lambda: PairedLatency(*_time(subject, workload, reference)))
+
+
+def _time(subject: Subject, workload: Workload, *others: Subject) -> list[Latency]:
+    """Latencies of ``others`` and ``subject``, timed in the same rounds."""
+    from pytest_netzip.devices import synchronize
+
+    rounds = workload.min_rounds if not others else max(workload.min_rounds, MIN_PAIRED_ROUNDS)
+
+    def run() -> list[Latency]:
+        calls = [partial(timed.model, timed.batch(workload)) for timed in (*others, subject)]
+        return time_calls(calls, partial(synchronize, subject.device), workload, rounds)
+
+    return subject.blamed("timing", run)

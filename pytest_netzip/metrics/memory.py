@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from pytest_netzip.evaluation import Subject
-    from pytest_netzip.workload import Workload
+    from pytest_netzip.data.workload import Workload
+    from pytest_netzip.metrics.base import Subject
 
 
 def storages(tensor: torch.Tensor) -> list[torch.UntypedStorage]:
@@ -95,7 +95,14 @@ def peak_memory_bytes(model: nn.Module, inputs: Any, device: torch.device) -> in
         unit="MB", higher_is_better=False, workload=True)
 def peak_memory_mb(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Peak megabytes of inference."""
-    return subject.peak_memory(workload) / 1e6
+    return peak_memory_of(subject, workload) / 1e6
 
 
 MEMORY_METRICS = (peak_memory_mb,)
+
+
+def peak_memory_of(subject: Subject, workload: Workload) -> int:
+    """Peak bytes of one call of ``subject`` on a batch (tried once per workload)."""
+    return subject.once(("memory", workload), lambda: subject.blamed(
+        "measuring the memory of", lambda: peak_memory_bytes(subject.model, subject.batch(workload), subject.device)
+    ))

@@ -12,16 +12,22 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_netzip.attacks import AttackError, AttackSpec, craft, gradient_block
+from pytest_netzip.data.space import on_unit_inputs
 from pytest_netzip.devices import seeded
-from pytest_netzip.inputs import labels_of, on_unit_inputs, samples_of, share_of
-from pytest_netzip.metrics.base import Metric, MetricUnavailable
-from pytest_netzip.perturbation_search import PerturbationSpec, corruption_error_ratio, search
+from pytest_netzip.errors import AttackError, MetricUnavailable
+from pytest_netzip.metrics.attacks import AttackSpec, craft, gradient_block
+from pytest_netzip.metrics.base import Metric
+from pytest_netzip.metrics.perturbation_search import (
+    PerturbationSpec,
+    corruption_error_ratio,
+    search,
+)
+from pytest_netzip.metrics.robust_samples import labels_of, samples_of, share_of
 
 if TYPE_CHECKING:
     import torch
 
-    from pytest_netzip.evaluation import Subject
+    from pytest_netzip.metrics.base import Subject
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ def _crafted(subject: Subject, spec: AttackSpec) -> torch.Tensor:
 def _robust(subject: Subject, spec: AttackSpec, examples: torch.Tensor) -> torch.Tensor:
     """Per sample, whether ``subject`` is still right on ``examples``."""
     targets = samples_of(subject, spec.samples)[1]
-    return labels_of(on_unit_inputs(subject.model, subject.data.space), examples) == targets
+    return labels_of(on_unit_inputs(subject.model, subject.data.space), examples, subject.label) == targets
 
 
 def adversarial(subject: Subject, reference: Subject, spec: AttackSpec) -> Adversarial:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from pytest_netzip.evaluation import Subject
+    from pytest_netzip.metrics.base import Subject
 
 
 def dense(tensor: torch.Tensor) -> torch.Tensor:
@@ -72,7 +72,7 @@ def sparsity(subject: Subject, reference: Subject) -> float:
 @metric("size_bytes", "bytes of the serialised state dict (torch.save)", unit="bytes", higher_is_better=False)
 def size_bytes(subject: Subject, reference: Subject) -> int:
     """Size on disk."""
-    return len(subject.serialized)
+    return len(serialized_of(subject))
 
 
 @metric(
@@ -83,7 +83,7 @@ def size_bytes(subject: Subject, reference: Subject) -> int:
 )
 def size_zipped_bytes(subject: Subject, reference: Subject) -> int:
     """Size on disk, deflated."""
-    return deflated_size(subject.serialized)
+    return deflated_size(serialized_of(subject))
 
 
 @metric(
@@ -95,3 +95,8 @@ def size_ratio(subject: Subject, reference: Subject) -> float:
 
 
 SIZE_METRICS = (params, nonzero_params, sparsity, size_bytes, size_zipped_bytes, size_ratio)
+
+
+def serialized_of(subject: Subject) -> bytes:
+    """``subject``'s serialised state dict (made once)."""
+    return subject.once("serialized", lambda: serialized_state_dict(subject.model))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
     from torch import nn
+from pytest_netzip.errors import AttackError
 
 #: torchattacks' L-infinity attacks with an ``eps`` budget, the names ``adversarial_robustness(attack=...)`` takes.
 ATTACKS = (
@@ -22,12 +23,9 @@ ATTACKS = (
     "RFGSM", "SINIFGSM", "Square", "TIFGSM", "TPGD", "UPGD", "VMIFGSM", "VNIFGSM",
 )
 
+
 #: Steps of an iterative attack unless ``steps`` is given.
 DEFAULT_STEPS = 10
-
-
-class AttackError(RuntimeError):
-    """An attack could not run or did not keep to its budget; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,8 @@ def gradient_block(model: nn.Module, unit_inputs: torch.Tensor, targets: torch.T
     import torch
     import torch.nn.functional as F
 
-    from pytest_netzip.evaluation import DataError
-    from pytest_netzip.inputs import CHUNK
+    from pytest_netzip.errors import DataError
+    from pytest_netzip.metrics.robust_samples import CHUNK
 
     probe = unit_inputs[:CHUNK].clone().requires_grad_(True)
     with torch.enable_grad():

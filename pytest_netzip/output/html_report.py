@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_netzip.metrics import MetricRegistry, is_number
-from pytest_netzip.report import format_change, format_value
+from pytest_netzip.output.tables import format_change, format_value
 
 REFERENCE = "reference"
 

@@ -1,4 +1,4 @@
-"""The report of a run: ``write_report`` draws each model and device's plots (see ``pytest_netzip.plots``) as PNG
+"""The report of a run: ``write_report`` draws each model and device's plots (see ``pytest_netzip.output.plots``) as PNG
 files beside a self-contained ``index.html``.
 
 matplotlib (the ``report`` extra) is imported only while a report is drawn, and used through ``Figure`` and the
@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pytest_netzip.html_report import REFERENCE, Plot, Section, render_page
 from pytest_netzip.metrics import MetricRegistry, is_number
-from pytest_netzip.plots import (
+from pytest_netzip.output.html_report import REFERENCE, Plot, Section, render_page
+from pytest_netzip.output.plots import (
     LARGEST,
     PlotUnavailable,
     bar_chart,
@@ -24,17 +24,14 @@ from pytest_netzip.plots import (
     radar,
     tradeoff,
 )
-from pytest_netzip.report import variants as merge_variants
-from pytest_netzip.storage import _slug
+from pytest_netzip.output.storage import _slug
+from pytest_netzip.output.tables import variants as merge_variants
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+from pytest_netzip.errors import ReportError
 
 INSTALL_HINT = "pip install 'pytest-netzip[report]'"
-
-
-class ReportError(Exception):
-    """No report can be written: matplotlib is missing or the document is not a run; the message says what to do."""
 
 
 def require_matplotlib() -> None:

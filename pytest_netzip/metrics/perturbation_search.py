@@ -14,14 +14,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_netzip.inputs import labels_of, on_unit_inputs, samples_of, share_of
+from pytest_netzip.data.space import on_unit_inputs
 from pytest_netzip.metrics.base import TOLERANCE
-from pytest_netzip.perturbations import IMAGE_KINDS, KINDS
+from pytest_netzip.metrics.perturbations import IMAGE_KINDS, KINDS
+from pytest_netzip.metrics.robust_samples import labels_of, samples_of, share_of
 
 if TYPE_CHECKING:
     import torch
 
-    from pytest_netzip.evaluation import Subject
+    from pytest_netzip.metrics.base import Subject
 
 #: Severities of ``corruption_error_ratio``, as shares of ``max_severity`` (ImageNet-C has five levels).
 LEVELS = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -89,7 +90,7 @@ class SearchOutcome:
 def _perturb(unit: torch.Tensor, kind: str, severity: float, seed: int) -> torch.Tensor:
     import torch
 
-    from pytest_netzip.metrics.base import MetricUnavailable
+    from pytest_netzip.errors import MetricUnavailable
 
     try:
         return KINDS[kind](unit, severity, torch.Generator().manual_seed(seed))
@@ -99,7 +100,7 @@ def _perturb(unit: torch.Tensor, kind: str, severity: float, seed: int) -> torch
 
 def _kinds(spec: PerturbationSpec, unit: torch.Tensor) -> tuple[str, ...]:
     """The kinds to search: those asked for, or every kind that applies to these inputs (blur and shift need images)."""
-    from pytest_netzip.metrics.base import MetricUnavailable
+    from pytest_netzip.errors import MetricUnavailable
 
     applicable = tuple(kind for kind in KINDS if unit.ndim >= 3 or kind not in IMAGE_KINDS)
     if not spec.kinds:
@@ -118,7 +119,7 @@ def _measure(subject: Subject, reference: Subject, spec: PerturbationSpec, kind:
     perturbed = _perturb(unit, kind, severity, seed)
 
     def labels(target: Subject) -> torch.Tensor:
-        return labels_of(on_unit_inputs(target.model, target.data.space), perturbed)
+        return labels_of(on_unit_inputs(target.model, target.data.space), perturbed, target.label)
 
     expected = reference.once(("perturbed", spec.samples, kind, severity, seed), lambda: labels(reference))
     found = labels(subject) if subject is not reference else expected
@@ -184,7 +185,7 @@ class Corruption:
 def corruption_error_ratio(subject: Subject, reference: Subject, spec: PerturbationSpec) -> Corruption:
     """Mean over the kinds of the top-1 error summed over five severities, divided by the reference's: ImageNet-C's
     mCE, with the reference in AlexNet's place."""
-    from pytest_netzip.metrics.base import MetricUnavailable
+    from pytest_netzip.errors import MetricUnavailable
 
     start = time.perf_counter()
     ratios = []

@@ -2,7 +2,7 @@
 against latency with the Pareto front, and the radar of NetZIP's ratios; each a matplotlib ``Figure`` of one
 model on one device, or PlotUnavailable saying which metric it lacks.
 
-matplotlib is imported inside the functions: ``pytest_netzip.visualise`` checks it is installed first.
+matplotlib is imported inside the functions: ``pytest_netzip.output.visualise`` checks it is installed first.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from pytest_netzip.html_report import REFERENCE, Section
-from pytest_netzip.labels import place_labels
 from pytest_netzip.metrics import MetricRegistry, is_number
 from pytest_netzip.metrics.combined import OCS_RATIOS
-from pytest_netzip.report import format_value
+from pytest_netzip.output.html_report import REFERENCE, Section
+from pytest_netzip.output.labels import place_labels
+from pytest_netzip.output.tables import format_value
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

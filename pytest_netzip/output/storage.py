@@ -15,19 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_netzip.errors import StorageError
 from pytest_netzip.metrics import is_number
 
 #: Version of the layout of run documents (``--netzip-json`` files and saved runs).
 SCHEMA_VERSION = 1
 
+
 _SAVED = re.compile(r"^(\d{4,})_(.+)\.json$")
+
 
 #: Names a run cannot be saved under: they would read as a counter or as the latest run.
 _RESERVED = re.compile(r"^(\d+|latest)$")
-
-
-class StorageError(Exception):
-    """A saved run cannot be read or found; the message names the file or the storage folder."""
 
 
 class _Refused(ValueError):

@@ -1,10 +1,4 @@
-"""Where the model's inputs live, and the samples robustness checks run on.
-
-Attacks and perturbations work in the unit space [0, 1] (torchattacks' convention). An
-:class:`InputSpace` maps ``netzip_data``'s inputs there and back: from a value range
-(``netzip_input_range``, default ``(0, 1)``) or from per-channel normalisation
-(``netzip_input_normalization``: the inputs are ``(pixels - mean) / std`` of pixels in [0, 1]).
-"""
+"""The space a model's inputs lie in (a range, or normalised pixels), and models that take [0, 1] inputs."""
 
 from __future__ import annotations
 
@@ -16,11 +10,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from pytest_netzip.evaluation import Subject
-
-
-class InputSpaceError(ValueError):
-    """The declared input space does not fit the inputs; the message says what to define."""
+from pytest_netzip.errors import InputSpaceError
 
 
 @dataclass(frozen=True)
@@ -104,59 +94,3 @@ def on_unit_inputs(model: nn.Module, space: InputSpace) -> nn.Module:
             return self.model(space.from_unit(unit))
 
     return OnUnitInputs().eval()
-
-
-def samples_of(subject: Subject, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``count`` evaluation samples, inputs in [0, 1], on the subject's device: read once per reference.
-
-    Every compressed model of a reference is attacked and perturbed on these very samples; they are
-    checked against the reference's clean pass, so shuffled data fails instead of being scored.
-    """
-    import torch
-
-    from pytest_netzip.evaluation import DataError, fingerprint, same_inputs
-    from pytest_netzip.metrics.base import MetricUnavailable
-
-    owner = subject.reference or subject
-
-    def take() -> tuple[torch.Tensor, torch.Tensor]:
-        owner.predictions  # noqa: B018 - a detector's raises WrongTask here, before its targets are stacked
-        inputs, targets, taken = [], [], 0
-        for batch_inputs, batch_targets in owner.data:
-            if not isinstance(batch_inputs, torch.Tensor):
-                raise MetricUnavailable(f"robustness needs tensor inputs; netzip_data gives {type(batch_inputs).__name__}")
-            inputs.append(batch_inputs[: count - taken])
-            targets.append(batch_targets[: count - taken])
-            taken += len(targets[-1])
-            if taken >= count:
-                break
-        targets = torch.cat(targets)
-        clean = owner.predictions
-        if not (torch.equal(targets, clean.targets[: len(targets)])
-                and same_inputs(fingerprint(torch.cat(inputs), len(targets)), clean.inputs[: len(targets)])):
-            raise DataError("netzip_data gave other samples on a second pass (shuffle=True?): robustness checks need "
-                            "the same samples in the same order every time")
-        try:
-            unit = owner.data.space.to_unit(torch.cat(inputs).to(owner.device))
-        except InputSpaceError as exc:
-            raise DataError(str(exc)) from None
-        return unit, targets.to(owner.device)
-
-    return owner.once(("samples", count), take)
-
-
-#: Samples per forward pass when robustness checks score a model (lowered int8 programs see one shape).
-CHUNK = 64
-
-
-def labels_of(model: nn.Module, unit: torch.Tensor) -> torch.Tensor:
-    """Top-1 labels of a model taking [0, 1] inputs (``on_unit_inputs``), in chunks of ``CHUNK`` samples."""
-    import torch
-
-    with torch.inference_mode():
-        return torch.cat([model(unit[start:start + CHUNK]).argmax(dim=1) for start in range(0, len(unit), CHUNK)])
-
-
-def share_of(hits: torch.Tensor) -> float:
-    """The share of true values, exactly (2 of 40 is 0.05, not float32's 0.0500000007)."""
-    return hits.sum().item() / len(hits)

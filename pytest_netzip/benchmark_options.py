@@ -1,62 +1,17 @@
-"""How a model is run for latency, memory and energy: batch size, and pytest-benchmark's timing options."""
+"""pytest-benchmark's options and ``@pytest.mark.benchmark``, read into the Workload an item is timed with."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-
-@dataclass(frozen=True)
-class Workload:
-    """The runs behind latency, memory and energy metrics.
-
-    ``min_rounds``, ``max_time``, ``warmup_iterations``, ``timer`` and ``disable_gc`` mean what
-    pytest-benchmark's options of the same names mean; ``disabled`` says why timing is off.
-    """
-
-    batch_size: int = 1
-    min_rounds: int = 5
-    max_time: float = 1.0
-    warmup_iterations: int = 100_000
-    timer: Callable[[], float] = time.perf_counter
-    disable_gc: bool = False
-    disabled: str | None = None
-
-    def batch(self, example_input: Any) -> Any:
-        """The model input: each tensor of ``example_input`` cut to its first sample, repeated ``batch_size`` times.
-
-        Scalars (0-d tensors) and other values pass as they are; ValueError when ``batch_size`` > 1
-        finds no tensor to repeat. A detector's list of images is cut and repeated along the list.
-        """
-        import torch
-        from torch.utils._pytree import tree_flatten, tree_unflatten
-
-        from pytest_netzip.detection import ImageList
-
-        if isinstance(example_input, ImageList):
-            return ImageList(example_input[:1] * self.batch_size)
-
-        leaves, spec = tree_flatten(example_input)
-        batched = [isinstance(leaf, torch.Tensor) and leaf.ndim >= 1 for leaf in leaves]
-        if self.batch_size > 1 and not any(batched):
-            raise ValueError(f"batch_size={self.batch_size} needs a tensor with a batch dimension in the example input")
-        return tree_unflatten([
-            leaf[:1].repeat(self.batch_size, *[1] * (leaf.ndim - 1)) if is_batched else leaf
-            for leaf, is_batched in zip(leaves, batched)
-        ], spec)
-
-
-#: Batch size 1 and pytest-benchmark's defaults: what a measurement outside pytest uses.
-DEFAULT_WORKLOAD = Workload()
+from pytest_netzip.data.workload import Workload
 
 #: The keywords of pytest-benchmark's ``@pytest.mark.benchmark`` that netzip honours, with what each must be.
 _BENCHMARK_KEYWORDS = {
-    "min_rounds": "a whole number >= 1",
-    "max_time": "a number of seconds > 0",
+    "min_rounds": "a whole number from 1 to 100,000",
+    "max_time": "a number of seconds > 0, at most 3600",
     "warmup_iterations": "a whole number >= 0",
     "timer": "a function returning seconds, or its dotted name",
     "disable_gc": "True or False",
@@ -66,8 +21,8 @@ _BENCHMARK_KEYWORDS = {
 def _valid(keyword: str, value: object) -> bool:
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     return {
-        "min_rounds": isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-        "max_time": number and value > 0,
+        "min_rounds": isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100_000,
+        "max_time": number and 0 < value <= 3600,
         "warmup_iterations": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
         "timer": callable(value) or isinstance(value, str),
         "disable_gc": isinstance(value, bool),
@@ -76,9 +31,14 @@ def _valid(keyword: str, value: object) -> bool:
 
 def benchmark_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
     """The timing keywords of ``node``'s ``@pytest.mark.benchmark``; BudgetError for a bad value."""
-    from pytest_netzip.budgets import BudgetError
+    from pytest_netzip.errors import BudgetError
 
-    marker = node.get_closest_marker("benchmark")
+    marks = list(node.iter_markers("benchmark"))
+    if len(marks) > 1:
+        raise BudgetError(
+            f"@pytest.mark.benchmark is given {len(marks)} times (on the test, its class or its module): give one"
+        )
+    marker = marks[0] if marks else None
     options = {key: value for key, value in (marker.kwargs if marker else {}).items() if key in _BENCHMARK_KEYWORDS}
     for key, value in options.items():
         if not _valid(key, value):

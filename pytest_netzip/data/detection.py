@@ -12,23 +12,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from torch.utils._pytree import register_pytree_node
 
-from pytest_netzip.evaluation import DataError, same_inputs
-
-
-class ImageList(list):
-    """One detector input given as a list of images, one per sample.
-
-    Per-sample measurements (latency, MACs) cut and repeat it along the list, not along each image's
-    channels, which is what they would do to a plain list of tensors (a model taking several inputs).
-    """
-
-
-register_pytree_node(
-    ImageList, lambda images: (list(images), None), lambda images, _: ImageList(images),
-    serialized_type_name="pytest_netzip.detection.ImageList",
-)
+from pytest_netzip.data.fingerprint import same_inputs
+from pytest_netzip.data.images import ImageList
+from pytest_netzip.errors import DataError
 
 
 def is_detection_batch(value: Any) -> bool:

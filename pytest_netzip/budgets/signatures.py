@@ -1,0 +1,178 @@
+"""Marker signatures: called with a marker's arguments, they give defaults, typo errors and thresholds."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pytest_netzip.metrics import MetricRegistry
+from pytest_netzip.naming import unknown_name_message
+
+if TYPE_CHECKING:
+    import pytest
+
+from pytest_netzip.budgets.robustness import (
+    _adversarial_robustness,
+    _perturbation_robustness,
+)
+from pytest_netzip.budgets.thresholds import Threshold
+from pytest_netzip.budgets.values import _positive, _share, _whole
+from pytest_netzip.errors import BudgetError
+
+
+def _accuracy_drop(
+    registry: MetricRegistry, *, max: float, metric: str = "top1", max_class_drop: float | None = None
+) -> list[Threshold]:
+    valid = [
+        name for name in registry.names
+        if registry[name].unit == "share" and registry[name].higher_is_better and not registry[name].relative
+        and name not in ("class_accuracy", "sparsity")
+    ]
+    if metric not in valid:
+        raise BudgetError(f"accuracy_drop(metric=...): {unknown_name_message('metric', metric, valid)}")
+    thresholds = [Threshold("accuracy_drop", "max", metric, _share("accuracy_drop", "max", max), "max_drop")]
+    if max_class_drop is not None:
+        limit = _share("accuracy_drop", "max_class_drop", max_class_drop)
+        thresholds.append(Threshold("accuracy_drop", "max_class_drop", "class_accuracy", limit, "max_drop"))
+    return thresholds
+
+
+def _agreement(
+    registry: MetricRegistry, *, min: float | None = None, max_negative_flips: float | None = None
+) -> list[Threshold]:
+    thresholds = []
+    if min is not None:
+        thresholds.append(Threshold("agreement", "min", "agreement", _share("agreement", "min", min), "min"))
+    if max_negative_flips is not None:
+        limit = _share("agreement", "max_negative_flips", max_negative_flips)
+        thresholds.append(Threshold("agreement", "max_negative_flips", "negative_flip_rate", limit, "max"))
+    return thresholds
+
+
+def _size_ratio(registry: MetricRegistry, *, min: float | None = None, max_mb: float | None = None) -> list[Threshold]:
+    thresholds = []
+    if min is not None:
+        thresholds.append(Threshold("size_ratio", "min", "size_ratio", _positive("size_ratio", "min", min), "min"))
+    if max_mb is not None:
+        limit = _positive("size_ratio", "max_mb", max_mb)
+        thresholds.append(Threshold("size_ratio", "max_mb", "size_bytes", limit, "max", scale=1e-6, unit="MB"))
+    return thresholds
+
+
+_COMPUTE_METRICS = ("macs", "chats", "effective_macs")
+
+
+def _compute_budget(
+    registry: MetricRegistry, *, max_macs: float | None = None, max_ratio: float | None = None, metric: str = "macs"
+) -> list[Threshold]:
+    if metric not in _COMPUTE_METRICS:
+        raise BudgetError(f"compute_budget(metric=...): {unknown_name_message('metric', metric, _COMPUTE_METRICS)}")
+    thresholds = []
+    if max_macs is not None:
+        limit = _positive("compute_budget", "max_macs", max_macs)
+        thresholds.append(Threshold("compute_budget", "max_macs", metric, limit, "max"))
+    if max_ratio is not None:
+        limit = _positive("compute_budget", "max_ratio", max_ratio)
+        thresholds.append(Threshold("compute_budget", "max_ratio", metric, limit, "max_ratio"))
+    return thresholds
+
+
+def _latency_budget(
+    registry: MetricRegistry,
+    *,
+    p50_ms: float | None = None,
+    p95_ms: float | None = None,
+    p99_ms: float | None = None,
+    max_slowdown: float | None = None,
+    min_speedup: float | None = None,
+    batch_size: int = 1,
+) -> list[Threshold]:
+    _whole("latency_budget", "batch_size", batch_size)
+    thresholds = [
+        Threshold("latency_budget", keyword, f"latency_{keyword}", _positive("latency_budget", keyword, limit), "max")
+        for keyword, limit in (("p50_ms", p50_ms), ("p95_ms", p95_ms), ("p99_ms", p99_ms))
+        if limit is not None
+    ]
+    if max_slowdown is not None:
+        slowdown = _positive("latency_budget", "max_slowdown", max_slowdown)
+        thresholds.append(Threshold("latency_budget", "max_slowdown", "speedup", 1 / slowdown, "min_interval",
+                                    written=slowdown))
+    if min_speedup is not None:
+        limit = _positive("latency_budget", "min_speedup", min_speedup)
+        thresholds.append(Threshold("latency_budget", "min_speedup", "speedup", limit, "min_interval"))
+    return thresholds
+
+
+def _memory_budget(registry: MetricRegistry, *, max_mb: float, batch_size: int = 1) -> list[Threshold]:
+    _whole("memory_budget", "batch_size", batch_size)
+    return [Threshold("memory_budget", "max_mb", "peak_memory_mb", _positive("memory_budget", "max_mb", max_mb), "max")]
+
+
+def _energy_budget(
+    registry: MetricRegistry,
+    *,
+    max_mj_per_sample: float | None = None,
+    min_efficiency: float | None = None,
+    batch_size: int = 1,
+) -> list[Threshold]:
+    _whole("energy_budget", "batch_size", batch_size)
+    thresholds = []
+    if max_mj_per_sample is not None:
+        limit = _positive("energy_budget", "max_mj_per_sample", max_mj_per_sample)
+        thresholds.append(Threshold("energy_budget", "max_mj_per_sample", "energy_mj_per_sample", limit, "max"))
+    if min_efficiency is not None:
+        limit = _positive("energy_budget", "min_efficiency", min_efficiency)
+        thresholds.append(Threshold("energy_budget", "min_efficiency", "efficiency_ratio", limit, "min"))
+    return thresholds
+
+
+#: Threshold markers by name, with the description registered for ``pytest --markers``.
+THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
+    "accuracy_drop": (_accuracy_drop, "accuracy_drop(max, metric='top1', max_class_drop=None): fall in accuracy"),
+    "agreement": (_agreement, "agreement(min=None, max_negative_flips=None): top-1 agreement with the reference"),
+    "size_ratio": (_size_ratio, "size_ratio(min=None, max_mb=None): reference bytes / compressed bytes"),
+    "compute_budget": (
+        _compute_budget,
+        "compute_budget(max_macs=None, max_ratio=None, metric='macs'): MACs (or chats, effective_macs) per sample",
+    ),
+    "latency_budget": (
+        _latency_budget,
+        "latency_budget(p50_ms=None, p95_ms=None, p99_ms=None, max_slowdown=None, min_speedup=None, batch_size=1): "
+        "time per call; relative gates decide on a confidence interval",
+    ),
+    "memory_budget": (_memory_budget, "memory_budget(max_mb, batch_size=1): peak memory of one call on a batch"),
+    "adversarial_robustness": (
+        _adversarial_robustness,
+        "adversarial_robustness(attack='FGSM', eps, steps=None, alpha=None, max_drop=None, min_accuracy=None, "
+        "samples=256): top-1 under a torchattacks attack, white-box or by transfer from the reference",
+    ),
+    "perturbation_robustness": (
+        _perturbation_robustness,
+        "perturbation_robustness(kinds=all, max_severity=1, max_drop=None, min_agreement=None, samples=256, "
+        "max_examples=20): hypothesis searches noise, brightness, contrast, blur and shift for a breaking perturbation",
+    ),
+    "energy_budget": (
+        _energy_budget,
+        "energy_budget(max_mj_per_sample=None, min_efficiency=None, batch_size=1): energy per sample; skips where "
+        "no counter reads",
+    ),
+}
+
+
+def parse_marker(mark: pytest.Mark, registry: MetricRegistry) -> list[Threshold]:
+    """The thresholds of one threshold marker; raises BudgetError naming the bad word."""
+    parse, _ = THRESHOLD_MARKERS[mark.name]
+    keywords = [name for name in inspect.signature(parse).parameters if name != "registry"]
+    if mark.args:
+        raise BudgetError(f"{mark.name} takes keywords only ({', '.join(keywords)}), got {mark.args!r}")
+    for keyword in mark.kwargs:
+        if keyword not in keywords:
+            raise BudgetError(f"{mark.name}: {unknown_name_message('keyword', keyword, keywords)}")
+    try:
+        thresholds = parse(registry, **mark.kwargs)
+    except TypeError as exc:  # a required keyword is missing
+        raise BudgetError(f"{mark.name}: {str(exc).replace('_' + mark.name + '()', '').strip()}") from None
+    if not thresholds:
+        raise BudgetError(f"{mark.name} sets no threshold: give at least one of {', '.join(keywords)}")
+    return thresholds

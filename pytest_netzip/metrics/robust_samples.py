@@ -1,0 +1,76 @@
+"""The samples robustness metrics attack or perturb, read once per reference and checked against its clean pass."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_netzip.errors import DataError, InputSpaceError, MetricUnavailable
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from pytest_netzip.metrics.base import Subject
+
+
+def samples_of(subject: Subject, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``count`` evaluation samples, inputs in [0, 1], on the subject's device: read once per reference.
+
+    Every compressed model of a reference is attacked and perturbed on these very samples; they are
+    checked against the reference's clean pass, so shuffled data fails instead of being scored.
+    """
+    import torch
+
+    from pytest_netzip.data.fingerprint import fingerprint, same_inputs
+
+    owner = subject.reference or subject
+
+    def take() -> tuple[torch.Tensor, torch.Tensor]:
+        owner.predictions  # noqa: B018 - a detector's raises WrongTask here, before its targets are stacked
+        inputs, targets, taken = [], [], 0
+        for batch_inputs, batch_targets in owner.data:
+            if not isinstance(batch_inputs, torch.Tensor):
+                raise MetricUnavailable(f"robustness needs tensor inputs; netzip_data gives {type(batch_inputs).__name__}")
+            inputs.append(batch_inputs[: count - taken])
+            targets.append(batch_targets[: count - taken])
+            taken += len(targets[-1])
+            if taken >= count:
+                break
+        targets = torch.cat(targets)
+        clean = owner.predictions
+        if not (torch.equal(targets, clean.targets[: len(targets)])
+                and same_inputs(fingerprint(torch.cat(inputs), len(targets)), clean.inputs[: len(targets)])):
+            raise DataError("netzip_data gave other samples on a second pass (shuffle=True?): robustness checks need "
+                            "the same samples in the same order every time")
+        try:
+            unit = owner.data.space.to_unit(torch.cat(inputs).to(owner.device))
+        except InputSpaceError as exc:
+            raise DataError(str(exc)) from None
+        return unit, targets.to(owner.device)
+
+    return owner.once(("samples", count), take)
+
+
+#: Samples per forward pass when robustness checks score a model (lowered int8 programs see one shape).
+CHUNK = 64
+
+
+def labels_of(model: nn.Module, unit: torch.Tensor, label: str) -> torch.Tensor:
+    """Top-1 labels of ``label``'s model taking [0, 1] inputs (``on_unit_inputs``), in chunks of ``CHUNK`` samples.
+
+    DataError where its logits are not finite: argmax would read a NaN row as class 0.
+    """
+    import torch
+
+    with torch.inference_mode():
+        logits = torch.cat([model(unit[start:start + CHUNK]) for start in range(0, len(unit), CHUNK)])
+    nonfinite = int((~torch.isfinite(logits)).flatten(1).any(dim=1).sum())
+    if nonfinite:
+        raise DataError(f"{label} returns NaN or infinite outputs for {nonfinite} of {len(logits)} attacked or "
+                        "perturbed samples: no gate can judge them")
+    return logits.argmax(dim=1)
+
+
+def share_of(hits: torch.Tensor) -> float:
+    """The share of true values, exactly (2 of 40 is 0.05, not float32's 0.0500000007)."""
+    return hits.sum().item() / len(hits)

@@ -1,0 +1,124 @@
+"""``python -m pytest_netzip``: draw the report of a saved run, or compare two runs, without running the tests.
+
+    python -m pytest_netzip report RUN --out DIR
+    python -m pytest_netzip compare A B
+
+RUN, A and B are run documents (``--netzip-json`` files) or runs saved with ``--netzip-save`` (``latest``, a
+counter, a name), looked up in ``--storage`` (default ``.netzip``). Neither command imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytest_netzip.errors import ReportError, StorageError
+from pytest_netzip.metrics import MetricRegistry, is_number
+from pytest_netzip.output.html_report import REFERENCE, ordered_metrics
+from pytest_netzip.output.storage import Storage, read_document
+from pytest_netzip.output.tables import format_change, format_value, wrap_blocks
+from pytest_netzip.output.visualise import document_variants, write_report
+
+_VARIANT_KEYS = ("model", "device", "compressor")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pytest_netzip", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser("report", help="write the plots and index.html of a run into a folder")
+    report.add_argument("run", metavar="RUN", help="a run document (JSON file) or the name of a saved run")
+    report.add_argument("--out", metavar="DIR", type=Path, required=True, help="folder for the report")
+    compare = commands.add_parser("compare", help="print two runs' metrics side by side, with the change")
+    compare.add_argument("a", metavar="A", help="the run compared with (a JSON file or a saved run's name)")
+    compare.add_argument("b", metavar="B", help="the run compared (a JSON file or a saved run's name)")
+    for command in (report, compare):
+        command.add_argument("--storage", metavar="DIR", type=Path, default=Path(".netzip"),
+                             help="folder of saved runs, for names (default: .netzip)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: the command line); returns the exit status (2: a usage error)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage or --help: say how it ended instead of exiting
+        return int(exc.code or 0)
+    try:
+        if args.command == "report":
+            return _report(_load(args.run, args.storage), args.out)
+        print(_compare(_load(args.a, args.storage), _load(args.b, args.storage), args.a, args.b))
+        return 0
+    except (StorageError, ReportError) as exc:
+        print(f"netzip: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _load(run: str, storage: Path) -> dict[str, Any]:
+    """The run document in the file ``run``, or of the saved run named ``run``; StorageError saying what is wrong."""
+    path = Path(run)
+    if path.is_file():
+        return read_document(path)
+    if path.suffix == ".json":
+        raise StorageError(f"cannot read the run {run}: no such file")
+    saved = Storage(storage)
+    if not saved.runs():
+        raise StorageError(f"{run!r} is neither a file nor a saved run (no saved run in {storage})")
+    return read_document(saved.find(run))
+
+
+def _report(document: dict[str, Any], directory: Path) -> int:
+    try:
+        notes = write_report(document, directory)
+    except OSError as exc:
+        print(f"netzip: error: cannot write the report to {directory}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"netzip: {note}")
+    print(f"netzip: report written to {directory / 'index.html'}")
+    return 0
+
+
+def _variants(document: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The variants' metrics by (model, device, compressor)."""
+    return {tuple(str(entry[key]) for key in _VARIANT_KEYS): entry["metrics"] for entry in document_variants(document)}
+
+
+def _change(registry: MetricRegistry, name: str, before: Any, after: Any) -> str:
+    """How ``after`` differs from ``before``: the change (points or a factor) and whether that is better."""
+    if not (is_number(before) and is_number(after)) or before == after:
+        return ""
+    delta = format_change(registry, name, after, before, always=True).strip(" ()") or f"{after - before:+.4g}"
+    if name not in registry:
+        return delta
+    better = (after > before) == registry[name].higher_is_better
+    return f"{delta} {'better' if better else 'worse'}"
+
+
+def _compare(first: dict[str, Any], second: dict[str, Any], first_name: str, second_name: str) -> str:
+    """A table per model and device: a row per variant and metric, with A's value, B's and the change."""
+    registry = MetricRegistry()
+    runs = (_variants(first), _variants(second))
+    keys = list(dict.fromkeys([*runs[0], *runs[1]]))
+    lines = [f"A: {first_name} ({_when(first)})", f"B: {second_name} ({_when(second)})"]
+    for model, device in dict.fromkeys((key[0], key[1]) for key in keys):
+        compressors = sorted({key[2] for key in keys if key[:2] == (model, device)}, key=lambda c: (c != REFERENCE, c))
+        grid = [[f"{model} on {device}", "A", "B", "change"]]
+        for compressor in compressors:
+            a, b = (run.get((model, device, compressor)) for run in runs)
+            only = " (only in B)" if a is None else " (only in A)" if b is None else ""
+            grid.append([compressor + only, "", "", ""])
+            for name in ordered_metrics(registry, [a or {}, b or {}]):
+                before, after = (metrics.get(name) if metrics else None for metrics in (a, b))
+                shown = [format_value(registry, name, value) if is_number(value) else "-" for value in (before, after)]
+                grid.append([f"  {name}", *shown, _change(registry, name, before, after)])
+        lines += ["", *wrap_blocks(grid, 10_000)]
+    if not keys:
+        lines += ["", "neither run has variants to compare"]
+    return "\n".join(lines)
+
+
+def _when(document: dict[str, Any]) -> str:
+    """``created 2026-11-29T08:35:13+00:00, commit d92c6bb``."""
+    return f"created {document.get('created') or 'unknown'}, commit {document.get('commit') or 'none'}"

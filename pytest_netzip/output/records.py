@@ -1,0 +1,64 @@
+"""The record of one item: what was measured, against the reference, the verdicts; JSON-safe."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from pytest_netzip.errors import MetricUnavailable
+
+if TYPE_CHECKING:
+    from pytest_netzip.budgets.thresholds import Verdict
+    from pytest_netzip.evaluation import Result
+
+
+#: The CPU pressure read with each timing, which the table's title shows.
+PRESSURE_METRICS = ("cpu_pressure", "speedup_cpu_pressure")
+
+
+def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str, Any]:
+    """The JSON-safe record of one item: what was measured, against the reference, and the verdicts."""
+    _read_pressures(result)
+    measured = result.metrics.measured()
+    reference = result.reference_metrics.measured(measured)
+
+    def values(metrics: dict[str, Any]) -> dict[str, Any]:
+        return {name: None if isinstance(value, MetricUnavailable) else value for name, value in metrics.items()}
+
+    return {
+        "test": test,
+        "model": result.model,
+        "compressor": result.compressor,
+        "device": result.device,
+        "threads": result.threads,
+        "batch_size": result.workload.batch_size,
+        "metrics": values(measured),
+        "reference": {"metrics": values(reference)},
+        "unavailable": {name: value.reason for name, value in measured.items() if isinstance(value, MetricUnavailable)},
+        "settings": {  # what a marker-configured metric was measured under: PGD(eps=0.05, ...)
+            name: str(result.registry[name].setting) for name in measured if result.registry[name].setting is not None
+        },
+        "budgets": [
+            {
+                "marker": verdict.threshold.marker,
+                "keyword": verdict.threshold.keyword,
+                "metric": verdict.threshold.metric,
+                "threshold": verdict.threshold.given,
+                "value": verdict.value,
+                "reference": verdict.reference,
+                "passed": verdict.passed,
+                "note": verdict.note,
+            }
+            for verdict in verdicts
+        ],
+    }
+
+
+def _read_pressures(result: Result) -> None:
+    """Read the CPU pressure of each timing the item made: a group is measured only with a metric that was
+    available, and the pressure matters most where it made the timing unavailable."""
+    timed = {result.registry[name].group for name in result.metrics.measured()}
+    for name in PRESSURE_METRICS:
+        if name in result.registry and result.registry[name].group in timed:
+            with contextlib.suppress(MetricUnavailable):  # timing was off: the record says why
+                result.metrics[name]  # reads it from the timing already made
