@@ -22,8 +22,18 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from pytest_netzip import (
-    BF16, FP16, CompressionContext, Distill, Int8Dynamic, Int8QAT, Int8Static, LowRank, Pipeline, PruneL1,
-    PruneStructured, evaluate,
+    BF16,
+    FP16,
+    CompressionContext,
+    Distill,
+    Int8Dynamic,
+    Int8QAT,
+    Int8Static,
+    LowRank,
+    Pipeline,
+    PruneL1,
+    PruneStructured,
+    evaluate,
 )
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"

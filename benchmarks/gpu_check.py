@@ -19,11 +19,11 @@ from collections.abc import Callable
 
 import torch
 
+from pytest_netzip.data.workload import Workload
 from pytest_netzip.devices import synchronize
 from pytest_netzip.metrics.energy import NvmlCounter, measure_energy
 from pytest_netzip.metrics.latency import time_calls
 from pytest_netzip.metrics.memory import peak_memory_bytes
-from pytest_netzip.workload import Workload
 
 CUDA = torch.device("cuda")
 

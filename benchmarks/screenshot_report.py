@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pytest_netzip.storage import read_document
-from pytest_netzip.visualise import write_report
+from pytest_netzip.output.storage import read_document
+from pytest_netzip.output.visualise import write_report
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "data" / "example_run.json"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from digits_model import mlp_student
 from pytest_netzip import Distill, PruneL1, PruneRandom
+
+from digits_model import mlp_student
 
 
 @pytest.mark.netzip(compressors=["fp16", "bf16"])
