@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from pytest_netzip.budgets.regression import RegressionRule
-from pytest_netzip.budgets.thresholds import Threshold, Verdict, explain
+from pytest_netzip.budgets.thresholds import AtLeast, AtMost, IntervalAtLeast, MaxDrop, MaxRatio, Verdict, explain
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics import MetricRegistry
 
@@ -25,21 +27,21 @@ class _Values(dict):
 
 
 def test_a_drop_exactly_at_the_limit_passes_despite_float_rounding() -> None:
-    threshold = Threshold("accuracy_drop", "max", "top1", 0.01, "max_drop")
+    threshold = MaxDrop("accuracy_drop", "max", "top1", 0.01)
     assert 0.97 - 0.96 > 0.01  # what a naive comparison would trip over
     assert threshold.judge(FakeResult({"top1": 0.96}, {"top1": 0.97})).passed is True
     assert threshold.judge(FakeResult({"top1": 0.959}, {"top1": 0.97})).passed is False
 
 
 def test_a_per_class_drop_names_the_worst_class() -> None:
-    threshold = Threshold("accuracy_drop", "max_class_drop", "class_accuracy", 0.1, "max_drop")
+    threshold = MaxDrop("accuracy_drop", "max_class_drop", "class_accuracy", 0.1)
     verdict = threshold.judge(FakeResult({"class_accuracy": {"0": 0.9, "1": 0.5}}, {"class_accuracy": {"0": 1.0, "1": 0.8}}))
     assert (verdict.passed, verdict.note) == (False, "drop 0.3000 in class 1")
 
 
 def test_min_and_scaled_max_thresholds() -> None:
-    at_least = Threshold("size_ratio", "min", "size_ratio", 3.5, "min")
-    at_most = Threshold("size_ratio", "max_mb", "size_bytes", 2.0, "max", scale=1e-6, unit="MB")
+    at_least = AtLeast("size_ratio", "min", "size_ratio", 3.5)
+    at_most = AtMost("size_ratio", "max_mb", "size_bytes", 2.0, scale=1e-6, unit="MB")
     result = FakeResult({"size_ratio": 3.5, "size_bytes": 2_000_001}, {"size_ratio": 1.0, "size_bytes": 8_000_000})
     assert at_least.judge(result).passed is True
     verdict = at_most.judge(result)
@@ -48,13 +50,13 @@ def test_min_and_scaled_max_thresholds() -> None:
 
 
 def test_an_unavailable_metric_gives_no_verdict() -> None:
-    threshold = Threshold("accuracy_drop", "max", "top5", 0.01, "max_drop")
+    threshold = MaxDrop("accuracy_drop", "max", "top5", 0.01)
     verdict = threshold.judge(FakeResult({"top5": MetricUnavailable("too few classes")}, {}))
     assert (verdict.passed, verdict.label, verdict.note) == (None, "unavailable", "too few classes")
 
 
 def test_explain_aligns_one_row_per_threshold() -> None:
-    threshold = Threshold("agreement", "min", "agreement", 0.98, "min")
+    threshold = AtLeast("agreement", "min", "agreement", 0.98)
     text = explain([Verdict(threshold, 0.9712, 1.0, False, "")], MetricRegistry(), "title")
     assert text.splitlines() == [
         "title",
@@ -64,7 +66,7 @@ def test_explain_aligns_one_row_per_threshold() -> None:
 
 
 def test_a_relative_latency_gate_fails_only_when_the_whole_interval_is_beyond_it() -> None:
-    gate = Threshold("latency_budget", "max_slowdown", "speedup", 1 / 1.05, "min_interval", written=1.05)
+    gate = IntervalAtLeast("latency_budget", "max_slowdown", "speedup", 1 / 1.05, written=1.05)
     straddling = FakeResult({"speedup": 0.9, "speedup_interval": {"low": 0.85, "high": 0.96}}, {"speedup": 1.0})
     verdict = gate.judge(straddling)  # the point estimate is over budget, the interval reaches the limit
     assert verdict.passed is True
@@ -85,3 +87,19 @@ def test_a_regression_rule_knows_which_way_is_worse() -> None:
     assert (verdict.passed, verdict.note) == (False, "worse: +20% vs saved")
     assert growth.judge(FakeResult({"size_bytes": 500.0}, {"size_bytes": 2000.0})).passed is True  # smaller
     assert growth.label == "--netzip-compare-fail size_bytes:10%"
+
+
+def test_a_ratio_to_the_reference_fails_beyond_its_limit_and_on_a_zero_reference() -> None:
+    threshold = MaxRatio("compute_budget", "max_ratio", "macs", 0.5)
+    assert threshold.describe() == "macs / reference <= 0.5"
+    verdict = threshold.judge(FakeResult({"macs": 50.0}, {"macs": 100.0}))
+    assert (verdict.passed, verdict.note) == (True, "ratio 0.5")
+    assert threshold.judge(FakeResult({"macs": 51.0}, {"macs": 100.0})).passed is False
+    assert threshold.judge(FakeResult({"macs": 1.0}, {"macs": 0.0})).passed is False
+
+
+def test_a_regression_fails_on_a_value_that_is_not_a_number() -> None:
+    threshold = RegressionRule.parse("top1:0.01").threshold(0.90)
+    verdict = threshold.judge(FakeResult({"top1": math.nan}, {"top1": 1.0}))
+    assert (verdict.passed, verdict.reference, verdict.note) == (False, 0.90, "now nan, not a finite number, vs saved")
+    assert threshold.describe() == "top1 worse than saved by <= 0.01"

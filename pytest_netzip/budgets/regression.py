@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_netzip.budgets.thresholds import Threshold
+from pytest_netzip.budgets.thresholds import Regression, Threshold
 from pytest_netzip.errors import BudgetError, StorageError
 from pytest_netzip.metrics import is_number
 
@@ -40,10 +40,9 @@ class RegressionRule:
             )
         return cls(text, metric, number, percent)
 
-    def threshold(self, saved: float) -> Threshold:
+    def threshold(self, saved: float) -> Regression:
         """The threshold this rule sets for an item whose saved value is ``saved``."""
-        return Threshold(COMPARE_FAIL, self.text, self.metric, self.amount, "max_regression",
-                         unit="%" if self.percent else "", baseline=saved)
+        return Regression(COMPARE_FAIL, self.text, self.metric, self.amount, baseline=saved, percent=self.percent)
 
 
 class Baseline:

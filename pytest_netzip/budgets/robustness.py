@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from pytest_netzip.budgets.thresholds import AtLeast, AtMost, MaxDrop, Threshold
+from pytest_netzip.budgets.values import _number, _positive, _share, _whole
+from pytest_netzip.errors import BudgetError
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.metrics.attacks import ATTACKS, DEFAULT_STEPS, AttackSpec
 from pytest_netzip.metrics.perturbation_search import PerturbationSpec
 from pytest_netzip.metrics.perturbations import KINDS
 from pytest_netzip.naming import unknown_name_message
-
-if TYPE_CHECKING:
-
-    pass
-from pytest_netzip.budgets.thresholds import Threshold
-from pytest_netzip.budgets.values import _number, _positive, _share, _whole
-from pytest_netzip.errors import BudgetError
 
 #: torchattacks attacks without a ``steps`` / an ``alpha`` parameter (the others among ATTACKS take both).
 _NO_STEPS = frozenset({"FGSM", "FFGSM", "AutoAttack", "Square"})
@@ -67,10 +62,10 @@ def _adversarial_robustness(
     thresholds = []
     if max_drop is not None:
         limit = _share(marker, "max_drop", max_drop)
-        thresholds.append(Threshold(marker, "max_drop", "robust_accuracy", limit, "max_drop", details=details))
+        thresholds.append(MaxDrop(marker, "max_drop", "robust_accuracy", limit, details=details))
     if min_accuracy is not None:
         limit = _share(marker, "min_accuracy", min_accuracy)
-        thresholds.append(Threshold(marker, "min_accuracy", "robust_accuracy", limit, "min", details=details))
+        thresholds.append(AtLeast(marker, "min_accuracy", "robust_accuracy", limit, details=details))
     if not thresholds:
         raise BudgetError(f"{marker} sets no threshold: give max_drop or min_accuracy")
     return thresholds
@@ -116,9 +111,9 @@ def _perturbation_robustness(
     marker, details = "perturbation_robustness", ("worst_perturbation",)
     thresholds = []
     if spec.max_drop is not None:
-        thresholds.append(Threshold(marker, "max_drop", "perturbation_drop", spec.max_drop, "max", details=details))
+        thresholds.append(AtMost(marker, "max_drop", "perturbation_drop", spec.max_drop, details=details))
     if spec.min_agreement is not None:
-        thresholds.append(Threshold(marker, "min_agreement", "perturbation_agreement", spec.min_agreement, "min",
+        thresholds.append(AtLeast(marker, "min_agreement", "perturbation_agreement", spec.min_agreement,
                                     details=details))
     if not thresholds:
         raise BudgetError(f"{marker} sets no threshold: give max_drop or min_agreement")

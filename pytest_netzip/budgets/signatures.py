@@ -16,7 +16,7 @@ from pytest_netzip.budgets.robustness import (
     _adversarial_robustness,
     _perturbation_robustness,
 )
-from pytest_netzip.budgets.thresholds import Threshold
+from pytest_netzip.budgets.thresholds import AtLeast, AtMost, IntervalAtLeast, MaxDrop, MaxRatio, Threshold
 from pytest_netzip.budgets.values import _positive, _share, _whole
 from pytest_netzip.errors import BudgetError
 
@@ -31,10 +31,10 @@ def _accuracy_drop(
     ]
     if metric not in valid:
         raise BudgetError(f"accuracy_drop(metric=...): {unknown_name_message('metric', metric, valid)}")
-    thresholds = [Threshold("accuracy_drop", "max", metric, _share("accuracy_drop", "max", max), "max_drop")]
+    thresholds = [MaxDrop("accuracy_drop", "max", metric, _share("accuracy_drop", "max", max))]
     if max_class_drop is not None:
         limit = _share("accuracy_drop", "max_class_drop", max_class_drop)
-        thresholds.append(Threshold("accuracy_drop", "max_class_drop", "class_accuracy", limit, "max_drop"))
+        thresholds.append(MaxDrop("accuracy_drop", "max_class_drop", "class_accuracy", limit))
     return thresholds
 
 
@@ -43,20 +43,20 @@ def _agreement(
 ) -> list[Threshold]:
     thresholds = []
     if min is not None:
-        thresholds.append(Threshold("agreement", "min", "agreement", _share("agreement", "min", min), "min"))
+        thresholds.append(AtLeast("agreement", "min", "agreement", _share("agreement", "min", min)))
     if max_negative_flips is not None:
         limit = _share("agreement", "max_negative_flips", max_negative_flips)
-        thresholds.append(Threshold("agreement", "max_negative_flips", "negative_flip_rate", limit, "max"))
+        thresholds.append(AtMost("agreement", "max_negative_flips", "negative_flip_rate", limit))
     return thresholds
 
 
 def _size_ratio(registry: MetricRegistry, *, min: float | None = None, max_mb: float | None = None) -> list[Threshold]:
     thresholds = []
     if min is not None:
-        thresholds.append(Threshold("size_ratio", "min", "size_ratio", _positive("size_ratio", "min", min), "min"))
+        thresholds.append(AtLeast("size_ratio", "min", "size_ratio", _positive("size_ratio", "min", min)))
     if max_mb is not None:
         limit = _positive("size_ratio", "max_mb", max_mb)
-        thresholds.append(Threshold("size_ratio", "max_mb", "size_bytes", limit, "max", scale=1e-6, unit="MB"))
+        thresholds.append(AtMost("size_ratio", "max_mb", "size_bytes", limit, scale=1e-6, unit="MB"))
     return thresholds
 
 
@@ -71,10 +71,10 @@ def _compute_budget(
     thresholds = []
     if max_macs is not None:
         limit = _positive("compute_budget", "max_macs", max_macs)
-        thresholds.append(Threshold("compute_budget", "max_macs", metric, limit, "max"))
+        thresholds.append(AtMost("compute_budget", "max_macs", metric, limit))
     if max_ratio is not None:
         limit = _positive("compute_budget", "max_ratio", max_ratio)
-        thresholds.append(Threshold("compute_budget", "max_ratio", metric, limit, "max_ratio"))
+        thresholds.append(MaxRatio("compute_budget", "max_ratio", metric, limit))
     return thresholds
 
 
@@ -90,23 +90,23 @@ def _latency_budget(
 ) -> list[Threshold]:
     _whole("latency_budget", "batch_size", batch_size)
     thresholds = [
-        Threshold("latency_budget", keyword, f"latency_{keyword}", _positive("latency_budget", keyword, limit), "max")
+        AtMost("latency_budget", keyword, f"latency_{keyword}", _positive("latency_budget", keyword, limit))
         for keyword, limit in (("p50_ms", p50_ms), ("p95_ms", p95_ms), ("p99_ms", p99_ms))
         if limit is not None
     ]
     if max_slowdown is not None:
         slowdown = _positive("latency_budget", "max_slowdown", max_slowdown)
-        thresholds.append(Threshold("latency_budget", "max_slowdown", "speedup", 1 / slowdown, "min_interval",
+        thresholds.append(IntervalAtLeast("latency_budget", "max_slowdown", "speedup", 1 / slowdown,
                                     written=slowdown))
     if min_speedup is not None:
         limit = _positive("latency_budget", "min_speedup", min_speedup)
-        thresholds.append(Threshold("latency_budget", "min_speedup", "speedup", limit, "min_interval"))
+        thresholds.append(IntervalAtLeast("latency_budget", "min_speedup", "speedup", limit))
     return thresholds
 
 
 def _memory_budget(registry: MetricRegistry, *, max_mb: float, batch_size: int = 1) -> list[Threshold]:
     _whole("memory_budget", "batch_size", batch_size)
-    return [Threshold("memory_budget", "max_mb", "peak_memory_mb", _positive("memory_budget", "max_mb", max_mb), "max")]
+    return [AtMost("memory_budget", "max_mb", "peak_memory_mb", _positive("memory_budget", "max_mb", max_mb))]
 
 
 def _energy_budget(
@@ -120,10 +120,10 @@ def _energy_budget(
     thresholds = []
     if max_mj_per_sample is not None:
         limit = _positive("energy_budget", "max_mj_per_sample", max_mj_per_sample)
-        thresholds.append(Threshold("energy_budget", "max_mj_per_sample", "energy_mj_per_sample", limit, "max"))
+        thresholds.append(AtMost("energy_budget", "max_mj_per_sample", "energy_mj_per_sample", limit))
     if min_efficiency is not None:
         limit = _positive("energy_budget", "min_efficiency", min_efficiency)
-        thresholds.append(Threshold("energy_budget", "min_efficiency", "efficiency_ratio", limit, "min"))
+        thresholds.append(AtLeast("energy_budget", "min_efficiency", "efficiency_ratio", limit))
     return thresholds
 
 

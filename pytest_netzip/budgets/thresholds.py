@@ -1,11 +1,16 @@
-"""A threshold judges a ``Result`` and explains itself; a verdict is what it found."""
+"""Threshold kinds judge a ``Result`` and explain themselves; a verdict is what one found.
+
+Each kind is a small frozen class with its own ``describe`` and ``decide``: ``AtLeast``, ``AtMost``,
+``MaxDrop``, ``MaxRatio``, ``IntervalAtLeast`` and ``Regression``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics import MetricRegistry, MetricValue
@@ -13,31 +18,23 @@ from pytest_netzip.metrics.base import TOLERANCE
 from pytest_netzip.metrics.latency import CONFIDENCE
 
 if TYPE_CHECKING:
-
     from pytest_netzip.evaluation import Result
 
 
 @dataclass(frozen=True)
-class Threshold:
-    """One bound from a marker: ``metric`` must stay at least/at most ``limit`` (or drop at most it).
+class Threshold(ABC):
+    """One bound from a marker on ``metric``, at ``limit``; the subclasses say which bound.
 
-    ``min_interval`` bounds a noisy ratio: it fails only when the whole confidence interval that the
-    metric ``<metric>_interval`` gives lies below ``limit``. ``written`` is the keyword's value as the
-    marker gave it, where ``limit`` is derived from it (``max_slowdown=1.25`` is a speedup of 0.8).
-    ``max_regression`` bounds how much worse than ``baseline`` (a saved run's value) the metric may
-    get, by ``limit`` in its own units, or in percent of the baseline when ``unit`` is ``%``. The values of
-    the ``label`` metrics in ``details`` (how the value was measured) join the verdict's note.
+    ``written`` is the keyword's value as the marker gave it, where ``limit`` is derived from it
+    (``max_slowdown=1.25`` is a speedup of 0.8). The values of the label metrics in ``details``
+    (how the value was measured) join the verdict's note.
     """
 
     marker: str
     keyword: str
     metric: str
     limit: float
-    check: Literal["min", "max", "max_drop", "max_ratio", "min_interval", "max_regression"]
-    scale: float = 1.0
-    unit: str = ""
     written: float | None = None
-    baseline: float | None = None
     details: tuple[str, ...] = ()
 
     @property
@@ -47,67 +44,122 @@ class Threshold:
 
     @property
     def label(self) -> str:
-        """Where the threshold comes from: ``size_ratio(min=3)``, ``--netzip-compare-fail top1:0.01``."""
-        if self.check == "max_regression":
-            return f"{self.marker} {self.keyword}"
+        """Where the threshold comes from: ``size_ratio(min=3)``."""
         return f"{self.marker}({self.keyword}={self.given:g})"
 
+    @abstractmethod
     def describe(self) -> str:
-        """``top1 drop <= 0.01``, ``agreement >= 0.98``, ``size_bytes <= 4 MB``."""
-        unit = f" {self.unit}" if self.unit else ""
-        if self.check == "max_drop":
-            return f"{self.metric} drop <= {self.limit:g}"
-        if self.check == "max_ratio":
-            return f"{self.metric} / reference <= {self.limit:g}"
-        if self.check == "min_interval":
-            return f"{self.metric} >= {self.limit:.3g} ({CONFIDENCE:.0%} CI)"
-        if self.check == "max_regression":
-            return f"{self.metric} worse than saved by <= {self.limit:g}{self.unit}"
-        return f"{self.metric} {'>=' if self.check == 'min' else '<='} {self.limit:g}{unit}"
+        """The bound in words: ``top1 drop <= 0.01``, ``agreement >= 0.98``, ``size_bytes <= 4 MB``."""
+
+    @abstractmethod
+    def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
+        """The verdict on ``value`` (and the reference's ``reference``), both measured."""
 
     def judge(self, result: Result) -> Verdict:
         """Measure what this threshold needs from ``result`` and decide."""
-        verdict = self._judge(result)
+        try:
+            value = result.metrics[self.metric]
+            reference = result.reference_metrics[self.metric]
+        except MetricUnavailable as unavailable:
+            verdict = self._unavailable(unavailable.reason)
+        else:
+            verdict = self.decide(result, value, reference)
         if verdict.passed is None or not self.details:
             return verdict
         labels = [result.metrics[name] for name in self.details]
         return dataclasses.replace(verdict, note="; ".join(filter(None, [verdict.note, *labels])))
 
-    def _judge(self, result: Result) -> Verdict:
-        try:
-            value = result.metrics[self.metric]
-            reference = result.reference_metrics[self.metric]
-        except MetricUnavailable as unavailable:
-            return Verdict(self, None, self.baseline, None, unavailable.reason)
-        if self.check == "max_drop":
-            drop, where = _drop(reference, value)
-            note = f"drop {drop:.4f}" + (f" in class {where}" if where is not None else "")
-            return Verdict(self, value, reference, drop <= self.limit + TOLERANCE, note, where)
-        if self.check == "max_ratio":
-            ratio = value / reference if reference else float("inf")
-            return Verdict(self, value, reference, ratio <= self.limit + TOLERANCE, f"ratio {ratio:.3g}")
-        if self.check == "min_interval":
-            return self._judge_interval(result, value, reference)
-        if self.check == "max_regression":
-            return self._judge_regression(result, value)
+    def _unavailable(self, reason: str) -> Verdict:
+        return Verdict(self, None, None, None, reason)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Scaled(Threshold):
+    """A bound on the metric's value times ``scale``, shown in ``unit``."""
+
+    scale: float = 1.0
+    unit: str = ""
+    symbol: ClassVar[str]
+
+    def describe(self) -> str:
+        """``agreement >= 0.98``, ``size_bytes <= 4 MB``."""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.metric} {self.symbol} {self.limit:g}{unit}"
+
+    def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
+        """Compare the scaled value with the limit, within the tolerance of float rounding."""
         scaled = value * self.scale
-        passed = scaled >= self.limit - TOLERANCE if self.check == "min" else scaled <= self.limit + TOLERANCE
-        return Verdict(self, value, reference, passed, f"{scaled:.4g} {self.unit}" if self.unit else "")
+        return Verdict(self, value, reference, self._within(scaled), f"{scaled:.4g} {self.unit}" if self.unit else "")
 
-    def _judge_regression(self, result: Result, value: MetricValue) -> Verdict:
-        worse = self.baseline - value if result.registry[self.metric].higher_is_better else value - self.baseline
-        if self.unit == "%":
-            amount = worse / abs(self.baseline) * 100 if self.baseline else (math.inf if worse > 0 else 0.0)
-        else:
-            amount = worse
-        note = f"{'worse' if worse > 0 else 'not worse'}: {'+' if worse > 0 else ''}{amount:.4g}{self.unit} vs saved"
-        return Verdict(self, value, self.baseline, amount <= self.limit + TOLERANCE, note)
+    @abstractmethod
+    def _within(self, scaled: float) -> bool:
+        """Whether the scaled value keeps to the bound."""
 
-    def _judge_interval(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
+
+@dataclass(frozen=True, kw_only=True)
+class AtLeast(_Scaled):
+    """``metric`` (times ``scale``) must be at least ``limit``."""
+
+    symbol: ClassVar[str] = ">="
+
+    def _within(self, scaled: float) -> bool:
+        return scaled >= self.limit - TOLERANCE
+
+
+@dataclass(frozen=True, kw_only=True)
+class AtMost(_Scaled):
+    """``metric`` (times ``scale``) must be at most ``limit``."""
+
+    symbol: ClassVar[str] = "<="
+
+    def _within(self, scaled: float) -> bool:
+        return scaled <= self.limit + TOLERANCE
+
+
+@dataclass(frozen=True)
+class MaxDrop(Threshold):
+    """``metric`` may fall below the reference's by at most ``limit``; per class, in the worst class."""
+
+    def describe(self) -> str:
+        """``top1 drop <= 0.01``."""
+        return f"{self.metric} drop <= {self.limit:g}"
+
+    def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
+        """Pass when the (worst) drop is within ``limit``."""
+        drop, where = _drop(reference, value)
+        note = f"drop {drop:.4f}" + (f" in class {where}" if where is not None else "")
+        return Verdict(self, value, reference, drop <= self.limit + TOLERANCE, note, where)
+
+
+@dataclass(frozen=True)
+class MaxRatio(Threshold):
+    """``metric`` divided by the reference's may be at most ``limit``."""
+
+    def describe(self) -> str:
+        """``macs / reference <= 0.5``."""
+        return f"{self.metric} / reference <= {self.limit:g}"
+
+    def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
+        """Pass when the ratio is within ``limit``; a zero reference makes the ratio infinite."""
+        ratio = value / reference if reference else float("inf")
+        return Verdict(self, value, reference, ratio <= self.limit + TOLERANCE, f"ratio {ratio:.3g}")
+
+
+@dataclass(frozen=True)
+class IntervalAtLeast(Threshold):
+    """A noisy ratio must be at least ``limit``: it fails only when the whole confidence interval that the
+    metric ``<metric>_interval`` gives lies below ``limit``."""
+
+    def describe(self) -> str:
+        """``speedup >= 0.8 (95% CI)``."""
+        return f"{self.metric} >= {self.limit:.3g} ({CONFIDENCE:.0%} CI)"
+
+    def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
+        """Fail when the interval lies below ``limit``; pass, saying so, when it only reaches it."""
         try:
             interval = result.metrics[f"{self.metric}_interval"]
         except MetricUnavailable as unavailable:
-            return Verdict(self, None, None, None, unavailable.reason)
+            return self._unavailable(unavailable.reason)
         low, high = interval["low"], interval["high"]
         note = f"{CONFIDENCE:.0%} CI [{low:.3g}, {high:.3g}]"
         if high < self.limit - TOLERANCE:
@@ -115,6 +167,44 @@ class Threshold:
         if low < self.limit - TOLERANCE:
             note += f" reaches {self.limit:.3g}: not shown to be over budget"
         return Verdict(self, value, reference, True, note)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Regression(Threshold):
+    """``metric`` may get worse than ``baseline`` (a saved run's value) by at most ``limit``, in the metric's
+    own units, or in percent of the baseline when ``percent``."""
+
+    baseline: float
+    percent: bool = False
+
+    @property
+    def unit(self) -> str:
+        """``%`` for a rule in percent, else nothing."""
+        return "%" if self.percent else ""
+
+    @property
+    def label(self) -> str:
+        """Where the threshold comes from: ``--netzip-compare-fail top1:0.01``."""
+        return f"{self.marker} {self.keyword}"
+
+    def describe(self) -> str:
+        """``top1 worse than saved by <= 0.01``."""
+        return f"{self.metric} worse than saved by <= {self.limit:g}{self.unit}"
+
+    def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
+        """Compare with the saved value, the worse way by the metric's direction; a non-finite value fails."""
+        if not math.isfinite(value):
+            return Verdict(self, value, self.baseline, False, f"now {value}, not a finite number, vs saved")
+        worse = self.baseline - value if result.registry[self.metric].higher_is_better else value - self.baseline
+        if self.percent:
+            amount = worse / abs(self.baseline) * 100 if self.baseline else (math.inf if worse > 0 else 0.0)
+        else:
+            amount = worse
+        note = f"{'worse' if worse > 0 else 'not worse'}: {'+' if worse > 0 else ''}{amount:.4g}{self.unit} vs saved"
+        return Verdict(self, value, self.baseline, amount <= self.limit + TOLERANCE, note)
+
+    def _unavailable(self, reason: str) -> Verdict:
+        return Verdict(self, None, self.baseline, None, reason)
 
 
 def _drop(reference: MetricValue, value: MetricValue) -> tuple[float, str | None]:
