@@ -58,7 +58,9 @@ def _same(first: Any, second: Any) -> bool:
             return a.dtype == b.dtype and a.shape == b.shape and (
                 torch.equal(a, b) or (a.is_floating_point() and bool(torch.isclose(a, b, 0, 0, equal_nan=True).all()))
             )
-        return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+        if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor) or hasattr(a, "__array__"):
+            return a is b  # a tensor against another kind, or arrays whose == is elementwise: the same object only
+        return bool(a == b) or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
 
     (left, left_spec), (right, right_spec) = tree_flatten(first), tree_flatten(second)
     return left_spec == right_spec and all(equal(a, b) for a, b in zip(left, right))
@@ -299,6 +301,13 @@ class NetzipSession:
                 )
         return notes
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """Under xdist, take the notes a worker made (at collection, say), once each."""
+        for note in getattr(node, "workeroutput", {}).get("netzip_notes", []):
+            if note not in self.notes:
+                self.notes.append(note)
+
     def pytest_report_header(self) -> list[str]:
         """Name the saved run compared with, and how its machine differed."""
         if self.baseline is None:
@@ -314,10 +323,13 @@ class NetzipSession:
         from pytest_netzip.errors import ReportError
 
         settings = self.settings
-        if hasattr(self.config, "workerinput") or not (
+        if hasattr(self.config, "workerinput"):  # the controller writes, holding every worker's records and notes
+            self.config.workeroutput["netzip_notes"] = self.notes  # type: ignore[attr-defined]  # set by xdist
+            return
+        if not (
             settings.json_path or settings.save or settings.autosave or settings.report_dir
         ):
-            return  # under xdist the controller writes, holding every worker's records
+            return
         summary = variants(self.records, self._ocs_weights)
         document = run_document(self.records, summary, machine_info(self.settings.threads), commit_id(self.config.rootpath))
         storage = Storage(settings.storage)

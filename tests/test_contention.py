@@ -33,21 +33,34 @@ def test_pressure_is_the_waiting_share_of_the_threads_ready_time(tmp_path: Path)
     assert measured.threads == 2
 
 
+class _Clock:
+    """``time`` for one reading: ``cpu_seconds`` of process time over one second of wall time."""
+
+    def __init__(self, cpu_seconds: float) -> None:
+        self._cpu, self._wall = iter([10.0, 10.0 + cpu_seconds]), iter([50.0, 51.0])
+
+    def process_time(self) -> float:
+        return next(self._cpu)
+
+    def perf_counter(self) -> float:
+        return next(self._wall)
+
+
 def test_without_schedstat_the_fallback_is_cpu_time_against_wall_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Clock:  # the process got 0.4 s of CPU in 1 s
-        cpu, wall = iter([10.0, 10.4]), iter([50.0, 51.0])
-
-        def process_time(self) -> float:
-            return next(self.cpu)
-
-        def perf_counter(self) -> float:
-            return next(self.wall)
-
-    monkeypatch.setattr(contention, "time", Clock())
+    monkeypatch.setattr(contention, "time", _Clock(cpu_seconds=0.4))  # the process got 0.4 s of CPU in 1 s
     measured = watch(threads=1, tasks=tmp_path)()
     assert (measured.share, measured.source) == (pytest.approx(0.6), CPU_TIME)
+
+
+def test_schedstat_that_counts_nothing_falls_back_to_cpu_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel without schedstats lists the files but keeps them at zero: no reading, not "no contention"."""
+    _thread(tmp_path, "100", running=0, waiting=0)
+
+    monkeypatch.setattr(contention, "time", _Clock(cpu_seconds=0.5))
+    measured = watch(threads=1, tasks=tmp_path)()
+    assert (measured.share, measured.source) == (pytest.approx(0.5), CPU_TIME)
 
 
 def test_the_fallback_judges_cpu_timing_only_and_the_reason_names_the_setting_that_helps() -> None:

@@ -164,3 +164,51 @@ def test_numbers_at_the_edges_are_tabled_and_written(project: pytest.Pytester) -
     (record,) = _strict(project.path / "out.json")["results"]
     assert record["metrics"]["huge_count"] is None
     assert record["metrics"]["largest_ms"] == 1e308
+
+
+GROWING = """
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pytest_netzip import Compressor, metric
+
+
+@metric("grows", "tiny for the reference, huge for the compressed model", unit="ms")
+def grows(subject, reference):
+    return 1.0 if subject is reference else 1e200
+
+
+@dataclass(frozen=True)
+class Priced(Compressor):
+    name: ClassVar[str] = "priced"
+    tag: str = ""
+
+    def transform(self, model, ctx):
+        return model
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_metrics():
+    return [grows]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_compressors():
+    return [Priced(tag="$5_$x^2$")]
+"""
+
+
+def test_huge_changes_and_dollars_are_shown_plainly(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    project.makeconftest(project.path.joinpath("conftest.py").read_text() + GROWING)
+    summary = project.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["priced"])
+        def test_deployable(netzip_result):
+            assert netzip_result.metrics["grows"] == 1e200
+    """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["priced* 1e+200 ms (1e+200x)"])
+    markdown = summary.read_text()
+    assert "| priced(tag='\\$5_\\$x^2\\$') | 1e+200 ms (1e+200x) |" in markdown

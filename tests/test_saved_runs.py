@@ -115,9 +115,10 @@ def test_what_the_saved_run_lacks_is_not_compared_and_said_so(gated: pytest.Pyte
         (_RECORD.replace("0.9", "1e400"), "*0001_main.json holds the number 1e400, beyond the range of a float; *"),
         (_RECORD.replace("0.9", "NaN"), "*0001_main.json holds NaN, which is not JSON; delete it or save a new run"),
         (_RECORD.replace("0.9", "-Infinity"), "*0001_main.json holds -Infinity, which is not JSON; *"),
+        (_RECORD.replace('"version": 1', '"version": true'), "*0001_main.json has schema version True; *"),
     ],
     ids=["not json", "version 99", "no test id", "a list", "machine a list", "nested", "5000 digits", "10**400",
-         "1e400", "NaN", "-Infinity"],
+         "1e400", "NaN", "-Infinity", "version true"],
 )
 def test_an_unreadable_saved_run_is_a_usage_error_naming_the_file(
     gated: pytest.Pytester, content: str, expected: str
@@ -302,3 +303,35 @@ def test_a_run_is_found_by_the_name_it_was_saved_under(gated: pytest.Pytester) -
     result = gated.runpytest("--netzip", "--netzip-compare", "feature/fast path")
     result.stdout.fnmatch_lines(["netzip: comparing with *0001_feature-fast-path.json"])
     result.assert_outcomes(passed=2)
+
+
+NAN_METRIC = """
+
+from pytest_netzip import metric
+
+
+@metric("wobbly", "a number today, NaN tomorrow")
+def wobbly(subject, reference):
+    return float("nan")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_metrics():
+    return [wobbly]
+"""
+
+
+def test_a_value_that_is_not_a_number_now_fails_its_rule_saying_so(project: pytest.Pytester) -> None:
+    project.makeconftest(project.path.joinpath("conftest.py").read_text() + NAN_METRIC)
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        def test_deployable():
+            pass
+    """)
+    saved = {"version": 1, "machine": {}, "results": [
+        {"test": "test_model.py::test_deployable[fp16-cpu]", "metrics": {"wobbly": 1.0}}]}
+    (project.path / ".netzip").mkdir()
+    (project.path / ".netzip" / "0001_main.json").write_text(json.dumps(saved))
+    result = project.runpytest("--netzip", "--netzip-compare-fail", "wobbly:0.01")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*--netzip-compare-fail wobbly:0.01*FAIL (now nan, not a finite number, vs saved)"])

@@ -64,3 +64,24 @@ def test_xdist_summarises_as_a_serial_run_does(pytester: pytest.Pytester) -> Non
     assert summaries["xdist"] == summaries["serial"]
     assert summaries["xdist"]["fp16"]["performance_ratio"] == pytest.approx(1.0)
     assert "ocs" in summaries["xdist"]["prune_l1"]
+
+
+def test_notes_a_worker_makes_reach_the_summary_once(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makeconftest(PROJECT_CONFTEST)
+    pytester.makepyfile(test_stray="""
+        import pytest
+
+        @pytest.mark.size_ratio(min=2)
+        def test_stray():
+            pass
+
+        def test_plain():
+            pass
+        """)
+    result = pytester.runpytest_subprocess("--netzip", "-n", "2", "--netzip-compressors", "int9")
+    result.assert_outcomes(passed=2)
+    stray = "netzip: test_stray.py::test_stray has @pytest.mark.size_ratio but no @pytest.mark.netzip(*): netzip does not check it"
+    result.stdout.fnmatch_lines([stray])
+    assert sum("does not check it" in line for line in result.stdout.lines) == 1  # every worker collects it
+    assert sum("no collected test uses int9" in line for line in result.stdout.lines) == 1

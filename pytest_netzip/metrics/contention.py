@@ -72,13 +72,12 @@ def watch(threads: int, tasks: Path | None = None) -> Callable[[], Pressure]:
 
     def pressure() -> Pressure:
         after = _scheduled(tasks)
-        if before and after:
-            running = waiting = 0
-            for thread, (run, wait) in after.items():
-                run_before, wait_before = before.get(thread, (0, 0))
-                running, waiting = running + run - run_before, waiting + wait - wait_before
-            share = waiting / (running + waiting) if running + waiting > 0 else 0.0
-            return Pressure(share, f"the run-queue wait in {tasks}/*/schedstat", threads)
+        running = waiting = 0
+        for thread, (run, wait) in after.items():
+            run_before, wait_before = before.get(thread, (0, 0))
+            running, waiting = running + run - run_before, waiting + wait - wait_before
+        if before and running + waiting > 0:  # all zeros: a kernel that keeps no schedstats
+            return Pressure(waiting / (running + waiting), f"the run-queue wait in {tasks}/*/schedstat", threads)
         busy = (time.process_time() - cpu) / max(time.perf_counter() - wall, 1e-9)
         return Pressure(min(max(1.0 - busy, 0.0), 1.0), CPU_TIME, threads)
 

@@ -153,7 +153,7 @@ def read_document(path: Path) -> dict[str, Any]:
         raise StorageError(f"{path} is not a pytest-netzip run (no list of results)")
     if not isinstance(document.get("machine", {}), dict):
         raise StorageError(f"{path} is not a pytest-netzip run (its machine is not an object)")
-    if document.get("version") != SCHEMA_VERSION:
+    if type(document.get("version")) is not int or document["version"] != SCHEMA_VERSION:  # true == 1 in Python
         raise StorageError(
             f"{path} has schema version {document.get('version')!r}; this pytest-netzip reads version {SCHEMA_VERSION}"
         )

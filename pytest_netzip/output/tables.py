@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +29,28 @@ def format_value(registry: MetricRegistry, name: str, value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+#: Ratios at least this large are shown in scientific notation (1e+200x, not 200 digits).
+_HUGE_RATIO = 1e6
+
+
+def _escaped(text: str) -> str:
+    """``text`` as Markdown shows it literally: no table cell break, emphasis or math (an ``_`` inside a word is
+    literal already)."""
+    return text.replace("|", "\\|").replace("*", "\\*").replace("$", "\\$")
+
+
 def format_change(registry: MetricRegistry, name: str, value: float, reference: float | None, always: bool = False) -> str:
     """The change against ``reference``: points for shares, a factor for the rest (relative metrics: only if ``always``)."""
     if reference is None or value == reference or name not in registry or (registry[name].relative and not always):
         return ""
+    if not (math.isfinite(value) and math.isfinite(reference)):
+        return ""  # no change to tell: the value itself says inf or nan
     if registry[name].unit == "share":
         return f" ({value - reference:+.4f})"
-    return f" ({value / reference:.2f}x)" if reference else ""
+    if not reference:
+        return ""
+    ratio = value / reference
+    return f" ({ratio:.3g}x)" if abs(ratio) >= _HUGE_RATIO else f" ({ratio:.2f}x)"
 
 
 def _groups(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -100,11 +116,11 @@ def render_markdown(
     sections = []
     for (model, device), group in _groups(records).items():
         title, grid, legend = _grid(model, device, group, registry, weights)
-        escaped = [[cell.replace("|", "\\|").replace("*", "\\*") for cell in row] for row in grid]
+        escaped = [[_escaped(cell) for cell in row] for row in grid]
         lines = [f"| {' | '.join(escaped[0])} |", "|" + "|".join([" --- "] + [" ---: "] * (len(grid[0]) - 1)) + "|"]
         lines += [f"| {' | '.join(row)} |" for row in escaped[1:]]
-        heading = title.replace("*", "\\*").replace("_", "\\_")
-        sections.append("\n".join([f"### netzip: {heading}", "", *lines, "", legend.replace("*", "\\*"), ""]))
+        heading = _escaped(title).replace("_", "\\_")
+        sections.append("\n".join([f"### netzip: {heading}", "", *lines, "", _escaped(legend), ""]))
     return "\n".join(sections)
 
 
