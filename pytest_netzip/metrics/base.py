@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import torch
@@ -30,6 +30,9 @@ TOLERANCE = 1e-9
 
 
 T = TypeVar("T")
+
+#: The kind of value a metric gives: a float, floats by key, or (unit ``label``) a str.
+V = TypeVar("V", bound=MetricValue)
 
 
 class Subject(Protocol):
@@ -64,7 +67,7 @@ class Subject(Protocol):
     def batch(self, workload: Workload) -> Any:
         """The example input repeated to ``workload``'s batch size, on this model's device."""
 
-    def measure(self, metric: Metric, reference: Subject, workload: Workload = ...) -> MetricValue:
+    def measure(self, metric: Metric[V], reference: Subject, workload: Workload = ...) -> V:
         """``metric`` of this model given ``reference``."""
 
     def measured(self, name: str, workload: Workload = ..., setting: Hashable = None) -> MetricValue | MetricUnavailable | None:
@@ -77,7 +80,7 @@ def is_number(value: object) -> bool:
 
 
 @dataclass(frozen=True)
-class Metric:
+class Metric(Generic[V]):
     """A measurement of ``subject`` given the ``reference`` (for the reference row, both are it).
 
     ``unit`` selects the formatting (``share``, ``bytes``, ``count``, ``ops``, ``ratio``, or a physical
@@ -92,7 +95,7 @@ class Metric:
     """
 
     name: str
-    compute: Callable[..., MetricValue]
+    compute: Callable[..., V]
     description: str
     unit: str = "ratio"
     higher_is_better: bool = True
@@ -104,7 +107,7 @@ class Metric:
     setting: Hashable = None
 
     def format(self, value: MetricValue) -> str:
-        """The value as shown in tables and messages."""
+        """The value as shown in tables and messages (any metric's: tables show values by name)."""
         if isinstance(value, str):
             return value
         if isinstance(value, dict):
@@ -143,10 +146,10 @@ def metric(
     group: str | None = None,
     summary: bool = True,
     fresh: bool = False,
-) -> Callable[[Callable[..., MetricValue]], Metric]:
+) -> Callable[[Callable[..., V]], Metric[V]]:
     """Decorator turning ``compute(subject, reference)`` into a :class:`Metric` named ``name``."""
 
-    def wrap(compute: Callable[..., MetricValue]) -> Metric:
+    def wrap(compute: Callable[..., V]) -> Metric[V]:
         return Metric(name, compute, description, unit, higher_is_better, relative, workload, group, summary, fresh)
 
     return wrap
