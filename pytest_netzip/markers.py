@@ -1,4 +1,7 @@
-"""Reading netzip markers: which variants a test runs, and the thresholds it must meet."""
+"""Reading netzip markers, one at a time: which variants a test runs, its task, thresholds and batch size.
+
+``pytest_netzip.plan`` evaluates them together, once per test.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from pytest_netzip.benchmark_options import benchmark_options
 from pytest_netzip.budgets.robustness import attack_spec, perturbation_spec
 from pytest_netzip.budgets.signatures import THRESHOLD_MARKERS, parse_marker
 from pytest_netzip.budgets.thresholds import Threshold
@@ -196,25 +198,6 @@ def is_netzip(node: pytest.Item | pytest.Collector, function: object = None) -> 
     ``@pytest.mark.netzip``: the plugin touches no other test, whatever its other markers."""
     marks = [*node.iter_markers(), *getattr(function, "pytestmark", ())]
     return any(mark.name == "netzip" for mark in marks)
-
-
-def usage_errors(node: pytest.Item | pytest.Collector, default_devices: tuple[str, ...]) -> tuple[list[Variant], list[str]]:
-    """The variants of netzip test ``node`` and every mistake in its markers, each a line naming the test."""
-    found: list[Variant] = []
-    checks = (
-        lambda: found.extend(variants(node, default_devices)),
-        lambda: task(node),
-        lambda: thresholds(node, metric_registry(node)),
-        lambda: batch_size(node),
-        lambda: benchmark_options(node),
-    )
-    errors = []
-    for check in checks:
-        try:
-            check()
-        except BudgetError as exc:
-            errors.extend(f"{node.nodeid}: {line}" for line in str(exc).splitlines())
-    return found, errors
 
 
 def stray_thresholds(item: pytest.Item, registered: set[str]) -> list[str]:

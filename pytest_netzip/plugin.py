@@ -13,26 +13,18 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_netzip.benchmark_options import workload_of
+from pytest_netzip.budgets.decision import Judgement
 from pytest_netzip.budgets.signatures import THRESHOLD_MARKERS
-from pytest_netzip.budgets.thresholds import Threshold, Verdict, explain
+from pytest_netzip.budgets.thresholds import Verdict
 from pytest_netzip.devices import missing_reason
 from pytest_netzip.errors import (
     CompressionError,
     CompressorUnsupported,
     MetricUnavailable,
 )
-from pytest_netzip.markers import (
-    NETZIP_MARKER,
-    batch_size,
-    is_netzip,
-    metric_registry,
-    stray_thresholds,
-    task,
-    thresholds,
-    usage_errors,
-)
+from pytest_netzip.markers import NETZIP_MARKER, is_netzip, stray_thresholds
 from pytest_netzip.metrics import is_number
+from pytest_netzip.plan import ItemPlan, MarkerReading, evaluate
 from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
 
@@ -45,11 +37,14 @@ if TYPE_CHECKING:
     from pytest_netzip.session import NetzipSession
 
 SESSION_KEY = pytest.StashKey["NetzipSession"]()
-THRESHOLDS_KEY = pytest.StashKey[list[Threshold]]()
+#: What each netzip item is measured and judged by, made once at its setup.
+PLAN_KEY = pytest.StashKey[ItemPlan]()
 RESULT_KEY = pytest.StashKey["Result"]()
 VERDICTS_KEY = pytest.StashKey[list[Verdict]]()
 #: The usage errors of each netzip test with badly written markers, by (parent node id, test name).
 USAGE_ERRORS_KEY = pytest.StashKey[dict[tuple[str, str], list[str]]]()
+#: The reading of each netzip test's markers, made at collection, by (parent node id, test name).
+READINGS_KEY = pytest.StashKey[dict[tuple[str, str], MarkerReading]]()
 
 #: The ``pytest --markers`` lines the plugin registers, to tell them from a project's own.
 _OWN_MARKER_LINES = frozenset({NETZIP_MARKER, *(description for _, description in THRESHOLD_MARKERS.values())})
@@ -76,6 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for _, description in THRESHOLD_MARKERS.values():
         config.addinivalue_line("markers", description)
     config.stash[USAGE_ERRORS_KEY] = {}
+    config.stash[READINGS_KEY] = {}
     settings = resolve(config)
     config.stash[SETTINGS_KEY] = settings
     if settings.enabled and settings.report_dir is not None:
@@ -102,11 +98,14 @@ def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrise a netzip test by its variants; keep its usage errors for its items' setup."""
+    """Parametrise a netzip test by its variants; keep the reading of its markers, or its usage errors, for its
+    items' setup."""
     definition = metafunc.definition
     if not is_netzip(definition):
         return
-    found, errors = usage_errors(definition, metafunc.config.stash[SETTINGS_KEY].devices)
+    found, reading, errors = evaluate(definition, metafunc.config.stash[SETTINGS_KEY].devices)
+    if reading is not None:
+        metafunc.config.stash[READINGS_KEY][_test_key(definition)] = reading
     if errors:  # reported by the test's items at setup, as pytest reports a bad skipif: the session goes on
         metafunc.config.stash[USAGE_ERRORS_KEY][_test_key(definition)] = errors
     if found:
@@ -319,11 +318,11 @@ def netzip_result(
     from pytest_netzip.data.space import InputSpace
     from pytest_netzip.errors import DataError, InputSpaceError
 
+    plan = request.node.stash[PLAN_KEY]
     try:
         result = _session(request).result(
-            netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device,
-            metric_registry(request.node), workload_of(request.node, batch_size(request.node)),
-            InputSpace.of(netzip_input_range, netzip_input_normalization), task(request.node),
+            netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device, plan.registry,
+            plan.workload, InputSpace.of(netzip_input_range, netzip_input_normalization), plan.task,
         )
     except (DataError, InputSpaceError) as exc:
         _fail(exc)
@@ -335,19 +334,19 @@ def netzip_result(
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Error an item whose test's markers are wrong; read the thresholds of a netzip item."""
+    """Error an item whose test's markers are wrong; make the plan of a netzip item, once."""
     errors = _usage_errors(item)
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
     if _variant_of(item) is not None:
         session = item.config.stash.get(SESSION_KEY, None)
         regressions = session.regression_thresholds(item.nodeid) if session is not None else []
-        item.stash[THRESHOLDS_KEY] = [*thresholds(item, metric_registry(item)), *regressions]
+        item.stash[PLAN_KEY] = ItemPlan.of(item, item.config.stash[READINGS_KEY].get(_test_key(item)), regressions)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """Judge the item's thresholds around its body, and pass, fail or skip it."""
+    """Judge the item's thresholds around its body, and pass, fail or skip it as its budgets decide."""
     result = item.stash.get(RESULT_KEY, None)
     if result is None:
         return (yield)
@@ -355,35 +354,27 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
     try:
         result.check_task()
-        verdicts = [threshold.judge(result) for threshold in item.stash[THRESHOLDS_KEY]]
+        judgement = Judgement.of((threshold.judge(result) for threshold in item.stash[PLAN_KEY].thresholds), result)
         _measure_compared_metrics(item, result)
     except DataError as exc:
         _fail(exc)
-    item.stash[VERDICTS_KEY] = verdicts
-    failed = [verdict for verdict in verdicts if verdict.passed is False]
-    explanation = explain(
-        verdicts, result.registry,
-        f"netzip budgets of {result.compressor} on {result.device}: {len(failed)} of {len(verdicts)} failed",
-    )
-    unavailable = [f"{v.threshold.metric} ({v.note})" for v in verdicts if v.passed is None]
+    item.stash[VERDICTS_KEY] = list(judgement.verdicts)
+    body_unavailable = None
     try:
         outcome = yield
     except MetricUnavailable as exc:
-        unavailable.append(exc.reason)
-        outcome = None
+        body_unavailable, outcome = exc.reason, None
     except DataError as exc:
         _fail(exc)
     except BaseException:
-        if verdicts:  # the body failed: show the budgets beside its traceback
-            item.add_report_section("call", "netzip budgets", explanation)
+        if judgement.verdicts:  # the body failed: show the budgets beside its traceback
+            item.add_report_section("call", "netzip budgets", judgement.explanation)
         raise
-    if failed:
-        pytest.fail(explanation, pytrace=False)
-    if unavailable:
-        reason = f"netzip cannot measure {'; '.join(unavailable)}"
-        if item.config.stash[SETTINGS_KEY].strict:
-            pytest.fail(f"{reason} (--netzip-strict)", pytrace=False)
-        pytest.skip(reason)
+    decision = judgement.decide(body_unavailable, strict=item.config.stash[SETTINGS_KEY].strict)
+    if decision.outcome == "fail":
+        pytest.fail(decision.message, pytrace=False)
+    if decision.outcome == "skip":
+        pytest.skip(decision.message)
     return outcome
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from pytest_netzip.budgets.decision import Decision, Judgement
 from pytest_netzip.budgets.regression import RegressionRule
 from pytest_netzip.budgets.thresholds import AtLeast, AtMost, IntervalAtLeast, MaxDrop, MaxRatio, Verdict, explain
 from pytest_netzip.errors import MetricUnavailable
@@ -16,6 +17,7 @@ class FakeResult:
     def __init__(self, metrics: dict, reference: dict) -> None:
         self.metrics, self.reference_metrics = _Values(metrics), _Values(reference)
         self.registry = MetricRegistry()
+        self.compressor, self.device = "fp16", "cpu"
 
 
 class _Values(dict):
@@ -103,3 +105,21 @@ def test_a_regression_fails_on_a_value_that_is_not_a_number() -> None:
     verdict = threshold.judge(FakeResult({"top1": math.nan}, {"top1": 1.0}))
     assert (verdict.passed, verdict.reference, verdict.note) == (False, 0.90, "now nan, not a finite number, vs saved")
     assert threshold.describe() == "top1 worse than saved by <= 0.01"
+
+
+def test_a_failed_threshold_fails_even_beside_an_unmeasured_one() -> None:
+    result = FakeResult({"top1": 0.5, "top5": MetricUnavailable("too few classes")}, {"top1": 1.0})
+    thresholds = [MaxDrop("accuracy_drop", "max", name, 0.01) for name in ("top1", "top5")]
+    judgement = Judgement.of((threshold.judge(result) for threshold in thresholds), result)
+    assert judgement.explanation.splitlines()[0] == "netzip budgets of fp16 on cpu: 1 of 2 failed"
+    assert judgement.decide("no counter", strict=True) == Decision("fail", judgement.explanation)
+
+
+def test_what_cannot_be_measured_skips_or_fails_under_strict() -> None:
+    result = FakeResult({"top1": 0.99, "top5": MetricUnavailable("too few classes")}, {"top1": 1.0})
+    thresholds = [MaxDrop("accuracy_drop", "max", name, 0.01) for name in ("top1", "top5")]
+    judgement = Judgement.of([threshold.judge(result) for threshold in thresholds], result)
+    reason = "netzip cannot measure top5 (too few classes); no counter"
+    assert judgement.decide("no counter") == Decision("skip", reason)
+    assert judgement.decide("no counter", strict=True) == Decision("fail", f"{reason} (--netzip-strict)")
+    assert Judgement.of([thresholds[0].judge(result)], result).decide() == Decision("pass")

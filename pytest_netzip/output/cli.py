@@ -80,7 +80,7 @@ def _report(document: dict[str, Any], directory: Path) -> int:
     return 0
 
 
-def _variants(document: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+def _variants(document: dict[str, Any]) -> dict[tuple[str, ...], dict[str, Any]]:
     """The variants' metrics by (model, device, compressor)."""
     return {tuple(str(entry[key]) for key in _VARIANT_KEYS): entry["metrics"] for entry in document_variants(document)}
 

@@ -4,10 +4,11 @@ offsets that overlaps least with what is already placed and with the outside of 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 #: Where a label may go, in points from its point, most wanted first.
 _OFFSETS = ((6, 6), (6, -6), (-6, 6), (-6, -6), (6, 20), (6, -20), (-6, 20), (-6, -20), (0, 32), (0, -32))
@@ -32,7 +33,7 @@ def place_labels(
     """
     ax.get_xlim()  # settles autoscaling, which the data-to-axes transform reads
     to_axes = ax.transScale + ax.transLimits
-    width_pt, height_pt = ax.get_position().size * ax.get_figure().get_size_inches() * 72
+    width_pt, height_pt = ax.get_position().size * cast("Figure", ax.get_figure()).get_size_inches() * 72
     anchors = [tuple(to_axes.transform((x, y))) for x, y, _ in items]
     pad = (4 / width_pt, 4 / height_pt)
     taken: list[_Box] = [(x - pad[0], y - pad[1], x + pad[0], y + pad[1]) for x, y in anchors]

@@ -20,7 +20,9 @@ from pytest_netzip.output.tables import format_value
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
+    from matplotlib.projections.polar import PolarAxes
 
 #: Accuracy on the trade-off plots: the first of these measured by the most variants that have the other axis.
 ACCURACY_METRICS = ("top1", "f1", "map", "agreement")
@@ -60,7 +62,8 @@ def compressor_colours(section: Section) -> dict[str, Any]:
     from matplotlib import colormaps
 
     compressors = [variant["compressor"] for variant in section.variants if variant["compressor"] != REFERENCE]
-    palette = colormaps["tab10" if len(compressors) < 10 else "tab20"].colors
+    colormap = cast("ListedColormap", colormaps["tab10" if len(compressors) < 10 else "tab20"])
+    palette = cast("Sequence[tuple[float, float, float]]", colormap.colors)  # tab10 and tab20 list RGB tuples
     shades = [colour for colour in palette if len(set(colour)) > 1]
     chosen: dict[str, Any] = {name: shades[index % len(shades)] for index, name in enumerate(compressors)}
     chosen[REFERENCE] = _REFERENCE_COLOUR
@@ -139,7 +142,7 @@ def _bar_panel(ax: Axes, section: Section, name: str, colours: dict[str, Any], r
                     transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="#8c959f", style="italic")
     reference = section.reference.get(name)
     if drawable(reference):
-        ax.axvline(reference, color=_REFERENCE_COLOUR, linestyle="--", linewidth=0.8)
+        ax.axvline(cast(float, reference), color=_REFERENCE_COLOUR, linestyle="--", linewidth=0.8)
     low, high = min(heights), max(ends)
     if low > 0 and high / low >= 100:  # spans orders of magnitude (MACs, OCS): only a log axis shows them all
         ax.set_xscale("log")
@@ -239,7 +242,7 @@ def radar(section: Section, colours: dict[str, Any], registry: MetricRegistry) -
     scale = {name: max(v["metrics"][name] for v in drawn if drawable(v["metrics"].get(name))) for name in ratios}
     angles = [2 * math.pi * index / len(ratios) for index in range(len(ratios))]
     figure = _new_figure(10, 6.5)
-    ax = figure.add_subplot(projection="polar")
+    ax = cast("PolarAxes", figure.add_subplot(projection="polar"))
     ax.set_theta_offset(math.pi / 2)
     ax.set_theta_direction(-1)
     for variant in drawn:

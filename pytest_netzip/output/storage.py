@@ -160,8 +160,15 @@ def read_document(path: Path) -> dict[str, Any]:
     return document
 
 
+def _saved(path: Path) -> re.Match[str]:
+    """``path``'s name split by ``_SAVED``: the counter and the slug."""
+    match = _SAVED.match(path.name)
+    assert match is not None  # only called on paths that Storage.runs() listed, all of which _SAVED matches
+    return match
+
+
 def _counter(path: Path) -> int:
-    return int(_SAVED.match(path.name).group(1))
+    return int(_saved(path).group(1))
 
 
 def _slug(name: str) -> str:
@@ -242,7 +249,7 @@ class Storage:
         matches = (
             [path for path in runs if path.stem == slug]
             or [path for path in runs if name.isdigit() and _counter(path) == int(name)]
-            or [path for path in runs if _SAVED.match(path.name).group(2) == slug]
+            or [path for path in runs if _saved(path).group(2) == slug]
         )
         if not matches:
             listed = ", ".join(path.stem for path in runs)

@@ -205,7 +205,7 @@ def _grid(
         legend += "; saved: the compared run's value, (change since)"
     if failing or any(budget["passed"] is False for budget in compared.values()):
         legend = "*: over budget, " + legend
-    threads = {record.get("threads") for record in records} - {None}
+    threads: set[Any] = {record.get("threads") for record in records} - {None}
     notes = []
     if device == "cpu" and len(threads) == 1:
         count = threads.pop()
