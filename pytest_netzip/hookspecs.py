@@ -16,13 +16,20 @@ if TYPE_CHECKING:
 def pytest_netzip_compressors() -> list[Compressor | type[Compressor]]:
     """Return compressors to make available by name to ``@pytest.mark.netzip(compressors=[...])``.
 
-    Called for each test directory, so a conftest's compressors serve the tests below it.
+    Called for each test directory, so a conftest's compressors serve the tests below it. The registry
+    holds what the implementations return and nothing else: the built-ins come from the plugin's own
+    implementation (``pytest_netzip.builtins``, ``tryfirst``), and a later entry of a name replaces it.
+    Check a compressor with :class:`pytest_netzip.testing.CompressorTester`.
     """
 
 
 @pytest.hookspec
 def pytest_netzip_metrics() -> list[Metric]:
-    """Return extra metrics, usable in the body (``netzip_result.metrics[name]``) and in tables."""
+    """Return metrics usable in the body (``netzip_result.metrics[name]``), in tables and in the JSON.
+
+    As for compressors, the built-ins are the plugin's own implementation's (``pytest_netzip.builtins``),
+    and a metric of a built-in's name replaces it. Check a metric with :class:`pytest_netzip.testing.MetricTester`.
+    """
 
 
 @pytest.hookspec

@@ -60,9 +60,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     """Add netzip's hook specifications."""
-    from pytest_netzip import hookspecs
+    from pytest_netzip import builtins, hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+    pluginmanager.register(builtins, builtins.PLUGIN_NAME)
 
 
 def pytest_configure(config: pytest.Config) -> None:

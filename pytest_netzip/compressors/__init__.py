@@ -16,36 +16,40 @@ from pytest_netzip.compressors.pipeline import Pipeline
 from pytest_netzip.compressors.prune import PruneL1, PruneRandom, PruneStructured
 from pytest_netzip.compressors.quantize import Int8Dynamic, Int8QAT, Int8Static
 from pytest_netzip.errors import CompressionError, CompressorUnsupported
-from pytest_netzip.naming import unknown_name_message
+from pytest_netzip.registry import Registry
 
 BUILTIN_COMPRESSORS: tuple[type[Compressor], ...] = (
     FP16, BF16, Int8Dynamic, Int8Static, Int8QAT, PruneL1, PruneRandom, PruneStructured, LowRank,
 )
 
 
-class CompressorRegistry:
-    """Compressors known by name: the built-ins plus those contributed through hooks."""
+class CompressorRegistry(Registry[Compressor]):
+    """Compressors known by name, resolving marker entries to ``Compressor`` values.
 
-    def __init__(self, extra: Iterable[Compressor | type[Compressor]] = ()) -> None:
-        self._by_name: dict[str, Compressor] = {}
-        for entry in (*BUILTIN_COMPRESSORS, *extra):
-            compressor = check_compressor(entry() if isinstance(entry, type) else entry)
-            self._by_name[compressor.name] = compressor
+    ``CompressorRegistry()`` holds the built-ins (:data:`BUILTIN_COMPRESSORS`, each with its default
+    parameters); ``CompressorRegistry(compressors)`` holds exactly ``compressors`` (instances, or classes
+    made with their defaults). Under pytest those are what every ``pytest_netzip_compressors``
+    implementation returns: the plugin's own (``pytest_netzip.builtins``, called first) gives the built-ins.
+    """
 
-    @property
-    def names(self) -> list[str]:
-        """Every name a marker may use, sorted."""
-        return sorted(self._by_name)
+    kind = "compressor"
+
+    def __init__(self, compressors: Iterable[Compressor | type[Compressor]] | None = None) -> None:
+        super().__init__(BUILTIN_COMPRESSORS if compressors is None else compressors)
+
+    def check(self, entry: object) -> Compressor:
+        """``entry`` (a class is made with its defaults) if it is a well-formed compressor; TypeError otherwise."""
+        return check_compressor(entry() if isinstance(entry, type) else entry)
 
     def resolve(self, spec: str | Compressor) -> Compressor:
         """The compressor for a marker entry: a registered name, names joined by ``+``, or a ``Compressor``."""
         if isinstance(spec, Compressor):
             return check_compressor(spec)
-        if isinstance(spec, str) and spec in self._by_name:
-            return self._by_name[spec]
+        if isinstance(spec, str) and spec in self:
+            return self[spec]
         if isinstance(spec, str) and "+" in spec:
             return check_compressor(Pipeline(*(self.resolve(part.strip()) for part in spec.split("+"))))
-        raise LookupError(unknown_name_message("compressor", spec, self.names))
+        raise LookupError(self.unknown(spec))
 
 
 __all__ = [

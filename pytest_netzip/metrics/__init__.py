@@ -16,7 +16,7 @@ from pytest_netzip.metrics.latency import LATENCY_METRICS
 from pytest_netzip.metrics.memory import MEMORY_METRICS
 from pytest_netzip.metrics.robustness import ROBUSTNESS_METRICS
 from pytest_netzip.metrics.size import SIZE_METRICS
-from pytest_netzip.naming import unknown_name_message
+from pytest_netzip.registry import Registry
 
 #: Groups of metrics that are read against the clean top-1 (robust accuracy, the drop under perturbation).
 READ_AGAINST_TOP1 = frozenset({"adversarial", "perturbation"})
@@ -27,35 +27,29 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
 )
 
 
-class MetricRegistry:
-    """Metrics known by name: the built-ins plus those contributed through hooks."""
+class MetricRegistry(Registry[Metric]):
+    """Metrics known by name, for markers, tables and JSON.
 
-    def __init__(self, extra: Iterable[Metric] = ()) -> None:
-        self._by_name: dict[str, Metric] = {}
-        for entry in (*BUILTIN_METRICS, *extra):
-            if not isinstance(entry, Metric):
-                raise TypeError(f"not a Metric: {entry!r}")
-            self._by_name[entry.name] = entry
+    ``MetricRegistry()`` holds the built-ins (:data:`BUILTIN_METRICS`), as the Python API measures them;
+    ``MetricRegistry(metrics)`` holds exactly ``metrics``. Under pytest those are what every
+    ``pytest_netzip_metrics`` implementation returns: the plugin's own (``pytest_netzip.builtins``, called
+    first) gives the built-ins, and a conftest's metric of the same name replaces one in place.
+    """
 
-    @property
-    def names(self) -> list[str]:
-        """Every metric name, sorted."""
-        return sorted(self._by_name)
+    kind = "metric"
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+    def __init__(self, metrics: Iterable[Metric] | None = None) -> None:
+        super().__init__(BUILTIN_METRICS if metrics is None else metrics)
 
-    def __getitem__(self, name: str) -> Metric:
-        try:
-            return self._by_name[name]
-        except KeyError:
-            raise KeyError(unknown_name_message("metric", name, self.names)) from None
+    def check(self, entry: object) -> Metric:
+        """``entry`` if it is a :class:`Metric`; TypeError otherwise."""
+        if not isinstance(entry, Metric):
+            raise TypeError(f"not a Metric: {entry!r}")
+        return entry
 
     def with_metrics(self, metrics: Iterable[Metric]) -> MetricRegistry:
         """A copy of this registry in which ``metrics`` replace those of the same names."""
-        extended = MetricRegistry()
-        extended._by_name = {**self._by_name, **{entry.name: entry for entry in metrics}}
-        return extended
+        return self.extended(metrics)
 
     def derived(self, measured: Iterable[str]) -> list[str]:
         """Metrics that come free with ``measured``: every metric of each group touched, P beside a ratio, the
@@ -73,11 +67,6 @@ class MetricRegistry:
         if ratios and measured & {accuracy.name for accuracy in ACCURACY_METRICS}:
             derived.append("performance_ratio")
         return self.ordered([*derived, "compress_seconds"])
-
-    def ordered(self, names: Iterable[str]) -> list[str]:
-        """``names`` in registration order (built-ins first), for stable table columns."""
-        wanted = set(names)
-        return [name for name in self._by_name if name in wanted]
 
 
 __all__ = ["BUILTIN_METRICS", "Metric", "MetricRegistry", "MetricUnavailable", "MetricValue", "is_number", "metric"]
