@@ -22,7 +22,7 @@ MAX_DEVICE_INDEX = 127
 def check_device_name(name: object) -> str:
     """``name`` if it names a device pytest-netzip can run on; ValueError otherwise."""
     match = _DEVICE.fullmatch(name) if isinstance(name, str) else None
-    if match is None:
+    if match is None or not isinstance(name, str):  # a match means a str; this narrows name
         raise ValueError(f"unknown device {name!r} (valid: {VALID_DEVICES})")
     if match.group(1) is not None and int(match.group(1)) > MAX_DEVICE_INDEX:
         raise ValueError(f"device {name!r} is out of range: torch numbers devices from 0 to {MAX_DEVICE_INDEX}")

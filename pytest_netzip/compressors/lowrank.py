@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from typing_extensions import override
 
@@ -57,14 +57,17 @@ def _factor_conv(layer: nn.Conv2d, rank: int | None, energy: float) -> nn.Module
     u_out, u_in = u_out[:, :r_out], u_in[:, :r_in]
     core = torch.einsum("oihw,or,is->rshw", weight, u_out, u_in)
     squeeze = nn.Conv2d(in_channels, r_in, 1, bias=False)
-    middle = nn.Conv2d(r_in, r_out, (kh, kw), stride=layer.stride, padding=layer.padding,
-                       dilation=layer.dilation, bias=False, padding_mode=layer.padding_mode)
+    # a Conv2d's stride, padding and dilation are pairs (or a padding string), typed as tuples of any length
+    middle = nn.Conv2d(r_in, r_out, (kh, kw), stride=cast("tuple[int, int]", layer.stride),
+                       padding=cast("str | tuple[int, int]", layer.padding),
+                       dilation=cast("tuple[int, int]", layer.dilation), bias=False, padding_mode=layer.padding_mode)
     expand = nn.Conv2d(r_out, out_channels, 1, bias=layer.bias is not None)
     with torch.no_grad():
         squeeze.weight.copy_(u_in.t()[:, :, None, None])
         middle.weight.copy_(core)
         expand.weight.copy_(u_out[:, :, None, None])
         if layer.bias is not None:
+            assert expand.bias is not None  # made with bias=True when layer has one
             expand.bias.copy_(layer.bias)
     return nn.Sequential(squeeze, middle, expand)
 

@@ -31,7 +31,7 @@ def _prune_globally(model: nn.Module, amount: float, method: type, seed: int) ->
     with seeded(seed):
         prune.global_unstructured(targets, pruning_method=method, amount=amount)
     for module, name in targets:
-        prune.remove(module, name)
+        prune.remove(module, name)  # type: ignore[no-untyped-call]  # torch leaves prune.remove unannotated
     return model
 
 

@@ -94,8 +94,8 @@ def _keep_only_used(program: fx.GraphModule) -> fx.GraphModule:
     }
     for name, _ in [*program.named_parameters(), *program.named_buffers()]:
         if name not in read:
-            owner, _, leaf = name.rpartition(".")
-            delattr(program.get_submodule(owner), leaf)
+            owner_name, _, leaf = name.rpartition(".")
+            delattr(program.get_submodule(owner_name), leaf)
     program.delete_all_unused_submodules()
     for name in sorted(read - scales):
         owner_name, _, leaf = name.rpartition(".")
@@ -107,7 +107,7 @@ def _keep_only_used(program: fx.GraphModule) -> fx.GraphModule:
     return program
 
 
-def _shape_key(inputs: Any) -> tuple:
+def _shape_key(inputs: Any) -> tuple[Any, ...]:
     """What a lowered program is specialised to: the structure, shapes and dtypes of the input."""
     leaves, spec = tree_flatten(inputs)
     return (str(spec), *((tuple(leaf.shape), leaf.dtype) if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves))
@@ -123,7 +123,7 @@ class Int8Program(nn.Module):
     def __init__(self, program: fx.GraphModule) -> None:
         super().__init__()
         self.program = program
-        self._lowered: dict[tuple, fx.GraphModule] = {}  # a plain dict: neither saved nor a submodule
+        self._lowered: dict[tuple[Any, ...], fx.GraphModule] = {}  # a plain dict: neither saved nor a submodule
 
     def train(self, mode: bool = True) -> Int8Program:
         """Record the mode only: a converted program always runs as in evaluation (and refuses ``train``)."""
@@ -147,7 +147,7 @@ def _lower(program: fx.GraphModule, example: Any) -> fx.GraphModule:
     from torchao.quantization.pt2e.lowering import lower_pt2e_quantized_to_x86
 
     with torch.inference_mode(False), torch.no_grad():
-        lowered = lower_pt2e_quantized_to_x86(program, (_cloned(example),))
+        lowered: fx.GraphModule = lower_pt2e_quantized_to_x86(program, (_cloned(example),))
     # oneDNN may hand back channels-last activations, which a traced ``view`` (``x.view(len(x), -1)``) rejects
     for node in lowered.graph.nodes:
         if node.target is torch.ops.aten.view.default:

@@ -7,7 +7,7 @@ import platform
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from typing_extensions import override
 
@@ -36,7 +36,7 @@ def _import_torchao_quantization() -> ModuleType:
             import torchao.quantization
     finally:
         pytree_logger.setLevel(level)
-    return torchao.quantization
+    return cast(ModuleType, torchao.quantization)  # torchao has no type information
 
 
 @dataclass(frozen=True)

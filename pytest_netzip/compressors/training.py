@@ -49,7 +49,7 @@ def fit(
             inputs, targets = inputs.to(device), torch.as_tensor(targets).to(device)
             value = loss(inputs, targets)
             optimizer.zero_grad()
-            value.backward()
+            value.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             optimizer.step()
             total, count = total + value.item() * len(inputs), count + len(inputs)
         if count == 0:

@@ -105,14 +105,14 @@ def _class_indices(targets: Any, batch_size: int, index: int) -> torch.Tensor:
     """Targets as a 1-D integer tensor of class indices, one per input, or a DataError saying why not."""
     import torch
 
-    targets = torch.as_tensor(targets)
-    if targets.ndim == 2 and targets.shape[1] == 1:
-        targets = targets[:, 0]
-    if targets.ndim != 1 or targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+    indices = torch.as_tensor(targets)
+    if indices.ndim == 2 and indices.shape[1] == 1:
+        indices = indices[:, 0]
+    if indices.ndim != 1 or indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
         raise DataError(
             f"netzip_data batch {index}: targets must be class indices, a 1-D integer tensor; "
-            f"got {targets.dtype} of shape {tuple(targets.shape)} (one-hot targets: use .argmax(dim=1))"
+            f"got {indices.dtype} of shape {tuple(indices.shape)} (one-hot targets: use .argmax(dim=1))"
         )
-    if len(targets) != batch_size:
-        raise DataError(f"netzip_data batch {index}: {batch_size} inputs but {len(targets)} targets")
-    return targets
+    if len(indices) != batch_size:
+        raise DataError(f"netzip_data batch {index}: {batch_size} inputs but {len(indices)} targets")
+    return indices

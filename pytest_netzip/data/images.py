@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch.utils._pytree import register_pytree_node
 
 
-class ImageList(list):
+class ImageList(list[Any]):  # Any: tree_map may fill it with leaves of any kind
     """One detector input given as a list of images, one per sample.
 
     Per-sample measurements (latency, MACs) cut and repeat it along the list, not along each image's

@@ -71,7 +71,11 @@ def predict(model: nn.Module, data: Iterable[tuple[Any, Any]], device: torch.dev
         is_detection_batch,
     )
 
-    outputs, targets, fingerprints, task = [], [], [], None
+    # a classifier's tensors or a detector's dicts, one kind per run
+    outputs: list[Any] = []
+    targets: list[Any] = []
+    fingerprints: list[torch.Tensor] = []
+    task: str | None = None
     with torch.inference_mode():
         for index, (inputs, batch_targets) in enumerate(data):
             fingerprints.append(fingerprint(inputs, len(batch_targets)))

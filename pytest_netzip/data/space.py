@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -44,7 +44,7 @@ class InputSpace:
             raise InputSpaceError(f"netzip_input_range must return (low, high) with low < high; got {input_range!r}")
         return cls(low, high)
 
-    def _affine(self, like: torch.Tensor) -> tuple[Any, Any]:
+    def _affine(self, like: torch.Tensor) -> tuple[float | torch.Tensor, float | torch.Tensor]:
         """``offset`` and ``scale`` with model input = offset + scale x unit value."""
         if self.mean is None:
             return self.low, self.high - self.low
@@ -91,6 +91,7 @@ def on_unit_inputs(model: nn.Module, space: InputSpace) -> nn.Module:
             self.model = model
 
         def forward(self, unit: torch.Tensor) -> torch.Tensor:
-            return self.model(space.from_unit(unit))
+            output: torch.Tensor = self.model(space.from_unit(unit))
+            return output
 
     return OnUnitInputs().eval()
