@@ -19,10 +19,9 @@ _BENCHMARK_KEYWORDS = {
 
 
 def _valid(keyword: str, value: object) -> bool:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
     return {
         "min_rounds": isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100_000,
-        "max_time": number and 0 < value <= 3600,
+        "max_time": isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 3600,
         "warmup_iterations": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
         "timer": callable(value) or isinstance(value, str),
         "disable_gc": isinstance(value, bool),
@@ -47,7 +46,7 @@ def benchmark_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
         from pytest_benchmark.utils import load_timer
 
         try:
-            options["timer"] = load_timer(options["timer"]).target
+            options["timer"] = load_timer(options["timer"]).target  # type: ignore[no-untyped-call]  # pytest_benchmark leaves load_timer unannotated
         except Exception as exc:  # an import error or a missing attribute
             raise BudgetError(f"@pytest.mark.benchmark(timer={options['timer']!r}): cannot load it ({exc})") from None
     return options
@@ -64,7 +63,7 @@ def workload_of(item: pytest.Item, batch_size: int) -> Workload:
         "min_rounds": config.getoption("benchmark_min_rounds"),
         "max_time": float(config.getoption("benchmark_max_time")),
         "warmup_iterations": config.getoption("benchmark_warmup_iterations"),
-        "timer": load_timer(config.getoption("benchmark_timer")).target,
+        "timer": load_timer(config.getoption("benchmark_timer")).target,  # type: ignore[no-untyped-call]  # pytest_benchmark leaves load_timer unannotated
         "disable_gc": config.getoption("benchmark_disable_gc"),
     }
     options.update(benchmark_options(item))

@@ -75,7 +75,7 @@ def class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[str, 
     """Accuracy within each class present in ``targets``, keyed by the class index."""
     return {
         str(label): share(predicted[targets == label] == label)
-        for label in targets.unique().tolist()
+        for label in targets.unique().tolist()  # type: ignore[no-untyped-call]  # torch leaves Tensor.unique unannotated
     }
 
 

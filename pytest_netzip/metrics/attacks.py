@@ -9,6 +9,7 @@ mask gradients and make a white-box attack look weaker than it is.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,14 +54,18 @@ class AttackSpec:
                                            (("steps", self.steps), ("alpha", self.alpha)) if value is not None]
         return f"{self.attack}({', '.join(shown)})"
 
-    def build(self, model: nn.Module, classes: int, seed: int) -> object:
-        """The torchattacks attack on ``model`` (inputs in [0, 1])."""
+    def build(self, model: nn.Module, classes: int, seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The torchattacks attack on ``model`` (inputs in [0, 1]): called on inputs and targets, it returns
+        adversarial inputs."""
         import torchattacks
 
         kind = getattr(torchattacks, self.attack)
         accepted = inspect.signature(kind.__init__).parameters
         given = {"eps": self.eps, "steps": self.steps, "alpha": self.alpha, "seed": seed, "n_classes": classes}
-        return kind(model, **{name: value for name, value in given.items() if name in accepted and value is not None})
+        attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = kind(  # torchattacks has no type information
+            model, **{name: value for name, value in given.items() if name in accepted and value is not None}
+        )
+        return attack
 
 
 def gradient_block(model: nn.Module, unit_inputs: torch.Tensor, targets: torch.Tensor, label: str) -> str | None:
@@ -96,7 +101,7 @@ def gradient_block(model: nn.Module, unit_inputs: torch.Tensor, targets: torch.T
     return None
 
 
-def craft(attack: object, spec: AttackSpec, unit_inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def craft(attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], spec: AttackSpec, unit_inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Adversarial versions of ``unit_inputs``; AttackError if the attack fails or exceeds ``eps``."""
     import torch
 

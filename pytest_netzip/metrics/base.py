@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeGuard, TypeVar
 
 if TYPE_CHECKING:
     import torch
@@ -74,7 +74,7 @@ class Subject(Protocol):
         """What ``measure`` found for ``name`` so far, without measuring."""
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[float]:
     """Whether ``value`` is a plain number (not a bool): what tables compare, JSON rules and JUnit read."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

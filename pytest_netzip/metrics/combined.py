@@ -27,7 +27,7 @@ def overall_success(ratios: dict[str, float], weights: Iterable[float] = DEFAULT
     return performance * gains + 0.0  # + 0.0: no -0 when P is 0
 
 
-def ocs_metric(weights: tuple[float, float, float, float] = DEFAULT_OCS_WEIGHTS) -> Metric:
+def ocs_metric(weights: tuple[float, float, float, float] = DEFAULT_OCS_WEIGHTS) -> Metric[float]:
     """The ``ocs`` metric with the weights (lambda 1-4) of P, S, C and E."""
 
     @metric("ocs", "NetZIP's overall compression success from the ratios measured so far (P, S, C, E)",

@@ -53,7 +53,7 @@ _UNCOUNTED = re.compile(r"^(quantized::|.*(mm|conv|linear|matmul|attention|einsu
 
 def _storages(model: nn.Module) -> set[int]:
     """Data pointers of the model's parameters and buffers, and of the tensors inside tensor subclasses."""
-    pointers = set()
+    pointers: set[int] = set()
     for tensor in (*model.parameters(), *model.buffers()):
         inner = tensor.__tensor_flatten__()[0] if hasattr(tensor, "__tensor_flatten__") else ()
         pointers.update(getattr(tensor, name).data_ptr() for name in inner)
@@ -86,22 +86,24 @@ def count_compute(model: nn.Module, example_input: Any) -> Compute:
     formulas = _formulas()
     weights = _storages(model)
 
-    class Counter(TorchDispatchMode):
+    class Counter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode.__init_subclass__ unannotated
         supports_higher_order_operators = True
 
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__()  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode.__init__ unannotated
             self.macs, self.chats, self.effective = 0, 0, 0.0
             self.uncounted: set[str] = set()
 
-        def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+        ) -> Any:
             kwargs = kwargs or {}
             if func is torch.ops.higher_order.out_dtype:  # torchao's int8 matmul on CUDA: (op, dtype, *operands)
                 out = func(*args, **kwargs)
                 self.count(args[0], args[2:], {}, out)
                 return out
             if isinstance(func, torch._ops.HigherOrderOperator):
-                self.uncounted.add(str(func.name()))
+                self.uncounted.add(str(func.name()))  # type: ignore[no-untyped-call]  # torch leaves HigherOrderOperator.name unannotated
                 return func(*args, **kwargs)
             if func._overloadpacket not in formulas:
                 with self:  # composite ops (linear, conv2d) decompose into ones with formulas
@@ -115,7 +117,7 @@ def count_compute(model: nn.Module, example_input: Any) -> Compute:
             self.count(func, args, kwargs, out)
             return out
 
-        def count(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        def count(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
             formula = formulas.get(func._overloadpacket)
             if formula is None:
                 self.uncounted.add(func.name())
@@ -127,7 +129,7 @@ def count_compute(model: nn.Module, example_input: Any) -> Compute:
             own_weight = weight is not None and weight.data_ptr() in weights
             self.macs += macs
             self.chats += macs * max(operand.element_size() * 8 for operand in operands)
-            self.effective += macs * (_nonzero_share(weight) if own_weight else 1.0)
+            self.effective += macs * (_nonzero_share(weight) if own_weight and weight is not None else 1.0)
 
     counter = Counter()
     with torch.inference_mode(), counter:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.base import metric
@@ -35,7 +35,6 @@ class EnergyCounter(Protocol):
     name: str
 
     def joules(self) -> float:
-        """Joules the counter moved since this reading began."""
         """Energy used since some fixed point, in joules."""
 
 
@@ -54,7 +53,7 @@ class NvmlCounter:
         index = device.index if device.index is not None else torch.cuda.current_device()
         uuid = f"GPU-{torch.cuda.get_device_properties(index).uuid}"
         self._handle = pynvml.nvmlDeviceGetHandleByUUID(uuid)
-        self._read = pynvml.nvmlDeviceGetTotalEnergyConsumption
+        self._read: Callable[[Any], int] = pynvml.nvmlDeviceGetTotalEnergyConsumption  # millijoules
         self.name = f"NVML total energy of cuda:{index} ({uuid})"
         self.joules()  # NotSupported on older GPUs: fail here, not in the window
 

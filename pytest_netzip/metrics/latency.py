@@ -117,7 +117,7 @@ def _quiet_interpreter(disable_gc: bool) -> Iterator[None]:
     if disable_gc:
         gc.disable()
     try:
-        with PauseInstrumentation():
+        with PauseInstrumentation():  # type: ignore[no-untyped-call]  # pytest_benchmark leaves it unannotated
             yield
     finally:
         if enabled:
@@ -182,7 +182,7 @@ def _share(pressure: Pressure | None) -> float:
     return pressure.share
 
 
-def _percentile(percent: int) -> Metric:
+def _percentile(percent: int) -> Metric[float]:
     @metric(f"latency_p{percent}_ms", f"{percent}th percentile of the time of one call on a batch", unit="ms",
             higher_is_better=False, workload=True, group="latency", summary=percent < 99)
     def percentile(subject: Subject, reference: Subject, workload: Workload) -> float:

@@ -35,13 +35,15 @@ def _live_bytes(resident: set[int]) -> Any:
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_leaves
 
-    class LiveBytes(TorchDispatchMode):
+    class LiveBytes(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode.__init_subclass__ unannotated
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__()  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode.__init__ unannotated
             self.live = self.peak = 0
-            self._alive: dict[int, weakref.ref] = {}
+            self._alive: dict[int, weakref.ref[torch.UntypedStorage]] = {}
 
-        def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+        ) -> Any:
             out = func(*args, **(kwargs or {}))
             for leaf in tree_leaves(out):
                 if hasattr(leaf, "untyped_storage"):
@@ -88,7 +90,8 @@ def peak_memory_bytes(model: nn.Module, inputs: Any, device: torch.device) -> in
             return sum(resident.values()) + torch.cuda.max_memory_allocated(device) - before
         with _live_bytes(set(resident)) as counter:
             model(inputs)
-    return sum(resident.values()) + counter.peak
+    peak: int = counter.peak
+    return sum(resident.values()) + peak
 
 
 @metric("peak_memory_mb", "peak memory of one call on a batch: weights, inputs and activations (MB = 1e6 bytes)",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pytest_netzip.errors import DataError, InputSpaceError, MetricUnavailable
 
@@ -27,19 +27,22 @@ def samples_of(subject: Subject, count: int) -> tuple[torch.Tensor, torch.Tensor
 
     def take() -> tuple[torch.Tensor, torch.Tensor]:
         owner.predictions  # noqa: B018 - a detector's raises WrongTask here, before its targets are stacked
-        inputs, targets, taken = [], [], 0
+        inputs: list[torch.Tensor] = []
+        target_chunks: list[torch.Tensor] = []
+        taken = 0
         for batch_inputs, batch_targets in owner.data:
             if not isinstance(batch_inputs, torch.Tensor):
                 raise MetricUnavailable(f"robustness needs tensor inputs; netzip_data gives {type(batch_inputs).__name__}")
             inputs.append(batch_inputs[: count - taken])
-            targets.append(batch_targets[: count - taken])
-            taken += len(targets[-1])
+            target_chunks.append(batch_targets[: count - taken])
+            taken += len(target_chunks[-1])
             if taken >= count:
                 break
-        targets = torch.cat(targets)
+        targets = torch.cat(target_chunks)
         clean = owner.predictions
         if not (torch.equal(targets, clean.targets[: len(targets)])
-                and same_inputs(fingerprint(torch.cat(inputs), len(targets)), clean.inputs[: len(targets)])):
+                and same_inputs(fingerprint(torch.cat(inputs), len(targets)),
+                                cast("torch.Tensor", clean.inputs)[: len(targets)])):
             raise DataError("netzip_data gave other samples on a second pass (shuffle=True?): robustness checks need "
                             "the same samples in the same order every time")
         try:

@@ -104,7 +104,7 @@ def adversarial(subject: Subject, reference: Subject, spec: AttackSpec) -> Adver
     return subject.once(("adversarial", spec, id(reference)), attack)
 
 
-def adversarial_metrics(spec: AttackSpec) -> tuple[Metric, ...]:
+def adversarial_metrics(spec: AttackSpec) -> tuple[Metric[Any], ...]:
     """``robust_accuracy``, ``attack_mode`` and ``attack_seconds`` under ``spec``."""
 
     def robust_accuracy(subject: Subject, reference: Subject) -> float:
@@ -131,7 +131,7 @@ def adversarial_metrics(spec: AttackSpec) -> tuple[Metric, ...]:
     )
 
 
-def perturbation_metrics(spec: PerturbationSpec) -> tuple[Metric, ...]:
+def perturbation_metrics(spec: PerturbationSpec) -> tuple[Metric[Any], ...]:
     """``perturbation_drop``, ``perturbation_agreement``, ``worst_perturbation``, ``perturbation_seconds``,
     ``corruption_error_ratio`` and ``corruption_seconds`` under ``spec``."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from pytest_netzip.metrics import MetricRegistry, is_number
 from pytest_netzip.metrics.combined import OCS_RATIOS
@@ -39,9 +39,9 @@ class PlotUnavailable(Exception):
     """A plot lacks the metrics it needs; the message says which, for the report's notes."""
 
 
-def drawable(value: object) -> bool:
+def drawable(value: object) -> TypeGuard[float]:
     """Whether ``value`` can be placed on an axis: 0, or a number of magnitude within 1 / ``LARGEST`` .. ``LARGEST``."""
-    return is_number(value) and (value == 0 or 1 / LARGEST <= abs(cast(float, value)) <= LARGEST)
+    return is_number(value) and (value == 0 or 1 / LARGEST <= abs(value) <= LARGEST)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -142,7 +142,7 @@ def _bar_panel(ax: Axes, section: Section, name: str, colours: dict[str, Any], r
                     transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="#8c959f", style="italic")
     reference = section.reference.get(name)
     if drawable(reference):
-        ax.axvline(cast(float, reference), color=_REFERENCE_COLOUR, linestyle="--", linewidth=0.8)
+        ax.axvline(reference, color=_REFERENCE_COLOUR, linestyle="--", linewidth=0.8)
     low, high = min(heights), max(ends)
     if low > 0 and high / low >= 100:  # spans orders of magnitude (MACs, OCS): only a log axis shows them all
         ax.set_xscale("log")
