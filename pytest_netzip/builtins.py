@@ -12,6 +12,8 @@ contribute. Importing it does not import torch.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pytest_netzip.compressors import BUILTIN_COMPRESSORS, Compressor
@@ -28,6 +30,6 @@ def pytest_netzip_compressors() -> list[Compressor | type[Compressor]]:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_netzip_metrics() -> list[Metric]:
+def pytest_netzip_metrics() -> list[Metric[Any]]:
     """The built-in metrics."""
     return list(BUILTIN_METRICS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.accuracy import ACCURACY_METRICS
@@ -21,13 +22,13 @@ from pytest_netzip.registry import Registry
 #: Groups of metrics that are read against the clean top-1 (robust accuracy, the drop under perturbation).
 READ_AGAINST_TOP1 = frozenset({"adversarial", "perturbation"})
 
-BUILTIN_METRICS: tuple[Metric, ...] = (
+BUILTIN_METRICS: tuple[Metric[Any], ...] = (
     *ACCURACY_METRICS, *DETECTION_METRICS, *SIZE_METRICS, *COMPUTE_METRICS, *LATENCY_METRICS, *MEMORY_METRICS,
     *ENERGY_METRICS, *ROBUSTNESS_METRICS, *COST_METRICS, *COMBINED_METRICS,
 )
 
 
-class MetricRegistry(Registry[Metric]):
+class MetricRegistry(Registry[Metric[Any]]):
     """Metrics known by name, for markers, tables and JSON.
 
     ``MetricRegistry()`` holds the built-ins (:data:`BUILTIN_METRICS`), as the Python API measures them;
@@ -38,16 +39,16 @@ class MetricRegistry(Registry[Metric]):
 
     kind = "metric"
 
-    def __init__(self, metrics: Iterable[Metric] | None = None) -> None:
+    def __init__(self, metrics: Iterable[Metric[Any]] | None = None) -> None:
         super().__init__(BUILTIN_METRICS if metrics is None else metrics)
 
-    def check(self, entry: object) -> Metric:
+    def check(self, entry: object) -> Metric[Any]:
         """``entry`` if it is a :class:`Metric`; TypeError otherwise."""
         if not isinstance(entry, Metric):
             raise TypeError(f"not a Metric: {entry!r}")
         return entry
 
-    def with_metrics(self, metrics: Iterable[Metric]) -> MetricRegistry:
+    def with_metrics(self, metrics: Iterable[Metric[Any]]) -> MetricRegistry:
         """A copy of this registry in which ``metrics`` replace those of the same names."""
         return self.extended(metrics)
 
