@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pytest_netzip.data.predictions import TASKS
 from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
@@ -107,7 +107,7 @@ class Subject:
         outcome = self._outcomes[key]
         if isinstance(outcome, Exception):
             raise outcome
-        return outcome
+        return cast(T, outcome)  # what produce() returned for this key
 
     def blamed(self, action: str, work: Callable[[], T]) -> T:
         """``work()``, with any error of the user's model or data turned into a DataError naming this model."""
@@ -166,7 +166,7 @@ class Subject:
         return self._uses.get((name, workload, setting), self._uses.get((name, None, setting), []))
 
 
-def _checked(metric: Metric, value: object) -> MetricValue:
+def _checked(metric: Metric[Any], value: object) -> MetricValue:
     """``value`` if it is a number, a dict of numbers by name, or the text of a ``label`` metric, as JSON and tables need."""
     if is_number(value):
         return _within_float(value)
@@ -215,7 +215,8 @@ class MetricValues(Mapping[str, MetricValue]):
         if self._subject is not self._reference:
             with contextlib.suppress(MetricUnavailable):
                 self._reference.measure(metric, self._reference, self._workload)
-        return self._subject.measure(metric, self._reference, self._workload)
+        value: MetricValue = self._subject.measure(metric, self._reference, self._workload)
+        return value
 
     def check_task(self) -> None:
         """DataError unless the reference's outputs are those of the item's declared task."""
@@ -236,7 +237,7 @@ class MetricValues(Mapping[str, MetricValue]):
             name: self._subject.measured(name, self._workload, self._registry[name].setting if name in self._registry else None)
             for name in (self._accessed if names is None else names)
         }
-        return {name: values[name] for name in self._registry.ordered(values) if values[name] is not None}
+        return {name: value for name in self._registry.ordered(values) if (value := values[name]) is not None}
 
     def held(self) -> list[str]:
         """The registered metrics that the measurements read so far measured on the way (a size_ratio's sizes)."""

@@ -259,7 +259,7 @@ class NetzipSession:
 
     # Hooks: contribute OCS with the configured weights; gather the records the items attach to their reports.
 
-    def pytest_netzip_metrics(self) -> list[Metric]:
+    def pytest_netzip_metrics(self) -> list[Metric[float]]:
         """Contribute OCS with the weights of ``--netzip-ocs-weights``."""
         if self.settings.ocs_weights is None:
             return []
@@ -346,7 +346,7 @@ class NetzipSession:
 
         if settings.json_path is not None:
             attempt("results written to", "results", functools.partial(write_document, settings.json_path, document))
-        for name in [settings.save] * bool(settings.save) + [autosave] * settings.autosave:
+        for name in ([settings.save] if settings.save else []) + [autosave] * settings.autosave:
             attempt("run saved to", "run", functools.partial(storage.save, name, document))
         if settings.report_dir is not None:
             attempt("report written to", "report", functools.partial(self._write_report, document))
@@ -355,8 +355,10 @@ class NetzipSession:
         """Plots and index.html for ``--netzip-report``, noting the plots that could not be drawn; the page's path."""
         from pytest_netzip.output.visualise import write_report
 
-        self.notes.extend(write_report(document, self.settings.report_dir, metric_registry(self.config)))
-        return self.settings.report_dir / "index.html"
+        report_dir = self.settings.report_dir
+        assert report_dir is not None  # called only when --netzip-report is given
+        self.notes.extend(write_report(document, report_dir, metric_registry(self.config)))
+        return report_dir / "index.html"
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """Print the notes and a table per model and device; append them to GITHUB_STEP_SUMMARY."""
