@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @pytest.hookspec
-def pytest_netzip_compressors() -> list[Compressor | type[Compressor]]:
+def pytest_netzip_compressors() -> list[Compressor | type[Compressor]]:  # type: ignore[empty-body]  # a spec: pluggy calls the implementations
     """Return compressors to make available by name to ``@pytest.mark.netzip(compressors=[...])``.
 
     Called for each test directory, so a conftest's compressors serve the tests below it. The registry
@@ -24,7 +24,7 @@ def pytest_netzip_compressors() -> list[Compressor | type[Compressor]]:
 
 
 @pytest.hookspec
-def pytest_netzip_metrics() -> list[Metric]:
+def pytest_netzip_metrics() -> list[Metric[Any]]:  # type: ignore[empty-body]  # a spec: pluggy calls the implementations
     """Return metrics usable in the body (``netzip_result.metrics[name]``), in tables and in the JSON.
 
     As for compressors, the built-ins are the plugin's own implementation's (``pytest_netzip.builtins``),
@@ -33,5 +33,5 @@ def pytest_netzip_metrics() -> list[Metric]:
 
 
 @pytest.hookspec
-def pytest_netzip_result(item: pytest.Item, result: Result, record: dict) -> None:
+def pytest_netzip_result(item: pytest.Item, result: Result, record: dict[str, Any]) -> None:
     """See each finished item's result and its JSON record (``record`` may be amended)."""

@@ -55,7 +55,7 @@ def metric_registry(node: pytest.Item | pytest.Collector | pytest.Config) -> Met
 
 
 #: The keywords of the robustness markers that configure their metrics (the others are thresholds).
-_CONFIGURING = {
+_CONFIGURING: dict[str, tuple[tuple[str, ...], Callable[..., Any], Callable[[Any], tuple[Metric[Any], ...]], Any]] = {
     "adversarial_robustness": (
         ("attack", "eps", "steps", "alpha", "samples"), attack_spec, adversarial_metrics, DEFAULT_ATTACK,
     ),
@@ -66,11 +66,11 @@ _CONFIGURING = {
 }
 
 
-def _configured_metrics(node: pytest.Item | pytest.Collector) -> list[Metric]:
+def _configured_metrics(node: pytest.Item | pytest.Collector) -> list[Metric[Any]]:
     """The robustness metrics of ``node``'s robustness markers (else the defaults), seeded by ``--netzip-seed``."""
     settings = node.config.stash.get(SETTINGS_KEY, None)
     seed = settings.seed if settings is not None else 0
-    configured = []
+    configured: list[Metric[Any]] = []
     for name, (keywords, spec, metrics, default) in _CONFIGURING.items():
         marks = list(node.iter_markers(name))
         if len(marks) > 1:
@@ -112,18 +112,11 @@ def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, .
         raise BudgetError("@pytest.mark.netzip(compressors=[]) names no compressor")
     registry = compressor_registry(node)
     given = mark.kwargs.get("devices")
-    compressors, devices, errors = [], [], []
-    for found, read, entries in (
-        (compressors, registry.resolve, specs),
-        (devices, check_device_name, _as_list(default_devices if given is None else given)),
-    ):
-        try:
-            found.extend(_each(read, entries))
-        except BudgetError as exc:
-            errors.append(str(exc))
+    errors: list[str] = []
+    compressors = _each(registry.resolve, specs, errors)
+    devices = expand(_each(check_device_name, _as_list(default_devices if given is None else given), errors))
     if errors:
         raise BudgetError("\n".join(errors))
-    devices = expand(devices)
     if not devices:
         raise BudgetError(
             "@pytest.mark.netzip(devices=[]) names no device: list some, or leave devices out for the default "
@@ -137,16 +130,14 @@ def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, .
     return found
 
 
-def _each(read: Callable[[Any], T], entries: list[Any]) -> list[T]:
-    """``read`` of every entry; one BudgetError naming every entry it refused, a line each."""
-    found, errors = [], []
+def _each(read: Callable[[Any], T], entries: list[Any], errors: list[str]) -> list[T]:
+    """``read`` of every entry it takes; a line in ``errors`` for each entry it refused."""
+    found = []
     for entry in entries:
         try:
             found.append(read(entry))
         except (LookupError, TypeError, ValueError) as exc:
             errors.append(str(exc).strip("\"'"))
-    if errors:
-        raise BudgetError("\n".join(errors))
     return found
 
 

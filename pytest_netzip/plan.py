@@ -74,7 +74,7 @@ def evaluate(
         "batch_size": lambda: batch_size(node),
         "benchmark": lambda: benchmark_options(node),
     }
-    errors = []
+    errors: list[str] = []
     for name, check in checks.items():
         try:
             read[name] = check()

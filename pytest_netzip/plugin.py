@@ -156,7 +156,9 @@ def _note_stray_thresholds(config: pytest.Config, items: list[pytest.Item]) -> N
 
 def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...]) -> None:
     """Deselect netzip items whose compressor (by name or id) is not in ``--netzip-compressors``."""
-    selected, deselected, matched = [], [], set()
+    selected: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    matched: set[str] = set()
     for item in items:
         variant = _variant_of(item)
         hits = set(wanted) & ({variant.compressor.name, variant.compressor.id} if variant else set())

@@ -77,7 +77,7 @@ def test_energy_per_sample_and_power_come_from_one_window() -> None:
 
 
 def test_a_counter_that_never_moves_is_unavailable() -> None:
-    with pytest.raises(MetricUnavailable, match=r"test meter did not advance in 0.1 s"):
+    with pytest.raises(MetricUnavailable, match=r"test meter did not advance in (0\.[1-9]|[1-9])[0-9.]* s"):  # >= 10 windows
         measure_energy(lambda: None, lambda: None, WattMeter(0.0), 1, window=0.01)
 
 

@@ -59,7 +59,7 @@ def _adversarial_robustness(
 ) -> list[Threshold]:
     attack_spec(attack=attack, eps=eps, steps=steps, alpha=alpha, samples=samples)
     marker, details = "adversarial_robustness", ("attack_detail",)
-    thresholds = []
+    thresholds: list[Threshold] = []
     if max_drop is not None:
         limit = _share(marker, "max_drop", max_drop)
         thresholds.append(MaxDrop(marker, "max_drop", "robust_accuracy", limit, details=details))
@@ -109,7 +109,7 @@ def _perturbation_robustness(
     spec = perturbation_spec(kinds=kinds, max_severity=max_severity, max_drop=max_drop, min_agreement=min_agreement,
                              samples=samples, max_examples=max_examples)
     marker, details = "perturbation_robustness", ("worst_perturbation",)
-    thresholds = []
+    thresholds: list[Threshold] = []
     if spec.max_drop is not None:
         thresholds.append(AtMost(marker, "max_drop", "perturbation_drop", spec.max_drop, details=details))
     if spec.min_agreement is not None:

@@ -31,7 +31,7 @@ def _accuracy_drop(
     ]
     if metric not in valid:
         raise BudgetError(f"accuracy_drop(metric=...): {unknown_name_message('metric', metric, valid)}")
-    thresholds = [MaxDrop("accuracy_drop", "max", metric, _share("accuracy_drop", "max", max))]
+    thresholds: list[Threshold] = [MaxDrop("accuracy_drop", "max", metric, _share("accuracy_drop", "max", max))]
     if max_class_drop is not None:
         limit = _share("accuracy_drop", "max_class_drop", max_class_drop)
         thresholds.append(MaxDrop("accuracy_drop", "max_class_drop", "class_accuracy", limit))
@@ -41,7 +41,7 @@ def _accuracy_drop(
 def _agreement(
     registry: MetricRegistry, *, min: float | None = None, max_negative_flips: float | None = None
 ) -> list[Threshold]:
-    thresholds = []
+    thresholds: list[Threshold] = []
     if min is not None:
         thresholds.append(AtLeast("agreement", "min", "agreement", _share("agreement", "min", min)))
     if max_negative_flips is not None:
@@ -51,7 +51,7 @@ def _agreement(
 
 
 def _size_ratio(registry: MetricRegistry, *, min: float | None = None, max_mb: float | None = None) -> list[Threshold]:
-    thresholds = []
+    thresholds: list[Threshold] = []
     if min is not None:
         thresholds.append(AtLeast("size_ratio", "min", "size_ratio", _positive("size_ratio", "min", min)))
     if max_mb is not None:
@@ -68,7 +68,7 @@ def _compute_budget(
 ) -> list[Threshold]:
     if metric not in _COMPUTE_METRICS:
         raise BudgetError(f"compute_budget(metric=...): {unknown_name_message('metric', metric, _COMPUTE_METRICS)}")
-    thresholds = []
+    thresholds: list[Threshold] = []
     if max_macs is not None:
         limit = _positive("compute_budget", "max_macs", max_macs)
         thresholds.append(AtMost("compute_budget", "max_macs", metric, limit))
@@ -89,7 +89,7 @@ def _latency_budget(
     batch_size: int = 1,
 ) -> list[Threshold]:
     _whole("latency_budget", "batch_size", batch_size)
-    thresholds = [
+    thresholds: list[Threshold] = [
         AtMost("latency_budget", keyword, f"latency_{keyword}", _positive("latency_budget", keyword, limit))
         for keyword, limit in (("p50_ms", p50_ms), ("p95_ms", p95_ms), ("p99_ms", p99_ms))
         if limit is not None
@@ -117,7 +117,7 @@ def _energy_budget(
     batch_size: int = 1,
 ) -> list[Threshold]:
     _whole("energy_budget", "batch_size", batch_size)
-    thresholds = []
+    thresholds: list[Threshold] = []
     if max_mj_per_sample is not None:
         limit = _positive("energy_budget", "max_mj_per_sample", max_mj_per_sample)
         thresholds.append(AtMost("energy_budget", "max_mj_per_sample", "energy_mj_per_sample", limit))

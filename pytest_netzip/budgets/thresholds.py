@@ -66,7 +66,7 @@ class Threshold(ABC):
             verdict = self.decide(result, value, reference)
         if verdict.passed is None or not self.details:
             return verdict
-        labels = [result.metrics[name] for name in self.details]
+        labels = [str(result.metrics[name]) for name in self.details]
         return dataclasses.replace(verdict, note="; ".join(filter(None, [verdict.note, *labels])))
 
     def _unavailable(self, reason: str) -> Verdict:
@@ -88,7 +88,7 @@ class _Scaled(Threshold):
 
     def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
         """Compare the scaled value with the limit, within the tolerance of float rounding."""
-        scaled = value * self.scale
+        scaled = _scalar(value) * self.scale
         return Verdict(self, value, reference, self._within(scaled), f"{scaled:.4g} {self.unit}" if self.unit else "")
 
     @abstractmethod
@@ -141,7 +141,7 @@ class MaxRatio(Threshold):
 
     def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
         """Pass when the ratio is within ``limit``; a zero reference makes the ratio infinite."""
-        ratio = value / reference if reference else float("inf")
+        ratio = _scalar(value) / _scalar(reference) if reference else float("inf")
         return Verdict(self, value, reference, ratio <= self.limit + TOLERANCE, f"ratio {ratio:.3g}")
 
 
@@ -160,6 +160,8 @@ class IntervalAtLeast(Threshold):
             interval = result.metrics[f"{self.metric}_interval"]
         except MetricUnavailable as unavailable:
             return self._unavailable(unavailable.reason)
+        if not isinstance(interval, dict):
+            raise TypeError(f"{self.metric}_interval is {interval!r}, not the low and high of an interval")
         low, high = interval["low"], interval["high"]
         note = f"{CONFIDENCE:.0%} CI [{low:.3g}, {high:.3g}]"
         if high < self.limit - TOLERANCE:
@@ -193,9 +195,11 @@ class Regression(Threshold):
 
     def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
         """Compare with the saved value, the worse way by the metric's direction; a non-finite value fails."""
-        if not math.isfinite(value):
+        number = _scalar(value)
+        if not math.isfinite(number):
             return Verdict(self, value, self.baseline, False, f"now {value}, not a finite number, vs saved")
-        worse = self.baseline - value if result.registry[self.metric].higher_is_better else value - self.baseline
+        higher_is_better = result.registry[self.metric].higher_is_better
+        worse = self.baseline - number if higher_is_better else number - self.baseline
         if self.percent:
             amount = worse / abs(self.baseline) * 100 if self.baseline else (math.inf if worse > 0 else 0.0)
         else:
@@ -209,11 +213,18 @@ class Regression(Threshold):
 
 def _drop(reference: MetricValue, value: MetricValue) -> tuple[float, str | None]:
     """How far ``value`` fell below ``reference``; for per-class values, the worst class."""
-    if isinstance(value, dict):
+    if isinstance(value, dict) and isinstance(reference, dict):
         drops = {key: reference[key] - value.get(key, 0.0) for key in reference}
         worst = max(drops, key=drops.__getitem__)
         return drops[worst], worst
-    return reference - value, None
+    return _scalar(reference) - _scalar(value), None
+
+
+def _scalar(value: MetricValue) -> float:
+    """``value`` as the number a bound compares; TypeError for the per-class values or labels no bound takes."""
+    if isinstance(value, (dict, str)):
+        raise TypeError(f"a bound compares numbers, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
