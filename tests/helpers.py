@@ -1,7 +1,8 @@
-"""Helpers that several test modules share."""
+"""Helpers that several test modules share: the tiny model repo, writing its test file, scripted CPU waits."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -20,3 +21,88 @@ def scripted_waits(monkeypatch: pytest.MonkeyPatch, waiting_share: float) -> Non
 
     read = reads()
     monkeypatch.setattr(contention, "_scheduled", lambda tasks: next(read))
+
+
+#: conftest.py of a tiny model repo. ``Signed`` computes out = x exactly (relu(x) - relu(-x)) through
+#: mostly-zero weights, so every built-in compressor keeps its predictions and prune_l1 removes only
+#: zeros; labels are argmax(x) with every tenth one flipped, so top-1 is exactly 0.9. The variables
+#: NETZIP_TEST_HIDDEN (512) and NETZIP_TEST_FLIP_EVERY (10) change the size and the top-1 between runs.
+PROJECT_CONFTEST = '''
+import json
+import os
+from collections import Counter
+
+import pytest
+import torch
+from torch import nn
+
+from pytest_netzip import Compressor
+
+FORWARDS = Counter()
+
+
+class Signed(nn.Module):
+    def __init__(self, classes=6, hidden=512):
+        super().__init__()
+        self.up = nn.Linear(classes, hidden, bias=False)
+        self.down = nn.Linear(hidden, classes, bias=False)
+        with torch.no_grad():
+            self.up.weight.zero_()
+            self.down.weight.zero_()
+            eye = torch.eye(classes)
+            self.up.weight[:classes] = eye
+            self.up.weight[classes:2 * classes] = -eye
+            self.down.weight[:, :classes] = eye
+            self.down.weight[:, classes:2 * classes] = -eye
+
+    def forward(self, x):
+        FORWARDS[id(self)] += 1
+        return self.down(torch.relu(self.up(x)))
+
+
+class Negate(Compressor):
+    name = "negate"
+
+    def transform(self, model, ctx):
+        with torch.no_grad():
+            model.down.weight.neg_()
+        return model
+
+
+class Explode(Compressor):
+    name = "explode"
+
+    def transform(self, model, ctx):
+        raise RuntimeError("cannot compress layer 'down'")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_compressors():
+    return [Negate, Explode]
+
+
+@pytest.fixture(scope="session")
+def netzip_model():
+    return Signed(hidden=int(os.environ.get("NETZIP_TEST_HIDDEN", "512"))).eval()
+
+
+@pytest.fixture(scope="session")
+def netzip_data():
+    inputs = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+    targets = inputs.argmax(dim=1)
+    every = int(os.environ.get("NETZIP_TEST_FLIP_EVERY", "10"))
+    targets[::every] = (targets[::every] + 1) % 6
+    return [(inputs[i:i + 10], targets[i:i + 10]) for i in range(0, 40, 10)]
+
+
+def pytest_sessionfinish(session):
+    path = os.environ.get("NETZIP_TEST_FORWARDS")
+    if path:
+        with open(path, "w") as stream:
+            json.dump(sorted(FORWARDS.values()), stream)
+'''
+
+
+def write_test(pytester: pytest.Pytester, source: str) -> None:
+    """Write ``test_model.py`` from an indented snippet."""
+    pytester.makepyfile(test_model="import pytest\n\n" + textwrap.dedent(source))

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 TEST = """
 @pytest.mark.netzip(compressors=["fp16", "int8_dynamic"])

@@ -26,7 +26,7 @@ from pytest_netzip import (
 )
 from pytest_netzip.compressors import BUILTIN_COMPRESSORS, CompressorRegistry
 from pytest_netzip.metrics.size import count_nonzero_params, serialized_state_dict
-from tests.conftest import PROJECT_CONFTEST
+from tests.helpers import PROJECT_CONFTEST
 
 CALIBRATION = [
     (torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(i)), torch.zeros(8, dtype=torch.long)) for i in range(2)

@@ -12,7 +12,7 @@ from pytest_netzip import FP16, CompressionContext, Int8Dynamic, PruneL1
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.compute import count_compute
 from pytest_netzip.metrics.size import count_params
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 CONTEXT = CompressionContext(device=torch.device("cpu"))
 

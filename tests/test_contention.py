@@ -9,8 +9,7 @@ import pytest
 
 from pytest_netzip.metrics import contention
 from pytest_netzip.metrics.contention import CPU_TIME, MAX_PRESSURE, Pressure, watch
-from tests.conftest import write_test
-from tests.helpers import scripted_waits
+from tests.helpers import scripted_waits, write_test
 
 
 def _thread(tasks: Path, tid: str, running: int, waiting: int) -> None:

@@ -13,7 +13,7 @@ from benchmarks.gpu_check import event_ms
 from pytest_netzip.data.workload import Workload
 from pytest_netzip.metrics.latency import time_calls
 from pytest_netzip.metrics.memory import peak_memory_bytes
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

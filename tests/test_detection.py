@@ -15,8 +15,7 @@ from pytest_netzip.errors import DataError, MetricUnavailable
 from pytest_netzip.evaluation import Subject
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.metrics.detection import mean_average_precision
-from tests.conftest import write_test
-from tests.helpers import scripted_waits
+from tests.helpers import scripted_waits, write_test
 
 TRUTH = [{"boxes": torch.tensor([[0.0, 0.0, 10.0, 10.0]]), "labels": torch.tensor([1])}]
 

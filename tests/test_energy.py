@@ -13,7 +13,7 @@ import torch
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics import energy
 from pytest_netzip.metrics.energy import RaplCounter, counter_for, measure_energy
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 
 def _zone(root: Path, name: str, microjoules: int, wraps_at: int = 2**32, kind: str = "package-0") -> Path:

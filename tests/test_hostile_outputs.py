@@ -17,7 +17,7 @@ from pytest_netzip.evaluation import Subject
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.metrics.accuracy import class_accuracy, topk_accuracy
 from pytest_netzip.session import _same
-from tests.conftest import write_test
+from tests.helpers import write_test
 from tests.test_robustness import ROBUST_PROJECT
 
 #: A compressor whose model fills with ``fill`` each row of the logits whose highest is class 0: NaN and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 
 def test_a_skip_the_plugin_raises_points_at_the_test(project: pytest.Pytester) -> None:

@@ -14,8 +14,7 @@ from pytest_netzip.metrics.latency import (
     median_rank,
     time_calls,
 )
-from tests.conftest import write_test
-from tests.helpers import scripted_waits
+from tests.helpers import scripted_waits, write_test
 
 
 def test_percentiles_interpolate_between_samples() -> None:

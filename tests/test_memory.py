@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from pytest_netzip.metrics.memory import peak_memory_bytes
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 CPU = torch.device("cpu")
 

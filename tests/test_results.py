@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 TWO_TESTS = """
 @pytest.mark.netzip(compressors=["fp16", "prune_l1", "negate"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_netzip.output.storage import Storage
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 GREEN = """
 @pytest.mark.netzip(compressors=["fp16"])

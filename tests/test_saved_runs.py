@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_netzip.output.storage import write_document
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 GATED = """
 @pytest.mark.netzip(compressors=["fp16", "prune_l1"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import write_test
+from tests.helpers import write_test
 
 GATED = """
 @pytest.mark.netzip(compressors=["fp16"])

@@ -415,7 +415,7 @@ def _report_session(pytester: pytest.Pytester, compressors: str, header: str = "
 
 
 def test_netzip_report_writes_the_page_after_a_session(pytester: pytest.Pytester) -> None:
-    from tests.conftest import PROJECT_CONFTEST
+    from tests.helpers import PROJECT_CONFTEST
 
     pytester.makeconftest(PROJECT_CONFTEST)
     result = _report_session(pytester, '"fp16", "prune_l1"')
@@ -430,7 +430,7 @@ def test_netzip_report_writes_the_page_after_a_session(pytester: pytest.Pytester
 
 
 def test_netzip_report_of_a_compressor_with_dollars_in_its_id(pytester: pytest.Pytester) -> None:
-    from tests.conftest import PROJECT_CONFTEST
+    from tests.helpers import PROJECT_CONFTEST
 
     pytester.makeconftest(PROJECT_CONFTEST + """
 import dataclasses

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pytest_netzip.output.tables import variants
-from tests.conftest import PROJECT_CONFTEST
+from tests.helpers import PROJECT_CONFTEST
 
 ACCURACY = """
 import pytest
