@@ -192,6 +192,9 @@ def _within_float(number: float) -> float:
 class MetricValues(Mapping[str, MetricValue]):
     """A subject's metrics by name, each measured on first access and remembered.
 
+    Reading ``values[name]`` measures it; iterating, ``len`` and ``in`` see only what was measured so
+    far, so ``dict(values)`` is what an item measured, not every registered metric measured at once.
+
     Reading a compressed model's metric measures the reference's too, so tables can compare them. Where
     the item declares a ``task``, every read checks it against the reference's outputs: each item gets
     its own verdict, whatever the items that share the models declared.
@@ -223,10 +226,14 @@ class MetricValues(Mapping[str, MetricValue]):
         self._reference.check_task(self._task)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._registry.names)
+        """The names measured so far, with a value: iterating (``dict(result.metrics)``) never measures."""
+        return iter([name for name, value in self.measured().items() if not isinstance(value, MetricUnavailable)])
 
     def __len__(self) -> int:
-        return len(self._registry.names)
+        return sum(1 for _ in self)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in list(self)
 
     def measured(self, names: Iterable[str] | None = None) -> dict[str, MetricValue | MetricUnavailable]:
         """Values (or why they are unavailable) of ``names`` (by default those read so far) measured so far.

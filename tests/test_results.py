@@ -206,3 +206,16 @@ def test_a_wide_table_continues_below_within_the_terminal_width(
     lines = result.stdout.lines
     table = lines[next(i for i, line in enumerate(lines) if line.startswith("Signed on cpu")) + 1:]
     assert max(len(line) for line in table[:11]) <= 60  # two blocks of five rows and the line between
+
+
+def test_iterating_the_metrics_measures_nothing(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        def test_deployable(netzip_result):
+            assert dict(netzip_result.metrics) == {}
+            top1 = netzip_result.metrics["top1"]
+            assert dict(netzip_result.metrics) == {"top1": top1}
+            assert "top1" in netzip_result.metrics and "robust_accuracy" not in netzip_result.metrics
+            assert len(netzip_result.metrics) == 1
+        """)
+    project.runpytest("--netzip").assert_outcomes(passed=1)
