@@ -25,6 +25,7 @@ from pytest_netzip.evaluation import Result, Subject
 from pytest_netzip.markers import metric_registry
 from pytest_netzip.metrics import Metric, MetricRegistry
 from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS
+from pytest_netzip.model_cache import ModelCache
 from pytest_netzip.naming import unknown_name_message
 from pytest_netzip.output.storage import (
     Storage,
@@ -106,13 +107,7 @@ class NetzipSession:
     def __init__(self, settings: Settings, config: pytest.Config) -> None:
         self.settings = settings
         self.config = config
-        self._eval_data: dict[int, EvalData] = {}
-        self._labels: dict[tuple[int, int], str] = {}
-        self._references: dict[tuple[int, int, str], Subject] = {}
-        self._compressed: dict[tuple[int, Compressor, str], nn.Module | CompressionError] = {}
-        self._compress_seconds: dict[tuple[int, Compressor, str], float] = {}
-        self._subjects: dict[tuple[int, int, Compressor, str], Subject] = {}
-        self._keep_alive: list[Any] = []  # so that the id()s in the keys above are never reused
+        self._cache = ModelCache()
         self.records: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.baseline: Baseline | None = None
@@ -138,10 +133,9 @@ class NetzipSession:
 
     def _eval_data_of(self, data: Any, example_input: Any = None, space: InputSpace | None = None) -> EvalData:
         """``data`` bounded by ``--netzip-max-samples``, with the example input and input space all its tests share."""
-        if id(data) not in self._eval_data:
-            self._keep_alive.append(data)
-            self._eval_data[id(data)] = EvalData(data, self.settings.max_samples, example_input, space or InputSpace())
-        eval_data = self._eval_data[id(data)]
+        eval_data = self._cache.once("data", (data,), (), lambda: EvalData(
+            data, self.settings.max_samples, example_input, space or InputSpace()
+        ))
         if space is not None and space != eval_data.space:
             raise DataError(
                 "netzip_input_range / netzip_input_normalization differ between tests that share one netzip_data: "
@@ -156,12 +150,12 @@ class NetzipSession:
 
     def _label(self, model: nn.Module, data: Any) -> str:
         """The table title of a model and its data: the class name, numbered when it repeats."""
-        key = (id(model), id(data))
-        if key not in self._labels:
+        def number() -> str:
             name = type(model).__name__
-            taken = sum(label.split(" #")[0] == name for label in self._labels.values())
-            self._labels[key] = f"{name} #{taken + 1}" if taken else name
-        return self._labels[key]
+            taken = sum(label.split(" #")[0] == name for label in self._cache.values("label"))
+            return f"{name} #{taken + 1}" if taken else name
+
+        return self._cache.once("label", (model, data), (), number)
 
     def _set_threads(self) -> None:
         """Apply ``--netzip-threads`` before the session's first compression or measurement."""
@@ -181,13 +175,11 @@ class NetzipSession:
 
     def reference(self, model: nn.Module, data: Any, device: torch.device) -> Subject:
         """The reference model measured on ``device``: one per model, data and device."""
-        key = (id(model), id(data), str(device))
-        if key not in self._references:
+        def measured() -> Subject:
             self._set_threads()
-            self._keep_alive.append(model)
-            placed = on_device(model, device)
-            self._references[key] = Subject("reference", placed, self._eval_data_of(data), device)
-        return self._references[key]
+            return Subject("reference", on_device(model, device), self._eval_data_of(data), device)
+
+        return self._cache.once("reference", (model, data), (str(device),), measured)
 
     def compressed(
         self,
@@ -203,10 +195,19 @@ class NetzipSession:
         The compressor sees the first sample of ``example_input``, on the device of ``model``, the
         training and calibration batches, and a way to show its progress on the terminal.
         """
-        key = (id(model), compressor, str(device))
-        if key not in self._compressed:
+        compressed, _ = self._compression(model, compressor, device, example_input, train_data, calibration_data)
+        if isinstance(compressed, CompressionError):
+            raise compressed
+        return compressed
+
+    def _compression(
+        self, model: nn.Module, compressor: Compressor, device: torch.device, example_input: Any = None,
+        train_data: Any = None, calibration_data: Any = None,
+    ) -> tuple[nn.Module | CompressionError, float]:
+        """The compressed model (or why it failed) and the seconds compressing took, made once per session."""
+
+        def compress() -> tuple[nn.Module | CompressionError, float]:
             self._set_threads()
-            self._keep_alive.append(model)
             context = CompressionContext(
                 device=device, seed=self.settings.seed, example_input=_sample(model, example_input),
                 train_data=train_data, calibration_data=calibration_data, report=self._report,
@@ -214,14 +215,12 @@ class NetzipSession:
             start = time.perf_counter()
             try:
                 with _quiet_libraries():
-                    self._compressed[key] = compressor.apply(model, context).to(device).eval()
+                    outcome: nn.Module | CompressionError = compressor.apply(model, context).to(device).eval()
             except CompressionError as error:
-                self._compressed[key] = error
-            self._compress_seconds[key] = time.perf_counter() - start
-        compressed = self._compressed[key]
-        if isinstance(compressed, CompressionError):
-            raise compressed
-        return compressed
+                outcome = error
+            return outcome, time.perf_counter() - start
+
+        return self._cache.once("compressed", (model,), (compressor, str(device)), compress)
 
     def result(
         self,
@@ -241,16 +240,17 @@ class NetzipSession:
         """
         self._eval_data_of(data, example_input, space)
         reference = self.reference(model, data, device)
-        key = (id(model), id(data), compressor, str(device))
-        if key not in self._subjects:
+        def measured() -> Subject:
             compressed = self.compressed(model, compressor, device)
-            seconds = self._compress_seconds[id(model), compressor, str(device)]
-            self._subjects[key] = Subject(compressor.id, compressed, self._eval_data_of(data), device, reference, seconds)
+            _, seconds = self._compression(model, compressor, device)
+            return Subject(compressor.id, compressed, self._eval_data_of(data), device, reference, seconds)
+
+        subject = self._cache.once("subject", (model, data), (compressor, str(device)), measured)
         return Result(
             model=self._label(model, data),
             compressor=compressor.id,
             device=str(device),
-            compressed=self._subjects[key],
+            compressed=subject,
             reference=reference,
             registry=registry,
             workload=workload,
