@@ -6,7 +6,7 @@ import contextlib
 import copy
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -58,10 +58,25 @@ def missing_reason(device: torch.device) -> str | None:
     return None
 
 
+def device_of(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter; the CPU for a model without parameters."""
+    import torch
+
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def to_device(tree: Any, device: torch.device) -> Any:
+    """``tree`` (a tensor, or any pytree of them) with every leaf that moves (``.to``) on ``device``, such as a
+    tensor or a ``BatchEncoding``; other leaves as they are."""
+    from torch.utils._pytree import tree_map
+
+    return tree_map(lambda leaf: leaf.to(device) if hasattr(leaf, "to") else leaf, tree)
+
+
 def on_device(model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` in eval mode on ``device``: the model itself when it already is, else a copy."""
-    parameter = next(model.parameters(), None)
-    if not model.training and (parameter is None or parameter.device == device):
+    if not model.training and (next(model.parameters(), None) is None or device_of(model) == device):
         return model
     return copy.deepcopy(model).to(device).eval()
 

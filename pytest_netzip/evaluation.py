@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pytest_netzip.data.predictions import TASKS
 from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
-from pytest_netzip.devices import on_device
+from pytest_netzip.devices import on_device, to_device
 from pytest_netzip.errors import MetricUnavailable, WrongTask
 from pytest_netzip.metrics import Metric, MetricRegistry, MetricValue, is_number
 from pytest_netzip.metrics.base import V
@@ -92,10 +92,7 @@ class Subject:
 
     def batch(self, workload: Workload) -> Any:
         """The example input repeated to the workload's batch size, on this model's device."""
-        from torch.utils._pytree import tree_map
-
-        batch = workload.batch(self.data.example())
-        return tree_map(lambda value: value.to(self.device) if hasattr(value, "to") else value, batch)
+        return to_device(workload.batch(self.data.example()), self.device)
 
     def once(self, key: Hashable, produce: Callable[[], T]) -> T:
         """``produce()``'s value, or the DataError or MetricUnavailable it raised, remembered under ``key``."""

@@ -19,7 +19,7 @@ from pytest_netzip.compressors import CompressionContext, Compressor
 from pytest_netzip.data.batches import EvalData
 from pytest_netzip.data.space import InputSpace
 from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
-from pytest_netzip.devices import on_device
+from pytest_netzip.devices import device_of, on_device, to_device
 from pytest_netzip.errors import CompressionError, DataError, StorageError
 from pytest_netzip.evaluation import Result, Subject
 from pytest_netzip.markers import metric_registry
@@ -71,11 +71,7 @@ def _sample(model: nn.Module, example_input: Any) -> Any:
     """The first sample of ``example_input`` on the device of ``model``'s parameters (None stays None)."""
     if example_input is None:
         return None
-    from torch.utils._pytree import tree_map
-
-    parameter = next(model.parameters(), None)
-    sample = DEFAULT_WORKLOAD.batch(example_input)
-    return sample if parameter is None else tree_map(lambda v: v.to(parameter.device) if hasattr(v, "to") else v, sample)
+    return to_device(DEFAULT_WORKLOAD.batch(example_input), device_of(model))
 
 
 #: Libraries whose debug records (torch.export's traces, torchao's extension loading) say nothing to a user.

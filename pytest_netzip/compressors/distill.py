@@ -10,7 +10,7 @@ from typing_extensions import override
 
 from pytest_netzip.compressors.base import CompressionContext, Compressor
 from pytest_netzip.compressors.training import fit, require_train_data
-from pytest_netzip.devices import seeded
+from pytest_netzip.devices import device_of, seeded
 
 if TYPE_CHECKING:
     from torch import nn
@@ -57,8 +57,7 @@ class Distill(Compressor):
         soft = self.temperature
         with seeded(ctx.seed):
             student = self.student(teacher)
-            parameter = next(teacher.parameters(), None)
-            student = student.to(parameter.device if parameter is not None else "cpu").train()
+            student = student.to(device_of(teacher)).train()
 
             def loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
                 with torch.no_grad():

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pytest_netzip.compressors.base import CompressionContext
+from pytest_netzip.devices import device_of
 from pytest_netzip.errors import CompressionError
 
 if TYPE_CHECKING:
@@ -40,8 +41,7 @@ def fit(
     import torch
 
     data = require_train_data(ctx, compressor)
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
+    device = device_of(model)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     for epoch in range(1, epochs + 1):
         total, count = 0.0, 0

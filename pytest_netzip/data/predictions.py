@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_netzip.data.fingerprint import fingerprint, same_inputs
+from pytest_netzip.devices import to_device
 from pytest_netzip.errors import DataError
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ def predict(model: nn.Module, data: Iterable[tuple[Any, Any]], device: torch.dev
     """Run ``model`` once over ``data`` on ``device`` and keep its logits, or its detections if it is a detector
     (its output on the first batch tells), with a fingerprint of the inputs."""
     import torch
-    from torch.utils._pytree import tree_map
 
     from pytest_netzip.data.detection import (
         Detections,
@@ -79,7 +79,7 @@ def predict(model: nn.Module, data: Iterable[tuple[Any, Any]], device: torch.dev
     with torch.inference_mode():
         for index, (inputs, batch_targets) in enumerate(data):
             fingerprints.append(fingerprint(inputs, len(batch_targets)))
-            output = model(tree_map(lambda value: value.to(device) if isinstance(value, torch.Tensor) else value, inputs))
+            output = model(to_device(inputs, device))
             found = "detection" if is_detection_batch(output) else "classification"
             if task is not None and task != found:
                 raise DataError(f"the model returns {_kind(output)} on batch {index}, but was a {task} model before")
