@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from pytest_netzip.data.workload import Workload
+from pytest_netzip.errors import BudgetError
+from pytest_netzip.metrics.base import is_number, is_whole
 
 #: The keywords of pytest-benchmark's ``@pytest.mark.benchmark`` that netzip honours, with what each must be.
 _BENCHMARK_KEYWORDS = {
@@ -20,9 +22,9 @@ _BENCHMARK_KEYWORDS = {
 
 def _valid(keyword: str, value: object) -> bool:
     return {
-        "min_rounds": isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100_000,
-        "max_time": isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 3600,
-        "warmup_iterations": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+        "min_rounds": is_whole(value) and 1 <= value <= 100_000,
+        "max_time": is_number(value) and 0 < value <= 3600,
+        "warmup_iterations": is_whole(value) and value >= 0,
         "timer": callable(value) or isinstance(value, str),
         "disable_gc": isinstance(value, bool),
     }[keyword]
@@ -30,8 +32,6 @@ def _valid(keyword: str, value: object) -> bool:
 
 def benchmark_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
     """The timing keywords of ``node``'s ``@pytest.mark.benchmark``; BudgetError for a bad value."""
-    from pytest_netzip.errors import BudgetError
-
     marks = list(node.iter_markers("benchmark"))
     if len(marks) > 1:
         raise BudgetError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from pytest_netzip.errors import BudgetError
+from pytest_netzip.metrics.base import is_number, is_whole
 
 #: The largest count a marker takes (batch size, samples, steps): more would not fit a machine's memory or time.
 MAX_COUNT = 2**20
@@ -25,13 +26,13 @@ def _positive(marker: str, keyword: str, value: object) -> float:
 
 
 def _whole(marker: str, keyword: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+    if not (is_whole(value) and 1 <= value <= MAX_COUNT):
         raise BudgetError(f"{marker}({_shown(keyword, value)}) must be a whole number from 1 to {MAX_COUNT:,}")
     return value
 
 
 def _number(marker: str, keyword: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise BudgetError(f"{marker}({keyword}={value!r}) must be a number")
     try:
         number = float(value)

@@ -79,6 +79,11 @@ def is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def is_whole(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is a whole number (an int, not a bool): what counts and rounds take."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class Metric(Generic[V]):
     """A measurement of ``subject`` given the ``reference`` (for the reference row, both are it).
