@@ -90,7 +90,7 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, ...]) -> list[Variant]:
+def item_variants(node: pytest.Item | pytest.Collector, default_devices: tuple[str, ...]) -> list[Variant]:
     """The compressor x device variants of ``node``'s netzip marker; BudgetError if it is written wrongly."""
     marks = list(node.iter_markers("netzip"))
     if len(marks) > 1:

@@ -36,7 +36,7 @@ from pytest_netzip.output.storage import (
     run_document,
     write_document,
 )
-from pytest_netzip.output.tables import render_markdown, render_tables, variants
+from pytest_netzip.output.tables import render_markdown, render_tables, variant_summaries
 from pytest_netzip.settings import Settings
 
 if TYPE_CHECKING:
@@ -326,7 +326,7 @@ class NetzipSession:
             settings.json_path or settings.save or settings.autosave or settings.report_dir
         ):
             return
-        summary = variants(self.records, self._ocs_weights)
+        summary = variant_summaries(self.records, self._ocs_weights)
         document = run_document(self.records, summary, machine_info(self.settings.threads), commit_id(self.config.rootpath))
         storage = Storage(settings.storage)
         autosave = f"{document['commit'] or 'nocommit'}_{datetime.datetime.now(datetime.timezone.utc):%Y%m%d_%H%M%S}"

@@ -182,7 +182,7 @@ def test_what_comes_free_with_a_measurement() -> None:
 
 
 def test_ocs_of_a_variant_combines_the_ratios_of_all_its_items() -> None:
-    from pytest_netzip.output.tables import variants
+    from pytest_netzip.output.tables import variant_summaries
 
     def record(test: str, metrics: dict, reference: dict) -> dict:
         return {"test": test, "model": "M", "device": "cpu", "compressor": "fp16", "metrics": metrics,
@@ -192,7 +192,7 @@ def test_ocs_of_a_variant_combines_the_ratios_of_all_its_items() -> None:
         record("test_z_size", {"top1": 0.9, "performance_ratio": 0.9, "size_ratio": 2.0}, {"top1": 1.0}),
         record("test_a_speed", {"speedup": 0.5}, {"speedup": 1.0}),
     ]
-    merged = {variant["compressor"]: variant["metrics"] for variant in variants(records)}
+    merged = {variant["compressor"]: variant["metrics"] for variant in variant_summaries(records)}
     assert merged["fp16"]["ocs"] == pytest.approx(0.9 * (-0.1 + -0.5 + 1.0))  # P (P - 1 + S - 1 + C - 1)
     assert merged["reference"]["ocs"] == 0.0
-    assert variants(records, (1.0, 0.0, 1.0, 0.0))[1]["metrics"]["ocs"] == pytest.approx(0.9 * (-0.1 + 1.0))
+    assert variant_summaries(records, (1.0, 0.0, 1.0, 0.0))[1]["metrics"]["ocs"] == pytest.approx(0.9 * (-0.1 + 1.0))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pytest_netzip.output.tables import variants
+from pytest_netzip.output.tables import variant_summaries
 from tests.helpers import PROJECT_CONFTEST
 
 ACCURACY = """
@@ -41,7 +41,7 @@ def test_ratios_measured_by_other_items_combine_into_p_and_ocs() -> None:
         _record("t::acc[fp16-cpu]", "fp16", {"top1": 0.45}, {"top1": 0.5}),
         _record("t::size[fp16-cpu]", "fp16", {"size_ratio": 2.0}, {"size_ratio": 1.0}),
     ]
-    summary = {variant["compressor"]: variant["metrics"] for variant in variants(records)}
+    summary = {variant["compressor"]: variant["metrics"] for variant in variant_summaries(records)}
     assert summary["fp16"]["performance_ratio"] == pytest.approx(0.9)
     assert summary["fp16"]["ocs"] == pytest.approx(0.9 * ((0.9 - 1) + (2.0 - 1)))  # P (l1 (P-1) + l3 (C-1))
     assert summary["reference"]["performance_ratio"] == 1.0

@@ -57,7 +57,7 @@ class MetricRegistry(Registry[Metric[Any]]):
         clean top1 beside robustness, and ``compress_seconds``.
 
         OCS is not among them: it is computed per variant from everything the session measured (see
-        ``pytest_netzip.output.tables.variants``), so it does not depend on which test ran first.
+        ``pytest_netzip.output.tables.variant_summaries``), so it does not depend on which test ran first.
         """
         measured = set(measured)
         groups = {self[name].group for name in measured if name in self} - {None}

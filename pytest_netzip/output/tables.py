@@ -61,7 +61,7 @@ def _groups(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dic
     return groups
 
 
-def variants(records: Iterable[dict[str, Any]], weights: tuple[float, ...] = DEFAULT_OCS_WEIGHTS) -> list[dict[str, Any]]:
+def variant_summaries(records: Iterable[dict[str, Any]], weights: tuple[float, ...] = DEFAULT_OCS_WEIGHTS) -> list[dict[str, Any]]:
     """Per model, device and compressor (the reference included), every metric its items measured, and OCS.
 
     OCS combines the ratios measured by any item of the variant, so it does not depend on test order.
@@ -147,7 +147,7 @@ def _grid(
     model: str, device: str, records: list[dict[str, Any]], registry: MetricRegistry, weights: tuple[float, ...]
 ) -> tuple[str, list[list[str]], str]:
     """The title, the cells (a header row, the reference, a row per compressor) and the legend of a table."""
-    rows = {variant["compressor"]: variant["metrics"] for variant in variants(records, weights)}
+    rows = {variant["compressor"]: variant["metrics"] for variant in variant_summaries(records, weights)}
     reference = rows.pop("reference")
     failing: set[tuple[str, str]] = set()
     compared: dict[tuple[str, str], dict[str, Any]] = {}  # (compressor, metric) -> its --netzip-compare-fail budget

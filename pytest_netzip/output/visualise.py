@@ -25,7 +25,7 @@ from pytest_netzip.output.plots import (
     tradeoff,
 )
 from pytest_netzip.output.storage import _slug
-from pytest_netzip.output.tables import variants as merge_variants
+from pytest_netzip.output.tables import variant_summaries
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -91,7 +91,7 @@ def document_variants(document: Any) -> list[dict[str, Any]]:
     entries = document.get("variants") if isinstance(document, dict) else None
     if entries is None and isinstance(document, dict) and isinstance(document.get("results"), list):
         try:
-            entries = merge_variants(document["results"])
+            entries = variant_summaries(document["results"])
         except (KeyError, TypeError, AttributeError):
             entries = None
     if not isinstance(entries, list) or not all(
