@@ -351,3 +351,22 @@ def netzip_calibration_data():
     result = project.runpytest("--netzip")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["netzip: int8_static: calibrated on 12 samples"])
+
+
+def test_structured_pruning_keeps_only_the_output_layer_whole_every_time() -> None:
+    """Which layers make the output is found once per compression; a freed hidden tensor's reused address must not
+    make a hidden layer look like the output (it did: one compression in five kept ``Linear(16, 16)`` whole)."""
+    from pytest_netzip.compressors.prune import PruneStructured
+
+    def mlp() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4)
+        ).eval()
+
+    context = CompressionContext(device=torch.device("cpu"), example_input=torch.rand(4, 6))
+    shapes = {
+        tuple(layer.out_features for layer in PruneStructured(amount=0.5).apply(mlp(), context) if isinstance(layer, nn.Linear))
+        for _ in range(40)
+    }
+    assert shapes == {(8, 8, 8, 4)}

@@ -71,14 +71,17 @@ class PruneRandom(_Pruning):
 
 
 def _output_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
-    """The layers whose output is the model's output (the classifier): their channels must stay."""
+    """The layers whose output is the model's output (the classifier): their channels must stay.
+
+    Every layer's output is held until the output is known: a freed hidden tensor's memory may be reused for
+    the output, and its address would then name a hidden layer as an output layer too (on some runs only).
+    """
     import torch
 
-    produced: dict[int, list[nn.Module]] = {}
+    produced: list[tuple[nn.Module, torch.Tensor]] = []
     hooks = [
         module.register_forward_hook(
-            lambda module, args, out: produced.setdefault(out.data_ptr(), []).append(module)
-            if isinstance(out, torch.Tensor) else None
+            lambda module, args, out: produced.append((module, out)) if isinstance(out, torch.Tensor) else None
         )
         for module in model.modules()
         if not list(module.children())
@@ -89,7 +92,9 @@ def _output_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
     finally:
         for hook in hooks:
             hook.remove()
-    return produced.get(output.data_ptr(), []) if isinstance(output, torch.Tensor) else []
+    if not isinstance(output, torch.Tensor):
+        return []
+    return [module for module, out in produced if out.data_ptr() == output.data_ptr()]
 
 
 @dataclass(frozen=True)
