@@ -9,19 +9,17 @@ import contextlib
 import inspect
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_netzip.budgets.decision import Judgement
 from pytest_netzip.budgets.signatures import THRESHOLD_MARKERS
 from pytest_netzip.budgets.thresholds import Verdict
-from pytest_netzip.devices import missing_reason
 from pytest_netzip.errors import (
-    CompressionError,
-    CompressorUnsupported,
     MetricUnavailable,
 )
+from pytest_netzip.fixtures import PLAN_KEY, RESULT_KEY, SESSION_KEY, fail_with
 from pytest_netzip.markers import NETZIP_MARKER, is_netzip, stray_thresholds
 from pytest_netzip.metrics import is_number
 from pytest_netzip.plan import ItemPlan, MarkerReading, evaluate
@@ -29,17 +27,10 @@ from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
 
 if TYPE_CHECKING:
-    import torch
-    from torch import nn
 
-    from pytest_netzip.compressors import Compressor
     from pytest_netzip.evaluation import Result
-    from pytest_netzip.session import NetzipSession
 
-SESSION_KEY = pytest.StashKey["NetzipSession"]()
 #: What each netzip item is measured and judged by, made once at its setup.
-PLAN_KEY = pytest.StashKey[ItemPlan]()
-RESULT_KEY = pytest.StashKey["Result"]()
 VERDICTS_KEY = pytest.StashKey[list[Verdict]]()
 #: The usage errors of each netzip test with badly written markers, by (parent node id, test name).
 USAGE_ERRORS_KEY = pytest.StashKey[dict[tuple[str, str], list[str]]]()
@@ -49,8 +40,6 @@ READINGS_KEY = pytest.StashKey[dict[tuple[str, str], MarkerReading]]()
 #: The ``pytest --markers`` lines the plugin registers, to tell them from a project's own.
 _OWN_MARKER_LINES = frozenset({NETZIP_MARKER, *(description for _, description in THRESHOLD_MARKERS.values())})
 
-#: Samples of ``netzip_data`` that ``int8_static`` calibrates on unless ``netzip_calibration_data`` is defined.
-CALIBRATION_SAMPLES = 256
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,10 +49,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     """Add netzip's hook specifications."""
-    from pytest_netzip import builtins, hookspecs
+    from pytest_netzip import builtins, fixtures, hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
     pluginmanager.register(builtins, builtins.PLUGIN_NAME)
+    pluginmanager.register(fixtures, "netzip-fixtures")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -172,167 +162,6 @@ def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted:
         items[:] = selected
 
 
-# Fixtures the user provides; these defaults explain what to write.
-
-
-@pytest.fixture(scope="session")
-def netzip_model() -> nn.Module:
-    """The reference (uncompressed) model: define this fixture in your conftest.py."""
-    pytest.fail(
-        "netzip: this test needs the reference model. Define a fixture `netzip_model` in the "
-        "conftest.py beside your tests, returning the uncompressed nn.Module, e.g.\n\n"
-        "    @pytest.fixture(scope='session')\n    def netzip_model():\n        return build_model().eval()",
-        pytrace=False,
-    )
-
-
-@pytest.fixture(scope="session")
-def netzip_data() -> Any:
-    """The evaluation batches, an iterable of ``(inputs, targets)``: define it in your conftest.py."""
-    pytest.fail(
-        "netzip: this test needs evaluation data. Define a fixture `netzip_data` in the conftest.py "
-        "beside your tests, returning a re-iterable of (inputs, targets) batches, e.g.\n\n"
-        "    @pytest.fixture(scope='session')\n    def netzip_data():\n"
-        "        return DataLoader(val_set, batch_size=64)",
-        pytrace=False,
-    )
-
-
-@pytest.fixture(scope="session")
-def netzip_train_data() -> Any:
-    """Training batches for compressors that train (``Distill``): define it in your conftest.py; default None."""
-    return None
-
-
-@pytest.fixture(scope="session")
-def netzip_calibration_data(netzip_data: Any) -> Any:
-    """Batches that static quantisation observes: by default the first 256 samples of ``netzip_data``."""
-    from pytest_netzip.data.batches import EvalData
-
-    return EvalData(netzip_data, CALIBRATION_SAMPLES)
-
-
-@pytest.fixture(scope="session")
-def netzip_input_range() -> tuple[float, float]:
-    """The values ``netzip_data``'s inputs can take, ``(low, high)``: attacks and perturbations stay inside; default (0, 1)."""
-    return (0.0, 1.0)
-
-
-@pytest.fixture(scope="session")
-def netzip_input_normalization() -> tuple[Any, Any] | None:
-    """``(mean, std)`` per channel if ``netzip_data``'s inputs are normalised pixels in [0, 1]; default None."""
-    return None
-
-
-@pytest.fixture
-def netzip_example_input(netzip_data: Any) -> Any:
-    """The input of per-sample measurements (MACs): by default the first sample of ``netzip_data``."""
-    from pytest_netzip.data.batches import EvalData
-    from pytest_netzip.errors import DataError
-
-    try:
-        return EvalData(netzip_data).example()
-    except DataError as exc:
-        _fail(exc)
-
-
-# Fixtures the plugin provides.
-
-
-@pytest.fixture
-def _netzip_variant(request: pytest.FixtureRequest) -> Variant | None:
-    """The compressor and device of a netzip item (set by parametrisation), else None."""
-    return getattr(request, "param", None)
-
-
-def _session(request: pytest.FixtureRequest) -> NetzipSession:
-    session = request.config.stash.get(SESSION_KEY, None)
-    if session is None:
-        pytest.skip("needs --netzip")
-    return session
-
-
-@pytest.fixture
-def netzip_compressor(_netzip_variant: Variant | None) -> Compressor:
-    """The ``Compressor`` of this item."""
-    if _netzip_variant is None:
-        pytest.fail("netzip_compressor is only for tests marked @pytest.mark.netzip(compressors=[...])", pytrace=False)
-    return _netzip_variant.compressor
-
-
-@pytest.fixture
-def netzip_device(_netzip_variant: Variant | None) -> torch.device:
-    """The ``torch.device`` of this item; the item skips where this machine lacks it."""
-    import torch
-
-    if _netzip_variant is None:
-        pytest.fail("netzip_device is only for tests marked @pytest.mark.netzip(compressors=[...])", pytrace=False)
-    device = torch.device(_netzip_variant.device)
-    reason = missing_reason(device)
-    if reason:
-        pytest.skip(reason)
-    return device
-
-
-@pytest.fixture
-def netzip_compressed(
-    request: pytest.FixtureRequest,
-    netzip_model: Any,
-    netzip_compressor: Compressor,
-    netzip_device: torch.device,
-    netzip_example_input: Any,
-    netzip_train_data: Any,
-    netzip_calibration_data: Any,
-) -> nn.Module:
-    """The compressed model on this item's device (compressed once per session).
-
-    The item skips where the compressor does not apply (``int8_static`` on CUDA).
-    """
-    from torch import nn
-
-    if not isinstance(netzip_model, nn.Module):
-        pytest.fail(f"netzip_model must return a torch.nn.Module, got {type(netzip_model).__name__}", pytrace=False)
-    try:
-        return _session(request).compressed(
-            netzip_model, netzip_compressor, netzip_device, netzip_example_input, netzip_train_data,
-            netzip_calibration_data,
-        )
-    except CompressorUnsupported as exc:
-        pytest.skip(str(exc))
-    except CompressionError as exc:
-        if request.config.stash[SETTINGS_KEY].traceback:
-            raise
-        _fail(f"{exc} (the full traceback: --netzip-traceback or -vv)")
-
-
-@pytest.fixture
-def netzip_result(
-    request: pytest.FixtureRequest,
-    netzip_model: nn.Module,
-    netzip_data: Any,
-    netzip_example_input: Any,
-    netzip_compressor: Compressor,
-    netzip_device: torch.device,
-    netzip_compressed: nn.Module,
-    netzip_input_range: Any,
-    netzip_input_normalization: Any,
-) -> Result:
-    """Reference and compressed metrics of this item, each measured on first use and cached."""
-    from pytest_netzip.data.space import InputSpace
-    from pytest_netzip.errors import DataError, InputSpaceError
-
-    plan = request.node.stash[PLAN_KEY]
-    try:
-        result = _session(request).result(
-            netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device, plan.registry,
-            plan.workload, InputSpace.of(netzip_input_range, netzip_input_normalization), plan.task,
-        )
-    except (DataError, InputSpaceError) as exc:
-        _fail(exc)
-    request.node.stash[RESULT_KEY] = result
-    return result
-
-
 # Running an item: measure what its thresholds need, run the body, then give the verdict.
 
 
@@ -360,7 +189,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         judgement = Judgement.of((threshold.judge(result) for threshold in item.stash[PLAN_KEY].thresholds), result)
         _measure_compared_metrics(item, result)
     except DataError as exc:
-        _fail(exc)
+        fail_with(exc)
     item.stash[VERDICTS_KEY] = list(judgement.verdicts)
     body_unavailable = None
     try:
@@ -368,7 +197,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     except MetricUnavailable as exc:
         body_unavailable, outcome = exc.reason, None
     except DataError as exc:
-        _fail(exc)
+        fail_with(exc)
     except BaseException:
         if judgement.verdicts:  # the body failed: show the budgets beside its traceback
             item.add_report_section("call", "netzip budgets", judgement.explanation)
@@ -386,13 +215,6 @@ def _measure_compared_metrics(item: pytest.Item, result: Result) -> None:
     for rule in item.config.stash[SETTINGS_KEY].compare_fail:
         with contextlib.suppress(MetricUnavailable):
             result.metrics[rule.metric]  # noqa: B018 - measures it
-
-
-def _fail(error: Exception | str) -> NoReturn:
-    """Fail the item with ``error``'s message alone: it says what is wrong, a traceback would not."""
-    outcome = pytest.fail.Exception(f"netzip: {error}", pytrace=False)
-    outcome.__suppress_context__ = True
-    raise outcome
 
 
 def _properties(record: dict[str, Any]) -> list[tuple[str, object]]:

@@ -74,7 +74,16 @@ def _same_outputs(first: Any, second: Any) -> bool:
     )
 
 
-class CompressorTester:
+class _Contract:
+    """A contract whose clauses are its ``test_*`` methods."""
+
+    @classmethod
+    def clauses(cls) -> list[str]:
+        """The names of the contract's clauses, the ``test_*`` methods."""
+        return sorted(name for name in dir(cls) if name.startswith("test_"))
+
+
+class CompressorTester(_Contract):
     """The compressor contract: deterministic given the seed, its input model untouched, an ``nn.Module``
     that runs on the example input, and something changed (or CompressorUnsupported, saying why not).
 
@@ -150,11 +159,6 @@ class CompressorTester:
         assert _state(self._compress(model)) != _state(model), f"{self.compressor.id} changed nothing in the model"
 
     @classmethod
-    def clauses(cls) -> list[str]:
-        """The names of the contract's clauses, the ``test_*`` methods."""
-        return sorted(name for name in dir(cls) if name.startswith("test_"))
-
-    @classmethod
     def check(
         cls,
         compressor: Compressor,
@@ -209,7 +213,7 @@ def _kind(value: MetricValue) -> Any:
     return sorted(value) if isinstance(value, dict) else type(value)
 
 
-class MetricTester:
+class MetricTester(_Contract):
     """The metric contract: a JSON-serialisable value, the same when read twice, the same from a fresh
     measurement (for timed metrics, ``workload=True`` or in seconds, a value of the same kind), and MetricUnavailable
     rather than a wrong number on a model it cannot measure.
@@ -289,11 +293,6 @@ class MetricTester:
         with pytest.raises(MetricUnavailable):
             value = subject.measure(self.metric, reference, self.workload)
             pytest.fail(f"{self.metric.name} gave {value!r} for a model it cannot measure")
-
-    @classmethod
-    def clauses(cls) -> list[str]:
-        """The names of the contract's clauses, the ``test_*`` methods."""
-        return sorted(name for name in dir(cls) if name.startswith("test_"))
 
     @classmethod
     def check(

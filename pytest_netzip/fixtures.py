@@ -1,0 +1,198 @@
+"""The fixtures netzip provides: defaults for those a repo defines, which say what to write, and the item's
+compressor, device, compressed model and result. Registered by the plugin; nothing here imports torch at
+module level."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+from pytest_netzip.devices import missing_reason
+from pytest_netzip.errors import CompressionError, CompressorUnsupported
+from pytest_netzip.plan import ItemPlan
+from pytest_netzip.settings import SETTINGS_KEY
+from pytest_netzip.variant import Variant
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from pytest_netzip.compressors import Compressor
+    from pytest_netzip.evaluation import Result
+    from pytest_netzip.session import NetzipSession
+
+SESSION_KEY = pytest.StashKey["NetzipSession"]()
+PLAN_KEY = pytest.StashKey[ItemPlan]()
+RESULT_KEY = pytest.StashKey["Result"]()
+
+#: Samples of ``netzip_data`` that ``int8_static`` calibrates on unless ``netzip_calibration_data`` is defined.
+CALIBRATION_SAMPLES = 256
+
+
+def fail_with(error: Exception | str) -> NoReturn:
+    """Fail the item with ``error``'s message alone: it says what is wrong, a traceback would not."""
+    outcome = pytest.fail.Exception(f"netzip: {error}", pytrace=False)
+    outcome.__suppress_context__ = True
+    raise outcome
+
+
+# Fixtures the user provides; these defaults explain what to write.
+
+
+@pytest.fixture(scope="session")
+def netzip_model() -> nn.Module:
+    """The reference (uncompressed) model: define this fixture in your conftest.py."""
+    pytest.fail(
+        "netzip: this test needs the reference model. Define a fixture `netzip_model` in the "
+        "conftest.py beside your tests, returning the uncompressed nn.Module, e.g.\n\n"
+        "    @pytest.fixture(scope='session')\n    def netzip_model():\n        return build_model().eval()",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def netzip_data() -> Any:
+    """The evaluation batches, an iterable of ``(inputs, targets)``: define it in your conftest.py."""
+    pytest.fail(
+        "netzip: this test needs evaluation data. Define a fixture `netzip_data` in the conftest.py "
+        "beside your tests, returning a re-iterable of (inputs, targets) batches, e.g.\n\n"
+        "    @pytest.fixture(scope='session')\n    def netzip_data():\n"
+        "        return DataLoader(val_set, batch_size=64)",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def netzip_train_data() -> Any:
+    """Training batches for compressors that train (``Distill``): define it in your conftest.py; default None."""
+    return None
+
+
+@pytest.fixture(scope="session")
+def netzip_calibration_data(netzip_data: Any) -> Any:
+    """Batches that static quantisation observes: by default the first 256 samples of ``netzip_data``."""
+    from pytest_netzip.data.batches import EvalData
+
+    return EvalData(netzip_data, CALIBRATION_SAMPLES)
+
+
+@pytest.fixture(scope="session")
+def netzip_input_range() -> tuple[float, float]:
+    """The values ``netzip_data``'s inputs can take, ``(low, high)``: attacks and perturbations stay inside; default (0, 1)."""
+    return (0.0, 1.0)
+
+
+@pytest.fixture(scope="session")
+def netzip_input_normalization() -> tuple[Any, Any] | None:
+    """``(mean, std)`` per channel if ``netzip_data``'s inputs are normalised pixels in [0, 1]; default None."""
+    return None
+
+
+@pytest.fixture
+def netzip_example_input(netzip_data: Any) -> Any:
+    """The input of per-sample measurements (MACs): by default the first sample of ``netzip_data``."""
+    from pytest_netzip.data.batches import EvalData
+    from pytest_netzip.errors import DataError
+
+    try:
+        return EvalData(netzip_data).example()
+    except DataError as exc:
+        fail_with(exc)
+
+
+# Fixtures the plugin provides.
+
+
+@pytest.fixture
+def _netzip_variant(request: pytest.FixtureRequest) -> Variant | None:
+    """The compressor and device of a netzip item (set by parametrisation), else None."""
+    return getattr(request, "param", None)
+
+
+def _session(request: pytest.FixtureRequest) -> NetzipSession:
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        pytest.skip("needs --netzip")
+    return session
+
+
+@pytest.fixture
+def netzip_compressor(_netzip_variant: Variant | None) -> Compressor:
+    """The ``Compressor`` of this item."""
+    if _netzip_variant is None:
+        pytest.fail("netzip_compressor is only for tests marked @pytest.mark.netzip(compressors=[...])", pytrace=False)
+    return _netzip_variant.compressor
+
+
+@pytest.fixture
+def netzip_device(_netzip_variant: Variant | None) -> torch.device:
+    """The ``torch.device`` of this item; the item skips where this machine lacks it."""
+    import torch
+
+    if _netzip_variant is None:
+        pytest.fail("netzip_device is only for tests marked @pytest.mark.netzip(compressors=[...])", pytrace=False)
+    device = torch.device(_netzip_variant.device)
+    reason = missing_reason(device)
+    if reason:
+        pytest.skip(reason)
+    return device
+
+
+@pytest.fixture
+def netzip_compressed(
+    request: pytest.FixtureRequest,
+    netzip_model: Any,
+    netzip_compressor: Compressor,
+    netzip_device: torch.device,
+    netzip_example_input: Any,
+    netzip_train_data: Any,
+    netzip_calibration_data: Any,
+) -> nn.Module:
+    """The compressed model on this item's device (compressed once per session).
+
+    The item skips where the compressor does not apply (``int8_static`` on CUDA).
+    """
+    from torch import nn
+
+    if not isinstance(netzip_model, nn.Module):
+        pytest.fail(f"netzip_model must return a torch.nn.Module, got {type(netzip_model).__name__}", pytrace=False)
+    try:
+        return _session(request).compressed(
+            netzip_model, netzip_compressor, netzip_device, netzip_example_input, netzip_train_data,
+            netzip_calibration_data,
+        )
+    except CompressorUnsupported as exc:
+        pytest.skip(str(exc))
+    except CompressionError as exc:
+        if request.config.stash[SETTINGS_KEY].traceback:
+            raise
+        fail_with(f"{exc} (the full traceback: --netzip-traceback or -vv)")
+
+
+@pytest.fixture
+def netzip_result(
+    request: pytest.FixtureRequest,
+    netzip_model: nn.Module,
+    netzip_data: Any,
+    netzip_example_input: Any,
+    netzip_compressor: Compressor,
+    netzip_device: torch.device,
+    netzip_compressed: nn.Module,
+    netzip_input_range: Any,
+    netzip_input_normalization: Any,
+) -> Result:
+    """Reference and compressed metrics of this item, each measured on first use and cached."""
+    from pytest_netzip.data.space import InputSpace
+    from pytest_netzip.errors import DataError, InputSpaceError
+
+    plan = request.node.stash[PLAN_KEY]
+    try:
+        result = _session(request).result(
+            netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device, plan.registry,
+            plan.workload, InputSpace.of(netzip_input_range, netzip_input_normalization), plan.task,
+        )
+    except (DataError, InputSpaceError) as exc:
+        fail_with(exc)
+    request.node.stash[RESULT_KEY] = result
+    return result
