@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pytest_netzip.data.space import on_unit_inputs
+from pytest_netzip.metrics.accuracy import share
 from pytest_netzip.metrics.base import TOLERANCE
 from pytest_netzip.metrics.perturbations import IMAGE_KINDS, KINDS
-from pytest_netzip.metrics.robust_samples import labels_of, samples_of, share_of
+from pytest_netzip.metrics.robust_samples import labels_of, samples_of
 
 if TYPE_CHECKING:
     import torch
@@ -123,8 +124,8 @@ def _measure(subject: Subject, reference: Subject, spec: PerturbationSpec, kind:
 
     expected = reference.once(("perturbed", spec.samples, kind, severity, seed), lambda: labels(reference))
     found = labels(subject) if subject is not reference else expected
-    return Perturbed(kind, severity, seed, share_of(found == targets), share_of(expected == targets),
-                     share_of(found == expected))
+    return Perturbed(kind, severity, seed, share(found == targets), share(expected == targets),
+                     share(found == expected))
 
 
 def search(subject: Subject, reference: Subject, spec: PerturbationSpec) -> SearchOutcome:

@@ -72,8 +72,3 @@ def labels_of(model: nn.Module, unit: torch.Tensor, label: str) -> torch.Tensor:
         raise DataError(f"{label} returns NaN or infinite outputs for {nonfinite} of {len(logits)} attacked or "
                         "perturbed samples: no gate can judge them")
     return logits.argmax(dim=1)
-
-
-def share_of(hits: torch.Tensor) -> float:
-    """The share of true values, exactly (2 of 40 is 0.05, not float32's 0.0500000007)."""
-    return hits.sum().item() / len(hits)

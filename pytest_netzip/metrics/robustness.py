@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_netzip.data.space import on_unit_inputs
 from pytest_netzip.devices import seeded
 from pytest_netzip.errors import AttackError, MetricUnavailable
+from pytest_netzip.metrics.accuracy import share
 from pytest_netzip.metrics.attacks import AttackSpec, craft, gradient_block
 from pytest_netzip.metrics.base import Metric
 from pytest_netzip.metrics.perturbation_search import (
@@ -22,7 +23,7 @@ from pytest_netzip.metrics.perturbation_search import (
     corruption_error_ratio,
     search,
 )
-from pytest_netzip.metrics.robust_samples import labels_of, samples_of, share_of
+from pytest_netzip.metrics.robust_samples import labels_of, samples_of
 
 if TYPE_CHECKING:
     import torch
@@ -84,7 +85,7 @@ def adversarial(subject: Subject, reference: Subject, spec: AttackSpec) -> Adver
     def attack() -> Adversarial:
         examples, reference_robust, reference_seconds = reference.once(("adversarial", spec), reference_attack)
         if subject is reference:
-            return Adversarial(share_of(reference_robust), "white-box", f"{spec.id} white-box", reference_seconds)
+            return Adversarial(share(reference_robust), "white-box", f"{spec.id} white-box", reference_seconds)
         start = time.perf_counter()
         transfer = _robust(subject, spec, examples)
         block = block_of(subject)
@@ -95,11 +96,11 @@ def adversarial(subject: Subject, reference: Subject, spec: AttackSpec) -> Adver
                 block = f"the white-box attack failed ({exc})"
         seconds = time.perf_counter() - start
         if block is not None:
-            return Adversarial(share_of(transfer), "transfer", f"{spec.id} by transfer only: {block}", seconds)
-        mode = "white-box" if share_of(white_box) <= share_of(transfer) else "transfer"
-        detail = (f"{spec.id}: white-box {share_of(white_box):.4f}, transfer {share_of(transfer):.4f}, "
-                  f"{mode} stronger; robust to both {share_of(white_box & transfer):.4f}")
-        return Adversarial(share_of(white_box & transfer), mode, detail, seconds)
+            return Adversarial(share(transfer), "transfer", f"{spec.id} by transfer only: {block}", seconds)
+        mode = "white-box" if share(white_box) <= share(transfer) else "transfer"
+        detail = (f"{spec.id}: white-box {share(white_box):.4f}, transfer {share(transfer):.4f}, "
+                  f"{mode} stronger; robust to both {share(white_box & transfer):.4f}")
+        return Adversarial(share(white_box & transfer), mode, detail, seconds)
 
     return subject.once(("adversarial", spec, id(reference)), attack)
 
