@@ -27,10 +27,9 @@ from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
 
 if TYPE_CHECKING:
-
     from pytest_netzip.evaluation import Result
 
-#: What each netzip item is measured and judged by, made once at its setup.
+#: The verdicts of each netzip item's thresholds, for its record.
 VERDICTS_KEY = pytest.StashKey[list[Verdict]]()
 #: The usage errors of each netzip test with badly written markers, by (parent node id, test name).
 USAGE_ERRORS_KEY = pytest.StashKey[dict[tuple[str, str], list[str]]]()
@@ -39,7 +38,6 @@ READINGS_KEY = pytest.StashKey[dict[tuple[str, str], MarkerReading]]()
 
 #: The ``pytest --markers`` lines the plugin registers, to tell them from a project's own.
 _OWN_MARKER_LINES = frozenset({NETZIP_MARKER, *(description for _, description in THRESHOLD_MARKERS.values())})
-
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

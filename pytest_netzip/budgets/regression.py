@@ -71,10 +71,6 @@ class Baseline:
             if is_number(saved.get(rule.metric))
         ]
 
-    def knows(self, test: str) -> bool:
-        """Whether the saved run has a result for ``test``."""
-        return test in self._records
-
     def machine_differences(self, current: dict[str, Any]) -> list[str]:
         """``torch 2.14.1 here, 2.13.0 saved`` for each machine property that differs."""
         return [
