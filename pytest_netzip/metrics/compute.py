@@ -1,4 +1,4 @@
-"""Compute per sample: MACs from torch's FLOP formulas, NetZIP's CHATS, and MACs that skip zeros."""
+"""Compute per sample: MACs from torch's FLOP formulas and netzip's, NetZIP's CHATS, and MACs that skip zeros."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_netzip.data.inputs import call
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.base import metric
+from pytest_netzip.metrics.mac_formulas import FORMULAS, Product, bits, products
 from pytest_netzip.metrics.size import dense
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ class Compute:
     effective_macs: float
 
 
-def _formulas() -> dict[Any, Any]:
+def _torch_formulas() -> dict[Any, Any]:
     """torch's FLOP formulas, plus integer matmul, which torch.utils.flop_counter does not count."""
     import torch
     from torch.utils.flop_counter import flop_registry
@@ -47,8 +49,21 @@ def _operand_positions(packet: Any) -> tuple[int, int] | None:
     return None
 
 
+def _torch_product(formula: Any, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Product:
+    """The one product that torch's ``formula`` counts in ``func``: FLOPs / 2, weighed by its operands."""
+    import torch
+
+    macs = formula(*args, **kwargs, out_val=out) // 2
+    positions = _operand_positions(func._overloadpacket)
+    if positions is None:
+        return Product(macs, bits(*(a for a in args if isinstance(a, torch.Tensor))))
+    return Product(macs, bits(*(args[i] for i in positions)), args[positions[1]])
+
+
 #: Ops that multiply-accumulate but have no formula: met in a model, they make its count unavailable.
-_UNCOUNTED = re.compile(r"^(quantized::|.*(mm|conv|linear|matmul|attention|einsum|transformer))", re.IGNORECASE)
+_UNCOUNTED = re.compile(
+    r"^(quantized::|.*(mm|conv|linear|matmul|attention|einsum|transformer|lstm|gru|rnn))", re.IGNORECASE
+)
 
 
 def _storages(model: nn.Module) -> set[int]:
@@ -72,19 +87,24 @@ def _nonzero_share(weight: torch.Tensor) -> float:
 
 
 def count_compute(model: nn.Module, example_input: Any) -> Compute:
-    """Count ``model(example_input)`` op by op.
+    """Count ``model`` run on ``example_input`` (as :func:`pytest_netzip.data.inputs.call` passes it) op by op.
 
-    MACs are torch.utils.flop_counter's FLOPs / 2 (integer matmuls included); CHATS weigh each op's
-    MACs by the wider bit width of its input and weight (the NetZIP paper's CHATS); effective MACs
-    weigh them by the share of non-zero values in the weight when it is one of the model's own
-    tensors, what a sparse kernel would do. Raises MetricUnavailable when the model runs an op that
-    multiplies but has no formula (``quantized::linear_dynamic``, a higher-order op, ...).
+    MACs are torch.utils.flop_counter's FLOPs / 2 (integer matmuls included), and the formulas of
+    :mod:`pytest_netzip.metrics.mac_formulas` for the fused ops torch does not count (attention,
+    recurrent layers, int8 kernels), each counted as a whole and not also through its parts. CHATS
+    weigh each product's MACs by the wider bit width of its operands (the NetZIP paper's CHATS);
+    effective MACs weigh them by the share of non-zero values in the weight when it is one of the
+    model's own tensors, what a sparse kernel would do. Raises MetricUnavailable when the model
+    runs an op that multiplies but has no formula (a higher-order op, an unknown fused kernel, ...).
     """
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    formulas = _formulas()
+    formulas = _torch_formulas()
     weights = _storages(model)
+
+    def own(weight: torch.Tensor | None) -> bool:
+        return weight is not None and weight.layout == torch.strided and weight.data_ptr() in weights
 
     class Counter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode.__init_subclass__ unannotated
         supports_higher_order_operators = True
@@ -105,7 +125,7 @@ def count_compute(model: nn.Module, example_input: Any) -> Compute:
             if isinstance(func, torch._ops.HigherOrderOperator):
                 self.uncounted.add(str(func.name()))  # type: ignore[no-untyped-call]  # torch leaves HigherOrderOperator.name unannotated
                 return func(*args, **kwargs)
-            if func._overloadpacket not in formulas:
+            if func.name() not in FORMULAS and func._overloadpacket not in formulas:
                 with self:  # composite ops (linear, conv2d) decompose into ones with formulas
                     decomposed = func.decompose(*args, **kwargs)
                 if decomposed is not NotImplemented:
@@ -113,27 +133,27 @@ def count_compute(model: nn.Module, example_input: Any) -> Compute:
                 if _UNCOUNTED.match(func.name()):
                     self.uncounted.add(func.name())
                 return func(*args, **kwargs)
-            out = func(*args, **kwargs)
+            out = func(*args, **kwargs)  # counted as a whole: what it runs inside is not seen
             self.count(func, args, kwargs, out)
             return out
 
         def count(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-            formula = formulas.get(func._overloadpacket)
-            if formula is None:
-                self.uncounted.add(func.name())
-                return
-            macs = formula(*args, **kwargs, out_val=out) // 2
-            positions = _operand_positions(func._overloadpacket)
-            operands = [args[i] for i in positions] if positions else [a for a in args if isinstance(a, torch.Tensor)]
-            weight = args[positions[1]] if positions else None
-            own_weight = weight is not None and weight.data_ptr() in weights
-            self.macs += macs
-            self.chats += macs * max(operand.element_size() * 8 for operand in operands)
-            self.effective += macs * (_nonzero_share(weight) if own_weight and weight is not None else 1.0)
+            found = products(func, args, kwargs, out)
+            if found is None:
+                formula = formulas.get(func._overloadpacket)
+                if formula is None:
+                    self.uncounted.add(func.name())
+                    return
+                found = [_torch_product(formula, func, args, kwargs, out)]
+            for product in found:
+                self.macs += product.macs
+                self.chats += product.macs * product.bits
+                share = _nonzero_share(product.weight) if product.weight is not None and own(product.weight) else 1.0
+                self.effective += product.macs * share
 
     counter = Counter()
     with torch.inference_mode(), counter:
-        model(example_input)
+        call(model, example_input)
     if counter.uncounted:
         raise MetricUnavailable(f"no MAC formula for {', '.join(sorted(counter.uncounted))}")
     return Compute(counter.macs, counter.chats, counter.effective)
