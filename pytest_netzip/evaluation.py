@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from pytest_netzip.data.predictions import TASKS
+from pytest_netzip.data.batches import BatchFormat, EvalData
+from pytest_netzip.data.predictions import Predictions
+from pytest_netzip.data.scoring import TASKS, TaskOutputs, predict
+from pytest_netzip.data.space import InputSpace
 from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
 from pytest_netzip.devices import on_device, to_device
-from pytest_netzip.errors import MetricUnavailable, WrongTask
+from pytest_netzip.errors import DataError, MetricUnavailable, WrongTask
 from pytest_netzip.metrics import Metric, MetricRegistry, MetricValue, is_number
 from pytest_netzip.metrics.base import V
 from pytest_netzip.naming import unknown_name_message
@@ -20,11 +23,15 @@ if TYPE_CHECKING:
     from torch import nn
 
     from pytest_netzip.data.detection import Detections
-from pytest_netzip.data.batches import EvalData
-from pytest_netzip.data.predictions import Predictions, predict
-from pytest_netzip.errors import DataError
+    from pytest_netzip.data.language import TokenOutputs
+    from pytest_netzip.data.regression import RegressionOutputs
+    from pytest_netzip.data.segmentation import SegmentationOutputs
 
 T = TypeVar("T")
+
+#: What ``Subject.uses`` lists for a measurement that read the model's outputs on the evaluation set.
+OUTPUTS = "outputs"
+OutputsT = TypeVar("OutputsT", bound=TaskOutputs)
 
 
 class Subject:
@@ -52,43 +59,87 @@ class Subject:
         self._values: dict[tuple[str, Workload | None, Hashable], MetricValue | MetricUnavailable] = {}
         self._uses: dict[tuple[str, Workload | None, Hashable], list[str]] = {}  # the metrics each one measured
         self._measuring: list[list[str]] = []  # what each measurement under way has measured so far
+        self._resolved: TaskOutputs | None = None  # the outputs of the first task they were scored as
+        self._inferred: str | DataError | None = None  # the task the first batch shows, or why it shows none
 
     @property
-    def outputs(self) -> Predictions | Detections:
-        """The model's logits or detections on the evaluation set (one forward pass, tried once, on first use)."""
-        return self.once("outputs", self._predict)
+    def outputs(self) -> TaskOutputs:
+        """The model's outputs on the evaluation set, as its task's (one forward pass, tried once, on first use).
+
+        The measurements under way record that they read them (``uses`` lists :data:`OUTPUTS`).
+        """
+        for measuring in self._measuring:
+            measuring.append(OUTPUTS)
+        return self._resolved if self._resolved is not None else self.outputs_as(None)
+
+    def outputs_as(self, task: str | None) -> TaskOutputs:
+        """The outputs scored as ``task`` (None: the task the first batch shows, a DataError where it shows none).
+
+        A compressed model's are scored as its reference's, whatever ``task``: the two are compared.
+        """
+        if self.reference is not None:
+            return self.once("outputs", self._predict)
+        resolved = self._resolved
+        if resolved is not None and (task == resolved.task or task is None and self._inferred in (None, resolved.task)):
+            return resolved
+        if task is None and isinstance(self._inferred, DataError):
+            raise self._inferred
+        outputs = self.once(("outputs", task), lambda: self._predict(task))
+        if self._resolved is None:
+            self._resolved = outputs
+        return outputs
 
     def check_task(self, task: str | None) -> None:
-        """DataError unless this model's outputs are those of ``task`` (a test's declaration; None: any).
+        """DataError unless this model's outputs are those of ``task`` (a test's declaration; None: the task they
+        show, which must be clear). Checking evaluates the model (once, shared by every test)."""
+        self.outputs_as(task)
 
-        Checking a declaration evaluates the model (once, shared by every test), whatever the metrics.
-        """
-        if task is not None and self.outputs.task != task:
-            raise DataError(f"task={task!r} was declared, but the model returns {self.outputs.kind}")
+    def _as(self, kind: type[OutputsT]) -> OutputsT:
+        outputs = self.outputs
+        if not isinstance(outputs, kind):
+            raise WrongTask(f"needs a {kind.task.replace('_', ' ')} model; this model returns {outputs.kind}")
+        return outputs
 
     @property
     def predictions(self) -> Predictions:
-        """A classifier's predictions on the evaluation set; WrongTask for a detector."""
-        outputs = self.outputs
-        if not isinstance(outputs, Predictions):
-            raise WrongTask(f"needs a classification model; this model returns {outputs.kind}")
-        return outputs
+        """A classifier's predictions on the evaluation set; WrongTask for a model of another task."""
+        return self._as(Predictions)
 
     @predictions.setter
     def predictions(self, predictions: Predictions) -> None:
-        self._outcomes["outputs"] = predictions
+        self._resolved = predictions
 
     @property
     def detections(self) -> Detections:
-        """A detector's detections on the evaluation set; WrongTask for a classifier."""
-        outputs = self.outputs
-        if isinstance(outputs, Predictions):
-            raise WrongTask(f"needs a detection model; this model returns {outputs.kind}")
-        return outputs
+        """A detector's detections on the evaluation set; WrongTask for a model of another task."""
+        from pytest_netzip.data.detection import Detections
+
+        return self._as(Detections)
 
     @detections.setter
     def detections(self, detections: Detections) -> None:
-        self._outcomes["outputs"] = detections
+        self._resolved = detections
+
+    @property
+    def regression(self) -> RegressionOutputs:
+        """A regression model's values on the evaluation set; WrongTask for a model of another task."""
+        from pytest_netzip.data.regression import RegressionOutputs
+
+        return self._as(RegressionOutputs)
+
+    @property
+    def segmentation(self) -> SegmentationOutputs:
+        """A segmentation model's pixel counts on the evaluation set; WrongTask for a model of another task."""
+        from pytest_netzip.data.segmentation import SegmentationOutputs
+
+        return self._as(SegmentationOutputs)
+
+    @property
+    def tokens(self) -> TokenOutputs:
+        """A language model's per-token sums on the evaluation set; WrongTask for a model of another task."""
+        from pytest_netzip.data.language import TokenOutputs
+
+        return self._as(TokenOutputs)
 
     def batch(self, workload: Workload) -> Any:
         """The example input repeated to the workload's batch size, on this model's device."""
@@ -115,14 +166,18 @@ class Subject:
         except Exception as exc:
             raise DataError(f"{action} {self.label} on {self.device} failed: {type(exc).__name__}: {exc}") from exc
 
-    def _predict(self) -> Predictions | Detections:
-        expected = self.reference.outputs if self.reference is not None else None
-        outputs = self.blamed("evaluating", lambda: predict(self.model, self.data, self.device))
+    def _predict(self, task: str | None = None) -> TaskOutputs:
+        reference = self.reference
+        expected = reference.outputs if reference is not None else None
+
+        def run() -> tuple[TaskOutputs, str | DataError]:
+            return predict(self.model, self.data, self.device, expected.task if expected is not None else task,
+                           reference.model if reference is not None else None)
+
+        outputs, self._inferred = self.blamed("evaluating", run)
         if outputs.nonfinite:
             raise DataError(f"{self.label} returns NaN or infinite outputs for {outputs.nonfinite} of {outputs.samples} "
                             "samples: no gate can judge them")
-        if expected is not None and expected.task != outputs.task:
-            raise DataError(f"the reference returns {expected.kind}, but {self.label} returns {outputs.kind}")
         if expected is not None and not outputs.same_samples(expected):
             raise DataError(
                 "netzip_data gave different samples to the reference and to "
@@ -211,16 +266,22 @@ class MetricValues(Mapping[str, MetricValue]):
         metric = self._registry[name]
         if name not in self._accessed:
             self._accessed.append(name)
-        self._reference.check_task(self._task)
-        if self._subject is not self._reference:
-            with contextlib.suppress(MetricUnavailable):
-                self._reference.measure(metric, self._reference, self._workload)
-        value: MetricValue = self._subject.measure(metric, self._reference, self._workload)
+        self.check_task()
+        try:
+            if self._subject is not self._reference:
+                with contextlib.suppress(MetricUnavailable):
+                    self._reference.measure(metric, self._reference, self._workload)
+            value: MetricValue = self._subject.measure(metric, self._reference, self._workload)
+        finally:  # a metric that read the outputs (now or for another item) needs the task they show to be clear
+            if self._task is None and OUTPUTS in self._subject.uses(name, self._workload, metric.setting):
+                self._reference.check_task(None)
         return value
 
     def check_task(self) -> None:
-        """DataError unless the reference's outputs are those of the item's declared task."""
-        self._reference.check_task(self._task)
+        """DataError unless the reference's outputs are those of the item's declared task (none declared: nothing
+        to check until a metric reads the outputs)."""
+        if self._task is not None:
+            self._reference.check_task(self._task)
 
     def __iter__(self) -> Iterator[str]:
         """The names measured so far, with a value: iterating (``dict(result.metrics)``) never measures."""
@@ -304,19 +365,26 @@ def evaluate(
     device: str | torch.device = "cpu",
     max_samples: int | None = None,
     task: str | None = None,
+    input_range: tuple[float, float] = (0.0, 1.0),
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    target_key: str = "labels",
+    output: Callable[[Any], Any] | None = None,
 ) -> dict[str, dict[str, MetricValue | str]]:
     """Measure ``metrics`` of ``compressed`` and ``reference`` without pytest.
 
-    ``task`` (``classification`` or ``detection``) says what the models are; by default their output tells.
-    Returns ``{"compressed": {...}, "reference": {...}}``; a metric that cannot be measured maps to
-    the string ``"unavailable: <reason>"``.
+    ``task`` (one of :data:`~pytest_netzip.data.scoring.TASKS`) says what the models are; by default their
+    outputs and targets tell. ``input_range``, ``normalization``, ``target_key`` and ``output`` mean what the
+    fixtures ``netzip_input_range``, ``netzip_input_normalization``, ``netzip_target_key`` and ``netzip_output``
+    mean. Returns ``{"compressed": {...}, "reference": {...}}``; a metric that cannot be measured maps to the
+    string ``"unavailable: <reason>"``. Data the models cannot be scored on raises DataError.
     """
     import torch
 
     if task not in (None, *TASKS):
         raise ValueError(unknown_name_message("task", task, TASKS))
     device = torch.device(device)
-    eval_data = EvalData(data, max_samples)
+    eval_data = EvalData(data, max_samples, space=InputSpace.of(input_range, normalization),
+                         format=BatchFormat(target_key, output))
     registry = MetricRegistry()
     names = list(metrics)
     for name in names:
@@ -334,6 +402,7 @@ def evaluate(
             for name, value in values.items()
         }
 
+    result.check_task()
     for name in names:
         with contextlib.suppress(MetricUnavailable):
             result.metrics[name]  # noqa: B018 - measures it for both models

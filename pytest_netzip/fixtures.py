@@ -4,6 +4,7 @@ module level."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from pytest_netzip.compressors import Compressor
+    from pytest_netzip.data.batches import BatchFormat
     from pytest_netzip.evaluation import Result
     from pytest_netzip.session import NetzipSession
 
@@ -70,11 +72,38 @@ def netzip_train_data() -> Any:
 
 
 @pytest.fixture(scope="session")
-def netzip_calibration_data(netzip_data: Any) -> Any:
+def netzip_calibration_data(netzip_data: Any, netzip_target_key: str) -> Any:
     """Batches that static quantisation observes: by default the first 256 samples of ``netzip_data``."""
-    from pytest_netzip.data.batches import EvalData
+    from pytest_netzip.data.batches import BatchFormat, EvalData
 
-    return EvalData(netzip_data, CALIBRATION_SAMPLES)
+    return EvalData(netzip_data, CALIBRATION_SAMPLES, format=BatchFormat(netzip_target_key))
+
+
+@pytest.fixture(scope="session")
+def netzip_target_key() -> str:
+    """The key under which a dict batch holds its targets (the rest are the model's keyword arguments); default ``labels``."""
+    return "labels"
+
+
+@pytest.fixture(scope="session")
+def netzip_output() -> Callable[[Any], Any] | None:
+    """A function reading the model's output as its predictions, for outputs netzip cannot read; default None: a
+    tensor, a tuple's first element, a dict's or ``ModelOutput``'s ``logits`` (else its first value)."""
+    return None
+
+
+@pytest.fixture(scope="session")
+def _netzip_format(netzip_target_key: Any, netzip_output: Any) -> BatchFormat:
+    """How the batches and outputs of this session are read."""
+    from pytest_netzip.data.batches import BatchFormat
+
+    if not isinstance(netzip_target_key, str):
+        pytest.fail(f"netzip_target_key must return a str (the key of the targets), got {netzip_target_key!r}",
+                    pytrace=False)
+    if netzip_output is not None and not callable(netzip_output):
+        pytest.fail(f"netzip_output must return a function (output -> predictions) or None, got {netzip_output!r}",
+                    pytrace=False)
+    return BatchFormat(netzip_target_key, netzip_output)
 
 
 @pytest.fixture(scope="session")
@@ -90,13 +119,13 @@ def netzip_input_normalization() -> tuple[Any, Any] | None:
 
 
 @pytest.fixture
-def netzip_example_input(netzip_data: Any) -> Any:
+def netzip_example_input(netzip_data: Any, _netzip_format: BatchFormat) -> Any:
     """The input of per-sample measurements (MACs): by default the first sample of ``netzip_data``."""
     from pytest_netzip.data.batches import EvalData
     from pytest_netzip.errors import DataError
 
     try:
-        return EvalData(netzip_data).example()
+        return EvalData(netzip_data, format=_netzip_format).example()
     except DataError as exc:
         fail_with(exc)
 
@@ -148,6 +177,7 @@ def netzip_compressed(
     netzip_example_input: Any,
     netzip_train_data: Any,
     netzip_calibration_data: Any,
+    _netzip_format: BatchFormat,
 ) -> nn.Module:
     """The compressed model on this item's device (compressed once per session).
 
@@ -160,7 +190,7 @@ def netzip_compressed(
     try:
         return _session(request).compressed(
             netzip_model, netzip_compressor, netzip_device, netzip_example_input, netzip_train_data,
-            netzip_calibration_data,
+            netzip_calibration_data, _netzip_format,
         )
     except CompressorUnsupported as exc:
         pytest.skip(str(exc))
@@ -181,6 +211,7 @@ def netzip_result(
     netzip_compressed: nn.Module,
     netzip_input_range: Any,
     netzip_input_normalization: Any,
+    _netzip_format: BatchFormat,
 ) -> Result:
     """Reference and compressed metrics of this item, each measured on first use and cached."""
     from pytest_netzip.data.space import InputSpace
@@ -190,7 +221,7 @@ def netzip_result(
     try:
         result = _session(request).result(
             netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device, plan.registry,
-            plan.workload, InputSpace.of(netzip_input_range, netzip_input_normalization), plan.task,
+            plan.workload, InputSpace.of(netzip_input_range, netzip_input_normalization), plan.task, _netzip_format,
         )
     except (DataError, InputSpaceError) as exc:
         fail_with(exc)

@@ -15,7 +15,7 @@ from pytest_netzip.budgets.robustness import attack_spec, perturbation_spec
 from pytest_netzip.budgets.signatures import THRESHOLD_MARKERS, parse_marker
 from pytest_netzip.budgets.thresholds import Threshold
 from pytest_netzip.compressors import CompressorRegistry
-from pytest_netzip.data.predictions import TASKS
+from pytest_netzip.data.scoring import TASKS
 from pytest_netzip.devices import check_device_name, expand
 from pytest_netzip.errors import BudgetError
 from pytest_netzip.metrics import Metric, MetricRegistry

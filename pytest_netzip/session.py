@@ -16,7 +16,7 @@ import pytest
 from pytest_netzip.budgets.regression import COMPARE_FAIL, Baseline
 from pytest_netzip.budgets.thresholds import Threshold
 from pytest_netzip.compressors import CompressionContext, Compressor
-from pytest_netzip.data.batches import EvalData
+from pytest_netzip.data.batches import BatchFormat, EvalData
 from pytest_netzip.data.space import InputSpace
 from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
 from pytest_netzip.devices import device_of, on_device, to_device
@@ -127,15 +127,22 @@ class NetzipSession:
             except StorageError as exc:
                 raise pytest.UsageError(f"--netzip-compare: {exc}") from None
 
-    def _eval_data_of(self, data: Any, example_input: Any = None, space: InputSpace | None = None) -> EvalData:
-        """``data`` bounded by ``--netzip-max-samples``, with the example input and input space all its tests share."""
+    def _eval_data_of(
+        self, data: Any, example_input: Any = None, space: InputSpace | None = None, format: BatchFormat | None = None,
+    ) -> EvalData:
+        """``data`` bounded by ``--netzip-max-samples``, with the example input, input space and batch format all its
+        tests share."""
         eval_data = self._cache.once("data", (data,), (), lambda: EvalData(
-            data, self.settings.max_samples, example_input, space or InputSpace()
+            data, self.settings.max_samples, example_input, space or InputSpace(), format or BatchFormat()
         ))
         if space is not None and space != eval_data.space:
             raise DataError(
                 "netzip_input_range / netzip_input_normalization differ between tests that share one netzip_data: "
                 "give them one input space"
+            )
+        if format is not None and (format != eval_data.format or format.output is not eval_data.format.output):
+            raise DataError(
+                "netzip_target_key / netzip_output differ between tests that share one netzip_data: give them one"
             )
         if example_input is not None and not _same(example_input, eval_data.example_input):
             raise DataError(
@@ -185,20 +192,22 @@ class NetzipSession:
         example_input: Any = None,
         train_data: Any = None,
         calibration_data: Any = None,
+        format: BatchFormat | None = None,
     ) -> nn.Module:
         """``compressor`` applied to ``model`` for ``device``, tried once per session.
 
         The compressor sees the first sample of ``example_input``, on the device of ``model``, the
         training and calibration batches, and a way to show its progress on the terminal.
         """
-        compressed, _ = self._compression(model, compressor, device, example_input, train_data, calibration_data)
+        compressed, _ = self._compression(model, compressor, device, example_input, train_data, calibration_data,
+                                          format)
         if isinstance(compressed, CompressionError):
             raise compressed
         return compressed
 
     def _compression(
         self, model: nn.Module, compressor: Compressor, device: torch.device, example_input: Any = None,
-        train_data: Any = None, calibration_data: Any = None,
+        train_data: Any = None, calibration_data: Any = None, format: BatchFormat | None = None,
     ) -> tuple[nn.Module | CompressionError, float]:
         """The compressed model (or why it failed) and the seconds compressing took, made once per session."""
 
@@ -206,7 +215,8 @@ class NetzipSession:
             self._set_threads()
             context = CompressionContext(
                 device=device, seed=self.settings.seed, example_input=_sample(model, example_input),
-                train_data=train_data, calibration_data=calibration_data, report=self._report,
+                train_data=train_data, calibration_data=calibration_data, format=format or BatchFormat(),
+                report=self._report,
             )
             start = time.perf_counter()
             try:
@@ -229,12 +239,13 @@ class NetzipSession:
         workload: Workload,
         space: InputSpace | None = None,
         task: str | None = None,
+        format: BatchFormat | None = None,
     ) -> Result:
         """The lazily measured result of ``compressor`` on ``device`` against the reference.
 
         ``task``, where the test declares it, is checked against the model's outputs for this test alone.
         """
-        self._eval_data_of(data, example_input, space)
+        self._eval_data_of(data, example_input, space, format)
         reference = self.reference(model, data, device)
         def measured() -> Subject:
             compressed = self.compressed(model, compressor, device)

@@ -259,5 +259,5 @@ def test_an_unknown_task_is_a_usage_error(detector_project: pytest.Pytester) -> 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([
         "*test_detector: @pytest.mark.netzip(task=...): unknown task 'detector': did you mean 'detection'? "
-        "(valid: classification, detection)",
+        "(valid: classification, detection, language_modeling, regression, segmentation)",
     ])

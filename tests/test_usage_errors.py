@@ -334,7 +334,8 @@ def test_a_missing_user_fixture_says_what_to_define(pytester: pytest.Pytester, f
     ("data", "expected"),
     [
         ("iter([(torch.ones(1, 6), torch.zeros(1))])", "*netzip_data must be iterable more than once*"),
-        ("[torch.ones(1, 6)]", "*netzip_data batch 0 is a Tensor; expected (inputs, targets)"),
+        ("[torch.ones(1, 6)]", "*netzip_data batch 0 is a float32 tensor of shape (1, 6); expected (inputs, targets), "
+                               "or a dict holding the targets under 'labels'"),
         ("[]", "*netzip_data yielded no batches"),
         ("None", "*netzip_data returned NoneType None; it must return a re-iterable of (inputs, targets) batches*"),
         ("7", "*netzip_data returned int 7; it must return a re-iterable of (inputs, targets) batches*"),

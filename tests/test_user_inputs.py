@@ -34,10 +34,14 @@ def with_data(project: pytest.Pytester, data: str) -> pytest.RunResult:
     ("data", "expected"),
     [
         ("[(inputs, torch.nn.functional.one_hot(inputs.argmax(1), 6))]",
-         "*netzip: netzip_data batch 0: targets must be class indices, a 1-D integer tensor; got torch.int64 of shape "
-         "(30, 6) (one-hot targets: use .argmax(dim=1))"),
-        ("[(inputs, inputs.argmax(1).float())]", "*targets must be class indices*got torch.float32 of shape (30,)*"),
-        ("[(inputs, inputs.argmax(1)[:10])]", "*netzip_data batch 0: 30 inputs but 10 targets"),
+         "*netzip: the model returns a float32 tensor of shape (30, 6) and the targets are an int64 tensor of shape "
+         "(30, 6): one-hot targets? A classifier's targets are class indices: use .argmax(dim=1)*"),
+        ("[(inputs, inputs.argmax(1).float())]",
+         "*the targets are a float32 tensor of shape (30,): a classifier's targets are class indices, an integer "
+         "tensor: use .long()*"),
+        ("[(inputs, inputs.argmax(1)[:10])]",
+         "*netzip_data batch 0: 30 samples in the inputs but targets of shape (10,) (dimension 0 of the targets is "
+         "the batch)"),
         ("[(inputs, inputs.argmax(1) + 6)]", "*targets must be class indices in [[]0, 6) for a model with 6 outputs*"),
         ("[(inputs.double(), inputs.argmax(1))]",
          "*netzip: evaluating reference on cpu failed: RuntimeError: *dtype*"),

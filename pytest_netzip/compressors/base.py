@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import torch
     from torch import nn
+from pytest_netzip.data.batches import BatchFormat
 from pytest_netzip.errors import CompressionError
 
 
@@ -27,7 +28,8 @@ class CompressionContext:
 
     The target device, the session seed, an example input (one sample), the training batches of
     ``netzip_train_data`` (None if the repo defines none), the batches of
-    ``netzip_calibration_data`` that static quantisation observes, and ``report``, which shows a
+    ``netzip_calibration_data`` that static quantisation observes, how batches and outputs are read
+    (``format``: the targets' key of dict batches, the reader of outputs), and ``report``, which shows a
     progress message on the terminal.
     """
 
@@ -36,6 +38,7 @@ class CompressionContext:
     example_input: Any = None
     train_data: Any = None
     calibration_data: Any = None
+    format: BatchFormat = BatchFormat()
     report: Callable[[str], None] = _silent
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import override
 
 from pytest_netzip.compressors.base import CompressionContext, Compressor
 from pytest_netzip.compressors.training import fit, require_train_data
+from pytest_netzip.data.inputs import call
 from pytest_netzip.devices import device_of, seeded
 
 if TYPE_CHECKING:
@@ -59,10 +60,10 @@ class Distill(Compressor):
             student = self.student(teacher)
             student = student.to(device_of(teacher)).train()
 
-            def loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            def loss(inputs: Any, targets: torch.Tensor) -> torch.Tensor:
                 with torch.no_grad():
-                    taught = teacher(inputs)
-                logits = student(inputs)
+                    taught = ctx.format.read(call(teacher, inputs))
+                logits = ctx.format.read(call(student, inputs))
                 distilled = F.kl_div(F.log_softmax(logits / soft, 1), F.log_softmax(taught / soft, 1),
                                      reduction="batchmean", log_target=True) * soft**2
                 return self.alpha * distilled + (1 - self.alpha) * F.cross_entropy(logits, targets)

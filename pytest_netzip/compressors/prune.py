@@ -3,12 +3,14 @@ structured channel pruning, which removes channels so the model really shrinks."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import override
 
 from pytest_netzip.compressors.base import CompressionContext, Compressor
+from pytest_netzip.data.inputs import call
 from pytest_netzip.devices import seeded
 from pytest_netzip.errors import CompressionError
 
@@ -70,7 +72,7 @@ class PruneRandom(_Pruning):
         return _prune_globally(model, self.amount, prune.RandomUnstructured, ctx.seed)
 
 
-def _output_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
+def _output_layers(model: nn.Module, example_input: Any, read: Callable[[Any], Any]) -> list[nn.Module]:
     """The layers whose output is the model's output (the classifier): their channels must stay.
 
     Every layer's output is held until the output is known: a freed hidden tensor's memory may be reused for
@@ -88,7 +90,7 @@ def _output_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
     ]
     try:
         with torch.no_grad():
-            output = model(example_input)
+            output = read(call(model, example_input))
     finally:
         for hook in hooks:
             hook.remove()
@@ -119,7 +121,9 @@ class PruneStructured(_Pruning):
             ctx.example_input,
             importance=torch_pruning.importance.MagnitudeImportance(p=1),
             pruning_ratio=self.amount,
-            ignored_layers=_output_layers(model, ctx.example_input),
+            ignored_layers=_output_layers(model, ctx.example_input, ctx.format.read),
+            forward_fn=call,
+            output_transform=ctx.format.read,
         )
         pruner.step()
         return model

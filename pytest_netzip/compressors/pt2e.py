@@ -10,6 +10,7 @@ This module imports torch and torchao; the compressors import it when they run.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -18,13 +19,42 @@ from torch import fx, nn
 from torch.utils._pytree import tree_flatten, tree_map
 from typing_extensions import override
 
+from pytest_netzip.data.inputs import arguments
 from pytest_netzip.errors import CompressionError
 
 
-def _batch_dims(example: Any) -> tuple[Any]:
+class Signature:
+    """How a model's ``forward`` takes its arguments, to pass keyword inputs positionally: an exported and lowered
+    program takes positional arguments only."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.signature = inspect.signature(model.forward)
+
+    def positional(self, inputs: Any) -> tuple[Any, ...]:
+        """A model input (a tensor, positional or keyword arguments) as the model's positional arguments."""
+        return self.bind(*arguments(inputs))
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """``args`` and ``kwargs`` as positional arguments, the parameters between them given their defaults;
+        CompressionError where ``forward`` takes ``*args`` or ``**kwargs``."""
+        if not kwargs:
+            return args
+        variadic = [p.name for p in self.signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if variadic:
+            raise CompressionError(f"forward(..., {', '.join(variadic)}) takes variadic arguments, which a captured "
+                                   "int8 program cannot pass: feed positional inputs (a tuple) instead of a dict")
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return tuple(bound.arguments.values())
+
+
+def _batch_dims(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """``dynamic_shapes`` for ``torch.export``: dimension 0 of every batched tensor is the batch, shared."""
     batch = torch.export.Dim("batch")
-    return (tree_map(lambda leaf: {0: batch} if isinstance(leaf, torch.Tensor) and leaf.ndim >= 1 else None, example),)
+    return tuple(
+        tree_map(lambda leaf: {0: batch} if isinstance(leaf, torch.Tensor) and leaf.ndim >= 1 else None, arg)
+        for arg in args
+    )
 
 
 def _cloned(example: Any) -> Any:
@@ -32,27 +62,28 @@ def _cloned(example: Any) -> Any:
     return tree_map(lambda leaf: leaf.clone() if isinstance(leaf, torch.Tensor) else leaf, example)
 
 
-def _capture(model: nn.Module, example: Any) -> fx.GraphModule:
-    """``model`` as an ATen graph with a free batch size.
+def _capture(model: nn.Module, args: tuple[Any, ...]) -> fx.GraphModule:
+    """``model`` as an ATen graph with a free batch size, taking ``args`` positionally.
 
     Strict (dynamo) capture first: it tells apart the calls of a module used twice (ResNet's ReLU),
     which the quantiser's patterns need. Non-strict capture where dynamo refuses the model (side
     effects in ``forward``).
     """
-    dims = _batch_dims(example)
+    dims = _batch_dims(args)
     try:
-        return torch.export.export(model, (example,), dynamic_shapes=dims, strict=True).module()
+        return torch.export.export(model, args, dynamic_shapes=dims, strict=True).module()
     except Exception as strict_error:
         try:
-            return torch.export.export(model, (example,), dynamic_shapes=dims).module()
+            return torch.export.export(model, args, dynamic_shapes=dims).module()
         except Exception:
             raise CompressionError(f"torch.export could not capture {type(model).__name__}: {strict_error}") from None
 
 
 def quantize(
-    model: nn.Module, example: Any, observe: Callable[[fx.GraphModule], None], qat: bool = False
+    model: nn.Module, example: Any, observe: Callable[[fx.GraphModule, Callable[[Any], Any]], None], qat: bool = False
 ) -> nn.Module:
-    """``model`` as an int8 program, its scales set by ``observe``, which runs the prepared graph.
+    """``model`` as an int8 program, its scales set by ``observe(prepared, run)``, where ``run(inputs)`` runs the
+    prepared graph on a model input.
 
     ``example`` is a model input with at least two samples, so that the batch size stays free.
     """
@@ -66,15 +97,16 @@ def quantize(
 
     quantizer = x86.X86InductorQuantizer()
     quantizer.set_global(x86.get_default_x86_inductor_quantization_config(is_qat=qat))
+    signature = Signature(model)
     with torch.inference_mode(False):
-        graph = _capture(model, _cloned(example))
+        graph = _capture(model, _cloned(signature.positional(example)))
         prepared = (prepare_qat_pt2e if qat else prepare_pt2e)(graph, quantizer)
-        observe(prepared)
+        observe(prepared, lambda inputs: prepared(*signature.positional(inputs)))
         if qat:
             move_exported_model_to_eval(prepared)
         with torch.no_grad():
             converted = convert_pt2e(prepared)
-    return Int8Program(_keep_only_used(converted))
+    return Int8Program(_keep_only_used(converted), signature)
 
 
 def _keep_only_used(program: fx.GraphModule) -> fx.GraphModule:
@@ -120,9 +152,10 @@ class Int8Program(nn.Module):
     ResNet) and kept, outside the state dict.
     """
 
-    def __init__(self, program: fx.GraphModule) -> None:
+    def __init__(self, program: fx.GraphModule, signature: Signature) -> None:
         super().__init__()
         self.program = program
+        self.signature = signature
         self._lowered: dict[tuple[Any, ...], fx.GraphModule] = {}  # a plain dict: neither saved nor a submodule
 
     def train(self, mode: bool = True) -> Int8Program:
@@ -131,14 +164,15 @@ class Int8Program(nn.Module):
         return self
 
     @override
-    def forward(self, inputs: Any) -> Any:
-        key = _shape_key(inputs)
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        positional = self.signature.bind(args, kwargs)
+        key = _shape_key(positional)
         if key not in self._lowered:
-            self._lowered[key] = _lower(self.program, inputs)
-        return self._lowered[key](inputs)
+            self._lowered[key] = _lower(self.program, positional)
+        return self._lowered[key](*positional)
 
 
-def _lower(program: fx.GraphModule, example: Any) -> fx.GraphModule:
+def _lower(program: fx.GraphModule, example: tuple[Any, ...]) -> fx.GraphModule:
     """``program`` for ``example``'s shape, its quantise / op / dequantise patterns fused into oneDNN int8 kernels.
 
     On a static shape the lowering reaches faster kernels than on a free batch size (ResNet-18:
@@ -147,7 +181,7 @@ def _lower(program: fx.GraphModule, example: Any) -> fx.GraphModule:
     from torchao.quantization.pt2e.lowering import lower_pt2e_quantized_to_x86
 
     with torch.inference_mode(False), torch.no_grad():
-        lowered: fx.GraphModule = lower_pt2e_quantized_to_x86(program, (_cloned(example),))
+        lowered: fx.GraphModule = lower_pt2e_quantized_to_x86(program, _cloned(example))
     # oneDNN may hand back channels-last activations, which a traced ``view`` (``x.view(len(x), -1)``) rejects
     for node in lowered.graph.nodes:
         if node.target is torch.ops.aten.view.default:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import platform
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -13,6 +14,7 @@ from typing_extensions import override
 
 from pytest_netzip.compressors.base import CompressionContext, Compressor
 from pytest_netzip.compressors.training import fit, require_train_data
+from pytest_netzip.data.inputs import batch_size, call, take
 from pytest_netzip.data.workload import Workload
 from pytest_netzip.devices import seeded
 from pytest_netzip.errors import CompressionError, CompressorUnsupported
@@ -55,11 +57,6 @@ class Int8Dynamic(Compressor):
         return model
 
 
-def _inputs(batch: Any) -> Any:
-    """The model input of a calibration batch: ``inputs`` of an ``(inputs, targets)`` pair, else the batch."""
-    return batch[0] if isinstance(batch, (tuple, list)) and len(batch) == 2 else batch
-
-
 def _require_x86_cpu(compressor: str, ctx: CompressionContext) -> None:
     """Refuse, as unsupported, a device other than an x86 CPU: the lowered kernels are oneDNN's."""
     if ctx.device.type != "cpu" or platform.machine().lower() not in _X86:
@@ -67,17 +64,18 @@ def _require_x86_cpu(compressor: str, ctx: CompressionContext) -> None:
         raise CompressorUnsupported(f"{compressor} runs oneDNN int8 kernels on x86 CPUs only, not on {where}")
 
 
-def _program(model: nn.Module, example: Any, batches: Any, observe: Any, qat: bool = False) -> nn.Module:
+def _program(model: nn.Module, ctx: CompressionContext, batches: Any, observe: Any, qat: bool = False) -> nn.Module:
     """``model`` quantised through PT2E, observed by ``observe``, lowered for the example's shape.
 
-    ``example`` is ``netzip_example_input``'s first sample; without one, the inputs of the first of ``batches``.
+    The example is ``netzip_example_input``'s first sample; without one, the inputs of the first of ``batches``.
     """
     import pytest_netzip.compressors.pt2e as pt2e
 
+    example = ctx.example_input
     if example is None:
-        example = _inputs(next(iter(batches)))
+        example = take(ctx.format.inputs_of(next(iter(batches))), 1)
     program = pt2e.quantize(model.cpu(), Workload(batch_size=2).batch(example), observe, qat=qat)
-    program(example)  # lowers for the example's shape now, so that counting MACs on it runs no compiler
+    call(program, example)  # lowers for the example's shape now, so that counting MACs on it runs no compiler
     return program
 
 
@@ -98,20 +96,20 @@ class Int8Static(Compressor):
         if ctx.calibration_data is None:
             raise CompressionError(f"{self.id} needs calibration batches: define a fixture netzip_calibration_data")
 
-        def calibrate(prepared: fx.GraphModule) -> None:
+        def calibrate(prepared: fx.GraphModule, run: Callable[[Any], Any]) -> None:
             import torch
 
             samples = 0
             with torch.no_grad():
-                for batch in ctx.calibration_data:
-                    inputs = _inputs(batch)
-                    prepared(inputs)
-                    samples += len(inputs)
+                for index, batch in enumerate(ctx.calibration_data):
+                    inputs = ctx.format.inputs_of(batch)
+                    run(inputs)
+                    samples += batch_size(inputs, f"netzip_calibration_data batch {index}")
             if samples == 0:
                 raise CompressionError(f"{self.id}: netzip_calibration_data yielded no batches")
             ctx.report(f"{self.id}: calibrated on {samples} samples")
 
-        return _program(model, ctx.example_input, ctx.calibration_data, calibrate)
+        return _program(model, ctx, ctx.calibration_data, calibrate)
 
 
 @dataclass(frozen=True)
@@ -138,12 +136,12 @@ class Int8QAT(Compressor):
         _require_x86_cpu(self.id, ctx)
         data = require_train_data(ctx, self.id)
 
-        def train(prepared: fx.GraphModule) -> None:
+        def train(prepared: fx.GraphModule, run: Callable[[Any], Any]) -> None:
             from torchao.quantization.pt2e import move_exported_model_to_train
 
             move_exported_model_to_train(prepared)
-            fit(prepared, lambda inputs, targets: F.cross_entropy(prepared(inputs), targets), ctx, self.id,
-                self.epochs, self.lr)
+            fit(prepared, lambda inputs, targets: F.cross_entropy(ctx.format.read(run(inputs)), targets), ctx,
+                self.id, self.epochs, self.lr)
 
         with seeded(ctx.seed):
-            return _program(model.train(), ctx.example_input, data, train, qat=True)
+            return _program(model.train(), ctx, data, train, qat=True)

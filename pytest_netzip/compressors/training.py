@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pytest_netzip.compressors.base import CompressionContext
-from pytest_netzip.devices import device_of
+from pytest_netzip.data.inputs import batch_size
+from pytest_netzip.devices import device_of, to_device
 from pytest_netzip.errors import CompressionError
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def require_train_data(ctx: CompressionContext, compressor: str) -> Any:
 
 def fit(
     model: nn.Module,
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss: Callable[[Any, torch.Tensor], torch.Tensor],
     ctx: CompressionContext,
     compressor: str,
     epochs: int,
@@ -34,9 +35,9 @@ def fit(
 ) -> None:
     """Train ``model`` with Adam at ``lr`` for ``epochs`` passes over the training batches.
 
-    ``loss(inputs, targets)`` runs the model and returns the batch's loss. About five progress lines
-    (epoch, mean loss) go to ``ctx.report``. Seed the caller's generator first: batches are taken
-    as they come.
+    ``loss(inputs, targets)`` runs the model and returns the batch's loss; batches are read as
+    ``netzip_data``'s are (pairs, or dicts holding the targets). About five progress lines (epoch,
+    mean loss) go to ``ctx.report``. Seed the caller's generator first: batches are taken as they come.
     """
     import torch
 
@@ -45,13 +46,16 @@ def fit(
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     for epoch in range(1, epochs + 1):
         total, count = 0.0, 0
-        for inputs, targets in data:
-            inputs, targets = inputs.to(device), torch.as_tensor(targets).to(device)
+        for index, batch in enumerate(data):
+            where = f"netzip_train_data batch {index}"
+            inputs, targets = ctx.format.split(batch, where)
+            inputs, targets = to_device(inputs, device), torch.as_tensor(targets).to(device)
+            samples = batch_size(inputs, where)
             value = loss(inputs, targets)
             optimizer.zero_grad()
             value.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             optimizer.step()
-            total, count = total + value.item() * len(inputs), count + len(inputs)
+            total, count = total + value.item() * samples, count + samples
         if count == 0:
             raise CompressionError(f"{compressor}: netzip_train_data yielded no batches")
         if epoch % max(1, epochs // 5) == 0 or epoch == epochs:

@@ -1,16 +1,56 @@
-"""The user's evaluation batches: checked, bounded to ``--netzip-max-samples``, fingerprinted."""
+"""The user's evaluation batches: split into inputs and targets, checked, bounded to ``--netzip-max-samples``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_netzip.data.space import InputSpace
+from pytest_netzip.data.inputs import as_pytree, batch_size, describe, take
+from pytest_netzip.data.outputs import predictions_of, read_with
+from pytest_netzip.data.space import InputSpace, on_unit_inputs
+from pytest_netzip.errors import DataError
 
 if TYPE_CHECKING:
-    import torch
-from pytest_netzip.errors import DataError
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class BatchFormat:
+    """How batches and outputs are read: the key of the targets in a dict batch (``netzip_target_key``) and the
+    function that reads a model's output as its predictions (``netzip_output``; None: the built-in reading)."""
+
+    target_key: str = "labels"
+    output: Callable[[Any], Any] | None = field(default=None, compare=False)
+
+    def split(self, batch: Any, where: str) -> tuple[Any, Any]:
+        """``(inputs, targets)`` of a batch: a pair, or a dict whose ``target_key`` holds the targets and whose
+        other keys are the model's keyword arguments. A DataError says what the batch is instead."""
+        if isinstance(batch, Mapping):
+            if self.target_key not in batch:
+                raise DataError(
+                    f"{where} is {describe(batch)}, without {self.target_key!r}: put the targets under "
+                    f"{self.target_key!r} (or name their key with a session fixture netzip_target_key), or yield "
+                    "(inputs, targets) pairs"
+                )
+            return as_pytree({key: value for key, value in batch.items() if key != self.target_key}), batch[self.target_key]
+        if isinstance(batch, (tuple, list)) and len(batch) == 2:
+            return as_pytree(batch[0]), batch[1]
+        raise DataError(f"{where} is {describe(batch)}; expected (inputs, targets), or a dict holding the targets "
+                        f"under {self.target_key!r}")
+
+    def inputs_of(self, batch: Any) -> Any:
+        """The model input of a batch that may lack targets (calibration): a pair's inputs, a dict without its
+        targets, else the batch itself."""
+        if isinstance(batch, Mapping):
+            return as_pytree({key: value for key, value in batch.items() if key != self.target_key})
+        if isinstance(batch, (tuple, list)) and len(batch) == 2:
+            return as_pytree(batch[0])
+        return as_pytree(batch)
+
+    def read(self, output: Any) -> Any:
+        """A model's predictions in ``output``: through ``netzip_output`` where defined, else as netzip reads them."""
+        return predictions_of(output) if self.output is None else read_with(self.output, output)
 
 
 @dataclass(frozen=True)
@@ -21,6 +61,7 @@ class EvalData:
     max_samples: int | None = None
     example_input: Any = None
     space: InputSpace = InputSpace()
+    format: BatchFormat = BatchFormat()
 
     def __post_init__(self) -> None:
         if not isinstance(self.batches, Iterable):
@@ -35,84 +76,69 @@ class EvalData:
             )
 
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        from pytest_netzip.data.detection import image_list
+        """``(inputs, targets)`` per batch, both cut to ``max_samples`` in all; the targets are a tensor (one entry
+        per sample along dimension 0) or a detector's list of dicts."""
+        from pytest_netzip.data.detection import detection_targets, image_list, is_detection_batch
 
         remaining = self.max_samples
         for index, batch in enumerate(self.batches):
             if remaining is not None and remaining <= 0:
                 return
-            inputs, targets = _pair(batch, index)
-            _check_tensors(inputs, index)
-            targets = _targets(targets, len(inputs), index)
+            where = f"netzip_data batch {index}"
+            inputs, targets = self.format.split(batch, where)
+            inputs = image_list(inputs, targets)
+            _check_tensors(inputs, where)
+            samples = batch_size(inputs, where)
+            if is_detection_batch(targets):
+                targets = detection_targets(targets, samples, index)
+            else:
+                targets = _target_tensor(targets, samples, where)
             if remaining is not None:
-                inputs, targets = inputs[:remaining], targets[:remaining]
+                inputs, targets = take(inputs, remaining), targets[:remaining]
                 remaining -= len(targets)
-            yield image_list(inputs, targets), targets
+            yield inputs, targets
+
+    def on_unit_inputs(self, model: nn.Module) -> nn.Module:
+        """``model`` taking inputs in [0, 1] of this data's space and returning its predictions, as attacks expect."""
+        return on_unit_inputs(model, self.space, self.format.read)
 
     def example(self) -> Any:
         """The input for per-sample measurements: ``example_input``, else the first sample."""
         if self.example_input is not None:
             return self.example_input
-        from torch.utils._pytree import tree_map
-
         from pytest_netzip.data.detection import image_list
-        from pytest_netzip.data.images import ImageList
 
         for batch in self.batches:  # the targets are not needed here, so not checked here
-            inputs = image_list(*_pair(batch, 0))
-            _check_tensors(inputs, 0)
-            if isinstance(inputs, ImageList):
-                return ImageList(inputs[:1])
-            try:
-                return tree_map(lambda value: value[:1], inputs)
-            except Exception as exc:
-                raise DataError(
-                    f"cannot take the first sample of {type(inputs).__name__} inputs ({exc}): "
-                    "define a fixture netzip_example_input returning one model input"
-                ) from exc
+            inputs, targets = self.format.split(batch, "netzip_data batch 0")
+            inputs = image_list(inputs, targets)
+            _check_tensors(inputs, "netzip_data batch 0")
+            batch_size(inputs, "netzip_data batch 0")
+            return take(inputs, 1)
         raise DataError("netzip_data yielded no batches")
 
 
-def _pair(batch: Any, index: int) -> tuple[Any, Any]:
-    """``(inputs, targets)`` of a batch, or a DataError saying what the batch is instead."""
-    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-        raise DataError(f"netzip_data batch {index} is a {type(batch).__name__}; expected (inputs, targets)")
-    return batch[0], batch[1]
-
-
-def _check_tensors(inputs: Any, index: int) -> None:
+def _check_tensors(inputs: Any, where: str) -> None:
     """A DataError for inputs that hold arrays other than torch tensors (numpy's), which models cannot take."""
     from torch.utils._pytree import tree_leaves
 
     for leaf in tree_leaves(inputs):
         if hasattr(leaf, "__array__") and not hasattr(leaf, "storage_offset"):  # an array, not a torch.Tensor
             raise DataError(
-                f"netzip_data batch {index}: the inputs hold a {type(leaf).__module__}.{type(leaf).__name__}; "
+                f"{where}: the inputs hold a {type(leaf).__module__}.{type(leaf).__name__}; "
                 "models take torch tensors: convert it with torch.as_tensor(...) in netzip_data"
             )
 
 
-def _targets(targets: Any, batch_size: int, index: int) -> torch.Tensor | list[dict[str, torch.Tensor]]:
-    """A classifier's class indices, or a detector's ``{boxes, labels}`` dicts, checked; a DataError if neither."""
-    from pytest_netzip.data.detection import detection_targets, is_detection_batch
-
-    if is_detection_batch(targets):
-        return detection_targets(targets, batch_size, index)
-    return _class_indices(targets, batch_size, index)
-
-
-def _class_indices(targets: Any, batch_size: int, index: int) -> torch.Tensor:
-    """Targets as a 1-D integer tensor of class indices, one per input, or a DataError saying why not."""
+def _target_tensor(targets: Any, samples: int, where: str) -> Any:
+    """The targets as a tensor with one entry per sample along dimension 0, or a DataError saying why not."""
     import torch
 
-    indices = torch.as_tensor(targets)
-    if indices.ndim == 2 and indices.shape[1] == 1:
-        indices = indices[:, 0]
-    if indices.ndim != 1 or indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
-        raise DataError(
-            f"netzip_data batch {index}: targets must be class indices, a 1-D integer tensor; "
-            f"got {indices.dtype} of shape {tuple(indices.shape)} (one-hot targets: use .argmax(dim=1))"
-        )
-    if len(indices) != batch_size:
-        raise DataError(f"netzip_data batch {index}: {batch_size} inputs but {len(indices)} targets")
-    return indices
+    try:
+        tensor = torch.as_tensor(targets)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise DataError(f"{where}: targets must be a tensor, or a detector's list of dicts; got {describe(targets)} "
+                        f"({exc})") from None
+    if tensor.ndim == 0 or len(tensor) != samples:
+        raise DataError(f"{where}: {samples} samples in the inputs but targets of shape {tuple(tensor.shape)} "
+                        "(dimension 0 of the targets is the batch)")
+    return tensor

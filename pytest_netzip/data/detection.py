@@ -92,10 +92,10 @@ def detection_targets(targets: Any, batch_size: int, index: int) -> list[dict[st
     return _entries(targets, batch_size, f"netzip_data batch {index}", ("boxes", "labels"), expected, "targets")
 
 
-def detection_outputs(outputs: Any, batch_size: int, index: int) -> list[dict[str, torch.Tensor]]:
+def detection_outputs(outputs: Any, batch_size: int, where: str) -> list[dict[str, torch.Tensor]]:
     """A detector's outputs on a batch as checked ``{boxes, scores, labels}`` dicts, or a DataError saying why not."""
     expected = "a detector must return a list of dicts with boxes, scores and labels, one per image"
-    return _entries(outputs, batch_size, f"the model's output on batch {index}", ("boxes", "scores", "labels"),
+    return _entries(outputs, batch_size, f"{where}, the model's output", ("boxes", "scores", "labels"),
                     expected, "dicts of detections")
 
 
@@ -133,3 +133,25 @@ class Detections:
     def nonfinite(self) -> int:
         """The number of images with a NaN or infinite box or score."""
         return sum(not (found["boxes"].isfinite().all() and found["scores"].isfinite().all()) for found in self.detections)
+
+
+class DetectionCollector:
+    """Keeps a detector's checked detections and ground truth, image by image."""
+
+    paired: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.detections: list[dict[str, torch.Tensor]] = []
+        self.targets: list[dict[str, torch.Tensor]] = []
+
+    def add(self, output: Any, targets: Any, where: str, inputs: Any, reference_output: Any = None) -> None:
+        """Check and keep one batch."""
+        if not isinstance(targets, list):
+            raise DataError(f"{where}: the model returns detections, but the targets are {_describe(targets)}, not a "
+                            "detector's (a list of dicts of boxes and labels, one per image)")
+        self.detections.extend(detection_outputs(output, len(targets), where))
+        self.targets.extend(targets)
+
+    def finish(self, inputs: torch.Tensor) -> Detections:
+        """The detections on every image."""
+        return Detections(self.detections, self.targets, inputs)

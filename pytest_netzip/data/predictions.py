@@ -1,24 +1,17 @@
-"""A model's outputs on the evaluation set: logits of a classifier, detections of a detector."""
+"""A classifier's outputs on the evaluation set: its logits and the class indices it is scored against."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pytest_netzip.data.fingerprint import fingerprint, same_inputs
-from pytest_netzip.devices import to_device
+from pytest_netzip.data.fingerprint import same_inputs
+from pytest_netzip.data.inputs import describe
 from pytest_netzip.errors import DataError
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
-
-    from pytest_netzip.data.detection import Detections
-
-#: The kinds of model netzip scores, as ``@pytest.mark.netzip(task=...)`` names them.
-TASKS = ("classification", "detection")
 
 
 @dataclass(frozen=True)
@@ -60,65 +53,48 @@ class Predictions:
         return self.logits.shape[1]
 
 
-def predict(model: nn.Module, data: Iterable[tuple[Any, Any]], device: torch.device) -> Predictions | Detections:
-    """Run ``model`` once over ``data`` on ``device`` and keep its logits, or its detections if it is a detector
-    (its output on the first batch tells), with a fingerprint of the inputs."""
+def confusion_matrix(predicted: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``matrix[t, p]`` counts samples of class ``t`` predicted as ``p``."""
+    flat = targets * num_classes + predicted
+    return flat.bincount(minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def class_indices(targets: torch.Tensor, where: str) -> torch.Tensor:
+    """Targets as a 1-D integer tensor of class indices, or a DataError saying why not."""
     import torch
 
-    from pytest_netzip.data.detection import (
-        Detections,
-        detection_outputs,
-        is_detection_batch,
-    )
-
-    # a classifier's tensors or a detector's dicts, one kind per run
-    outputs: list[Any] = []
-    targets: list[Any] = []
-    fingerprints: list[torch.Tensor] = []
-    task: str | None = None
-    with torch.inference_mode():
-        for index, (inputs, batch_targets) in enumerate(data):
-            fingerprints.append(fingerprint(inputs, len(batch_targets)))
-            output = model(to_device(inputs, device))
-            found = "detection" if is_detection_batch(output) else "classification"
-            if task is not None and task != found:
-                raise DataError(f"the model returns {_kind(output)} on batch {index}, but was a {task} model before")
-            task = found
-            detector_targets = isinstance(batch_targets, list)
-            if detector_targets != (task == "detection"):
-                given = "a detector's (dicts of boxes)" if detector_targets else "class indices"
-                raise DataError(
-                    f"netzip_data batch {index}: the targets are {given}, but the model returns {_kind(output)}"
-                )
-            if task == "detection":
-                outputs.extend(detection_outputs(output, len(batch_targets), index))
-                targets.extend(batch_targets)
-                continue
-            if not (isinstance(output, torch.Tensor) and output.ndim == 2):
-                raise DataError(f"a classifier must return logits of shape (batch, classes); got {_kind(output)}")
-            outputs.append(output.float().cpu())
-            targets.append(batch_targets.cpu())
-    if task is None:
-        raise DataError("netzip_data yielded no batches")
-    if task == "detection":
-        return Detections(outputs, targets, torch.cat(fingerprints))
-    predictions = Predictions(torch.cat(outputs), torch.cat(targets), torch.cat(fingerprints))
-    if predictions.targets.min() < 0 or predictions.targets.max() >= predictions.num_classes:
-        raise DataError(
-            f"targets must be class indices in [0, {predictions.num_classes}) for a model with "
-            f"{predictions.num_classes} outputs; got values from {predictions.targets.min()} to {predictions.targets.max()}"
-        )
-    return predictions
+    indices = targets[:, 0] if targets.ndim == 2 and targets.shape[1] == 1 else targets
+    if indices.ndim != 1 or indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
+        hint = " (one-hot targets: use .argmax(dim=1))" if indices.ndim == 2 and indices.is_floating_point() else ""
+        raise DataError(f"{where}: a classifier's targets are class indices, a 1-D integer tensor; got "
+                        f"{describe(targets)}{hint}")
+    return indices
 
 
-def _kind(output: Any) -> str:
-    """What a model returned, in words: ``logits of shape (8, 10)``, ``detections (a list of dicts)``."""
-    import torch
+@dataclass
+class ClassificationCollector:
+    """Keeps a classifier's logits and targets batch by batch: one row per sample is small."""
 
-    from pytest_netzip.data.detection import Detections, is_detection_batch
+    paired: ClassVar[bool] = False
+    logits: list[torch.Tensor] = field(default_factory=list)
+    targets: list[torch.Tensor] = field(default_factory=list)
 
-    if is_detection_batch(output):
-        return Detections.kind
-    if isinstance(output, torch.Tensor):
-        return f"{'logits' if output.ndim == 2 else 'a tensor'} of shape {tuple(output.shape)}"
-    return f"a {type(output).__name__}"
+    def add(self, output: Any, targets: Any, where: str, inputs: Any, reference_output: Any = None) -> None:
+        """Check and keep one batch."""
+        if not (hasattr(output, "ndim") and output.ndim == 2):
+            raise DataError(f"{where}: a classifier returns logits of shape (batch, classes); this model returns "
+                            f"{describe(output)}")
+        self.targets.append(class_indices(targets, where).cpu())
+        self.logits.append(output.detach().float().cpu())
+
+    def finish(self, inputs: torch.Tensor) -> Predictions:
+        """The predictions on every batch; a DataError for targets outside the classes the model scores."""
+        import torch
+
+        predictions = Predictions(torch.cat(self.logits), torch.cat(self.targets), inputs)
+        low, high, classes = predictions.targets.min(), predictions.targets.max(), predictions.num_classes
+        if low < 0 or high >= classes:
+            raise DataError(f"targets must be class indices in [0, {classes}) for a model with {classes} outputs; "
+                            f"got values from {low} to {high}")
+        return predictions
+

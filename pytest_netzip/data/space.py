@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -81,8 +81,9 @@ class InputSpace:
         return offset + scale * unit
 
 
-def on_unit_inputs(model: nn.Module, space: InputSpace) -> nn.Module:
-    """``model`` taking inputs in [0, 1] of ``space``, as torchattacks expects."""
+def on_unit_inputs(model: nn.Module, space: InputSpace, read: Callable[[Any], Any]) -> nn.Module:
+    """``model`` taking inputs in [0, 1] of ``space`` and returning its predictions (``read`` from its output), as
+    torchattacks expects."""
     from torch import nn
 
     class OnUnitInputs(nn.Module):
@@ -91,7 +92,7 @@ def on_unit_inputs(model: nn.Module, space: InputSpace) -> nn.Module:
             self.model = model
 
         def forward(self, unit: torch.Tensor) -> torch.Tensor:
-            output: torch.Tensor = self.model(space.from_unit(unit))
+            output: torch.Tensor = read(self.model(space.from_unit(unit)))
             return output
 
     return OnUnitInputs().eval()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_netzip.data.predictions import confusion_matrix
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.base import metric
 
@@ -33,12 +34,6 @@ def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: int) -> float:
     lower_index = torch.arange(logits.shape[1], device=logits.device) < targets[:, None]
     ranked_before = (logits > target_logits) | ((logits == target_logits) & lower_index)
     return share(ranked_before.sum(dim=1) < k)
-
-
-def confusion_matrix(predicted: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``matrix[t, p]`` counts samples of class ``t`` predicted as ``p``."""
-    flat = targets * num_classes + predicted
-    return flat.bincount(minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def _per_class(predicted: torch.Tensor, targets: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, ...]:

@@ -13,7 +13,10 @@ if TYPE_CHECKING:
 
     from pytest_netzip.data.batches import EvalData
     from pytest_netzip.data.detection import Detections
+    from pytest_netzip.data.language import TokenOutputs
     from pytest_netzip.data.predictions import Predictions
+    from pytest_netzip.data.regression import RegressionOutputs
+    from pytest_netzip.data.segmentation import SegmentationOutputs
     from pytest_netzip.data.workload import Workload
     from pytest_netzip.errors import MetricUnavailable
 
@@ -58,6 +61,18 @@ class Subject(Protocol):
     def detections(self) -> Detections:
         """A detector's detections on the evaluation set."""
 
+    @property
+    def regression(self) -> RegressionOutputs:
+        """A regression model's values on the evaluation set."""
+
+    @property
+    def segmentation(self) -> SegmentationOutputs:
+        """A segmentation model's pixel counts on the evaluation set."""
+
+    @property
+    def tokens(self) -> TokenOutputs:
+        """A language model's per-token sums on the evaluation set."""
+
     def once(self, key: Hashable, produce: Callable[[], T]) -> T:
         """``produce()``'s value, computed on the first call for ``key`` and remembered."""
 
@@ -90,7 +105,8 @@ class Metric(Generic[V]):
 
     ``unit`` selects the formatting (``share``, ``bytes``, ``count``, ``ops``, ``ratio``, or a physical
     unit such as ``ms`` shown after the number); ``higher_is_better`` gives the direction of a
-    regression; a ``share`` lies in [0, 1]; a ``relative`` metric already compares with the reference
+    regression; a ``share`` lies in [0, 1]; ``points`` is a score compared in points as shares are, but
+    unbounded (r2); a ``relative`` metric already compares with the reference
     (agreement, ratios), so tables show no change against it. A ``workload`` metric runs the model
     (latency, memory, energy): its ``compute`` takes the item's :class:`~pytest_netzip.data.workload.Workload`
     as a third argument. Metrics of one ``group`` come from one measurement, so they are reported together;
@@ -118,9 +134,9 @@ class Metric(Generic[V]):
         if isinstance(value, dict):
             return f"{len(value)} values"
         if not math.isfinite(value) or abs(value) >= _HUGE:  # 1e308 in full would be 309 digits
-            unit = {"bytes": "B", "share": "", "count": "", "ops": "", "ratio": ""}.get(self.unit, self.unit)
+            unit = {"bytes": "B", "share": "", "points": "", "count": "", "ops": "", "ratio": ""}.get(self.unit, self.unit)
             return f"{value:.3g} {unit}".rstrip()
-        if self.unit == "share":
+        if self.unit in ("share", "points"):
             return f"{value:.4f}"
         if self.unit == "bytes":
             return _format_scaled(value, (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)), "B")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_netzip.data.inputs import bound
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.base import metric
 
@@ -205,7 +206,7 @@ def energy_of(subject: Subject, workload: Workload) -> Energy:
 
     def measure() -> Energy:
         counter = counter_for(subject.device)
-        call = partial(subject.model, subject.batch(workload))
+        call = bound(subject.model, subject.batch(workload))
         window = max(MIN_WINDOW, workload.max_time)
         return measure_energy(call, partial(synchronize, subject.device), counter, workload.batch_size, window)
 

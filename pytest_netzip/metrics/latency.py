@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, TypeVar
 
+from pytest_netzip.data.inputs import bound
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.base import Metric, metric
 from pytest_netzip.metrics.contention import Pressure, watch
@@ -265,7 +266,7 @@ def _time(subject: Subject, workload: Workload, *others: Subject) -> list[Latenc
     rounds = workload.min_rounds if not others else max(workload.min_rounds, MIN_PAIRED_ROUNDS)
 
     def run() -> list[Latency]:
-        calls = [partial(timed.model, timed.batch(workload)) for timed in (*others, subject)]
+        calls = [bound(timed.model, timed.batch(workload)) for timed in (*others, subject)]
         return time_calls(calls, partial(synchronize, subject.device), workload, rounds)
 
     return subject.blamed("timing", run)

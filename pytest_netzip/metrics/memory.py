@@ -5,6 +5,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from pytest_netzip.data.inputs import bound
 from pytest_netzip.metrics.base import metric
 
 if TYPE_CHECKING:
@@ -79,17 +80,18 @@ def peak_memory_bytes(model: nn.Module, inputs: Any, device: torch.device) -> in
 
     leaves = [leaf for leaf in tree_leaves(inputs) if hasattr(leaf, "untyped_storage")]
     resident = resident_storages([*model.parameters(), *model.buffers(), *leaves])
+    run = bound(model, inputs)
     with torch.inference_mode():
-        model(inputs)
+        run()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
             before = torch.cuda.memory_allocated(device)
-            model(inputs)
+            run()
             torch.cuda.synchronize(device)
             return sum(resident.values()) + torch.cuda.max_memory_allocated(device) - before
         with _live_bytes(set(resident)) as counter:
-            model(inputs)
+            run()
     peak: int = counter.peak
     return sum(resident.values()) + peak
 

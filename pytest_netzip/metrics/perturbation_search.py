@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_netzip.data.space import on_unit_inputs
 from pytest_netzip.metrics.accuracy import share
 from pytest_netzip.metrics.base import TOLERANCE
 from pytest_netzip.metrics.perturbations import IMAGE_KINDS, KINDS
@@ -120,7 +119,7 @@ def _measure(subject: Subject, reference: Subject, spec: PerturbationSpec, kind:
     perturbed = _perturb(unit, kind, severity, seed)
 
     def labels(target: Subject) -> torch.Tensor:
-        return labels_of(on_unit_inputs(target.model, target.data.space), perturbed, target.label)
+        return labels_of(target.data.on_unit_inputs(target.model), perturbed, target.label)
 
     expected = reference.once(("perturbed", spec.samples, kind, severity, seed), lambda: labels(reference))
     found = labels(subject) if subject is not reference else expected

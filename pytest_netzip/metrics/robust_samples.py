@@ -22,6 +22,7 @@ def samples_of(subject: Subject, count: int) -> tuple[torch.Tensor, torch.Tensor
     import torch
 
     from pytest_netzip.data.fingerprint import fingerprint, same_inputs
+    from pytest_netzip.data.inputs import describe
 
     owner = subject.reference or subject
 
@@ -32,7 +33,11 @@ def samples_of(subject: Subject, count: int) -> tuple[torch.Tensor, torch.Tensor
         taken = 0
         for batch_inputs, batch_targets in owner.data:
             if not isinstance(batch_inputs, torch.Tensor):
-                raise MetricUnavailable(f"robustness needs tensor inputs; netzip_data gives {type(batch_inputs).__name__}")
+                raise MetricUnavailable(f"attacks and perturbations need one input tensor; netzip_data gives "
+                                        f"{describe(batch_inputs)}")
+            if not batch_inputs.is_floating_point():
+                raise MetricUnavailable(f"attacks and perturbations need continuous inputs; netzip_data's are "
+                                        f"{describe(batch_inputs)} (token ids or other integers)")
             inputs.append(batch_inputs[: count - taken])
             target_chunks.append(batch_targets[: count - taken])
             taken += len(target_chunks[-1])

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_netzip.data.space import on_unit_inputs
 from pytest_netzip.devices import seeded
 from pytest_netzip.errors import AttackError, MetricUnavailable
 from pytest_netzip.metrics.accuracy import share
@@ -49,7 +48,7 @@ def _crafted(subject: Subject, spec: AttackSpec) -> torch.Tensor:
     examples = unit.clone()
     if right.any():
         with seeded(spec.seed, subject.device):
-            attack = spec.build(on_unit_inputs(subject.model, subject.data.space), subject.predictions.num_classes,
+            attack = spec.build(subject.data.on_unit_inputs(subject.model), subject.predictions.num_classes,
                                 spec.seed)
             examples[right] = craft(attack, spec, unit[right], targets[right])
     return examples
@@ -58,7 +57,7 @@ def _crafted(subject: Subject, spec: AttackSpec) -> torch.Tensor:
 def _robust(subject: Subject, spec: AttackSpec, examples: torch.Tensor) -> torch.Tensor:
     """Per sample, whether ``subject`` is still right on ``examples``."""
     targets = samples_of(subject, spec.samples)[1]
-    return labels_of(on_unit_inputs(subject.model, subject.data.space), examples, subject.label) == targets
+    return labels_of(subject.data.on_unit_inputs(subject.model), examples, subject.label) == targets
 
 
 def adversarial(subject: Subject, reference: Subject, spec: AttackSpec) -> Adversarial:
@@ -69,7 +68,7 @@ def adversarial(subject: Subject, reference: Subject, spec: AttackSpec) -> Adver
 
     def block_of(target: Subject) -> str | None:
         unit, targets = samples_of(target, spec.samples)
-        return gradient_block(on_unit_inputs(target.model, target.data.space), unit, targets, target.label)
+        return gradient_block(target.data.on_unit_inputs(target.model), unit, targets, target.label)
 
     def reference_attack() -> tuple[torch.Tensor, torch.Tensor, float]:
         start = time.perf_counter()
