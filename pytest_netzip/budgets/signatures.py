@@ -16,8 +16,8 @@ from pytest_netzip.budgets.robustness import (
     _adversarial_robustness,
     _perturbation_robustness,
 )
-from pytest_netzip.budgets.thresholds import AtLeast, AtMost, IntervalAtLeast, MaxDrop, MaxRatio, Threshold
-from pytest_netzip.budgets.values import _positive, _share, _whole
+from pytest_netzip.budgets.thresholds import AtLeast, AtMost, IntervalAtLeast, MaxDrop, MaxRatio, MaxRise, Threshold
+from pytest_netzip.budgets.values import _non_negative, _positive, _share, _whole
 from pytest_netzip.errors import BudgetError
 
 
@@ -26,7 +26,7 @@ def _accuracy_drop(
 ) -> list[Threshold]:
     valid = [
         name for name in registry.names
-        if registry[name].unit == "share" and registry[name].higher_is_better and not registry[name].relative
+        if registry[name].unit in ("share", "points") and registry[name].higher_is_better and not registry[name].relative
         and name not in ("class_accuracy", "sparsity")
     ]
     if metric not in valid:
@@ -35,6 +35,27 @@ def _accuracy_drop(
     if max_class_drop is not None:
         limit = _share("accuracy_drop", "max_class_drop", max_class_drop)
         thresholds.append(MaxDrop("accuracy_drop", "max_class_drop", "class_accuracy", limit))
+    return thresholds
+
+
+def _error_increase(
+    registry: MetricRegistry, *, metric: str, max: float | None = None, max_ratio: float | None = None
+) -> list[Threshold]:
+    valid = [
+        name for name in registry.names
+        if not registry[name].higher_is_better and not registry[name].workload and registry[name].unit != "label"
+    ]
+    if metric not in valid:
+        raise BudgetError(f"error_increase(metric=...): {unknown_name_message('metric', metric, valid)}")
+    thresholds: list[Threshold] = []
+    if max is not None:
+        thresholds.append(MaxRise("error_increase", "max", metric, _non_negative("error_increase", "max", max)))
+    if max_ratio is not None:
+        if registry[metric].relative:
+            raise BudgetError(f"error_increase(max_ratio=...): {metric} is measured against the reference already "
+                              "(the reference's own is 0, so no ratio): bound it with max")
+        limit = _positive("error_increase", "max_ratio", max_ratio)
+        thresholds.append(MaxRatio("error_increase", "max_ratio", metric, limit))
     return thresholds
 
 
@@ -130,6 +151,11 @@ def _energy_budget(
 #: Threshold markers by name, with the description registered for ``pytest --markers``.
 THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
     "accuracy_drop": (_accuracy_drop, "accuracy_drop(max, metric='top1', max_class_drop=None): fall in accuracy"),
+    "error_increase": (
+        _error_increase,
+        "error_increase(metric, max=None, max_ratio=None): rise of a lower-is-better metric (perplexity, mae, rmse, "
+        "kl_divergence), absolute or compressed / reference",
+    ),
     "agreement": (_agreement, "agreement(min=None, max_negative_flips=None): top-1 agreement with the reference"),
     "size_ratio": (_size_ratio, "size_ratio(min=None, max_mb=None): reference bytes / compressed bytes"),
     "compute_budget": (

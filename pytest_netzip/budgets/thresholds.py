@@ -1,7 +1,7 @@
 """Threshold kinds judge a ``Result`` and explain themselves; a verdict is what one found.
 
 Each kind is a small frozen class with its own ``describe`` and ``decide``: ``AtLeast``, ``AtMost``,
-``MaxDrop``, ``MaxRatio``, ``IntervalAtLeast`` and ``Regression``.
+``MaxDrop``, ``MaxRise``, ``MaxRatio``, ``IntervalAtLeast`` and ``Regression``.
 """
 
 from __future__ import annotations
@@ -129,6 +129,20 @@ class MaxDrop(Threshold):
         drop, where = _drop(reference, value)
         note = f"drop {drop:.4f}" + (f" in class {where}" if where is not None else "")
         return Verdict(self, value, reference, drop <= self.limit + TOLERANCE, note, where)
+
+
+@dataclass(frozen=True)
+class MaxRise(Threshold):
+    """``metric`` (lower is better) may rise above the reference's by at most ``limit``."""
+
+    def describe(self) -> str:
+        """``perplexity rise <= 0.5``."""
+        return f"{self.metric} rise <= {self.limit:g}"
+
+    def decide(self, result: Result, value: MetricValue, reference: MetricValue) -> Verdict:
+        """Pass when the rise is within ``limit``."""
+        rise = -_drop(reference, value)[0]
+        return Verdict(self, value, reference, rise <= self.limit + TOLERANCE, f"rise {rise:.4g}")
 
 
 @dataclass(frozen=True)

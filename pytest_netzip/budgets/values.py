@@ -1,4 +1,4 @@
-"""Marker keyword values checked: a share, a positive or whole number, a finite number."""
+"""Marker keyword values checked: a share, a positive, non-negative or whole number, a finite number."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ def _positive(marker: str, keyword: str, value: object) -> float:
     number = _number(marker, keyword, value)
     if number <= 0:
         raise BudgetError(f"{marker}({keyword}={value!r}) is impossible: it must be positive")
+    return number
+
+
+def _non_negative(marker: str, keyword: str, value: object) -> float:
+    number = _number(marker, keyword, value)
+    if number < 0:
+        raise BudgetError(f"{marker}({keyword}={value!r}) is impossible: it must be at least 0")
     return number
 
 

@@ -13,9 +13,12 @@ from pytest_netzip.metrics.compute import COMPUTE_METRICS
 from pytest_netzip.metrics.cost import COST_METRICS
 from pytest_netzip.metrics.detection import DETECTION_METRICS
 from pytest_netzip.metrics.energy import ENERGY_METRICS
+from pytest_netzip.metrics.language import LANGUAGE_METRICS
 from pytest_netzip.metrics.latency import LATENCY_METRICS
 from pytest_netzip.metrics.memory import MEMORY_METRICS
+from pytest_netzip.metrics.regression import REGRESSION_METRICS
 from pytest_netzip.metrics.robustness import ROBUSTNESS_METRICS
+from pytest_netzip.metrics.segmentation import SEGMENTATION_METRICS
 from pytest_netzip.metrics.size import SIZE_METRICS
 from pytest_netzip.registry import Registry
 
@@ -23,7 +26,7 @@ from pytest_netzip.registry import Registry
 READ_AGAINST_TOP1 = frozenset({"adversarial", "perturbation"})
 
 BUILTIN_METRICS: tuple[Metric[Any], ...] = (
-    *ACCURACY_METRICS, *DETECTION_METRICS, *SIZE_METRICS, *COMPUTE_METRICS, *LATENCY_METRICS, *MEMORY_METRICS,
+    *ACCURACY_METRICS, *REGRESSION_METRICS, *SEGMENTATION_METRICS, *LANGUAGE_METRICS, *DETECTION_METRICS, *SIZE_METRICS, *COMPUTE_METRICS, *LATENCY_METRICS, *MEMORY_METRICS,
     *ENERGY_METRICS, *ROBUSTNESS_METRICS, *COST_METRICS, *COMBINED_METRICS,
 )
 

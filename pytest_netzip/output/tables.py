@@ -40,12 +40,12 @@ def _escaped(text: str) -> str:
 
 
 def format_change(registry: MetricRegistry, name: str, value: float, reference: float | None, always: bool = False) -> str:
-    """The change against ``reference``: points for shares, a factor for the rest (relative metrics: only if ``always``)."""
+    """The change against ``reference``: points for shares and scores, a factor for the rest (relative metrics: only if ``always``)."""
     if reference is None or value == reference or name not in registry or (registry[name].relative and not always):
         return ""
     if not (math.isfinite(value) and math.isfinite(reference)):
         return ""  # no change to tell: the value itself says inf or nan
-    if registry[name].unit == "share":
+    if registry[name].unit in ("share", "points"):
         return f" ({value - reference:+.4f})"
     if not reference:
         return ""

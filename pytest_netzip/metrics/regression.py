@@ -1,0 +1,58 @@
+"""Regression quality from one cached forward pass: errors against the targets, r2, and fidelity to the reference."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from pytest_netzip.metrics.base import metric
+
+if TYPE_CHECKING:
+    import torch
+
+    from pytest_netzip.metrics.base import Subject
+
+
+def r2_score(values: torch.Tensor, targets: torch.Tensor) -> float:
+    """The coefficient of determination, averaged over outputs (columns) as scikit-learn's ``r2_score`` does.
+
+    An output whose targets are constant scores 1 if predicted exactly, else 0 (scikit-learn's ``force_finite``).
+    """
+    residual = ((targets - values) ** 2).sum(dim=0)
+    total = ((targets - targets.mean(dim=0)) ** 2).sum(dim=0)
+    scores = [
+        1.0 - float(res) / float(tot) if tot > 0 else (1.0 if res == 0 else 0.0)
+        for res, tot in zip(residual, total)
+    ]
+    return sum(scores) / len(scores)
+
+
+@metric("mae", "mean absolute error against the targets, over every output", higher_is_better=False)
+def mae(subject: Subject, reference: Subject) -> float:
+    """Mean absolute error."""
+    outputs = subject.regression
+    return float((outputs.values - outputs.targets).abs().mean())
+
+
+@metric("rmse", "root mean squared error against the targets, over every output", higher_is_better=False)
+def rmse(subject: Subject, reference: Subject) -> float:
+    """Root mean squared error."""
+    outputs = subject.regression
+    return math.sqrt(float(((outputs.values - outputs.targets) ** 2).mean()))
+
+
+@metric("r2", "coefficient of determination, averaged over outputs (1: exact, 0: the targets' mean)", unit="points")
+def r2(subject: Subject, reference: Subject) -> float:
+    """r2 against the targets."""
+    outputs = subject.regression
+    return r2_score(outputs.values, outputs.targets)
+
+
+@metric("output_rmse_vs_reference", "root mean squared difference between this model's values and the reference's",
+        higher_is_better=False, relative=True)
+def output_rmse_vs_reference(subject: Subject, reference: Subject) -> float:
+    """How far the values moved from the reference's."""
+    return math.sqrt(float(((subject.regression.values - reference.regression.values) ** 2).mean()))
+
+
+REGRESSION_METRICS = (mae, rmse, r2, output_rmse_vs_reference)
