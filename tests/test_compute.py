@@ -306,6 +306,24 @@ def test_static_int8_counts_the_float_macs_at_eight_bits() -> None:
     assert compute.chats == 8 * compute.macs
 
 
+def test_static_int8_counts_the_layers_it_leaves_in_float() -> None:
+    class Recurrent(nn.Module):  # the LSTM stays float: lowering runs its projections through MKL's matmul
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(3, 5, batch_first=True)
+            self.head = nn.Linear(5, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.lstm(x)[0][:, -1])
+
+    model = Recurrent().eval()
+    context = CompressionContext(device=torch.device("cpu"), example_input=torch.rand(1, 4, 3),
+                                 calibration_data=[(torch.rand(4, 4, 3), torch.zeros(4))])
+    compute = count_compute(Int8Static().apply(model, context), torch.rand(1, 4, 3))
+    lstm, head = 4 * 4 * 5 * (3 + 5), 5 * 2  # 4 gates x (input + hidden) x hidden per step, 4 steps
+    assert count_compute(model, torch.rand(1, 4, 3)).macs == compute.macs == lstm + head
+
+
 @pytest.mark.models
 def test_static_int8_resnet18_matches_the_netzip_papers_chats() -> None:
     torchvision = pytest.importorskip("torchvision")

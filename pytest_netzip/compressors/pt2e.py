@@ -11,6 +11,7 @@ This module imports torch and torchao; the compressors import it when they run.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +20,8 @@ from torch import fx, nn
 from torch.utils._pytree import tree_flatten, tree_map
 from typing_extensions import override
 
-from pytest_netzip.data.inputs import arguments
-from pytest_netzip.errors import CompressionError
+from pytest_netzip.data.inputs import arguments, convention_error
+from pytest_netzip.errors import CompressionError, CompressorUnsupported
 
 
 class Signature:
@@ -28,6 +29,7 @@ class Signature:
     program takes positional arguments only."""
 
     def __init__(self, model: nn.Module) -> None:
+        self.model = type(model).__name__
         self.signature = inspect.signature(model.forward)
 
     def positional(self, inputs: Any) -> tuple[Any, ...]:
@@ -36,16 +38,25 @@ class Signature:
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """``args`` and ``kwargs`` as positional arguments, the parameters between them given their defaults;
-        CompressionError where ``forward`` takes ``*args`` or ``**kwargs``."""
+        CompressorUnsupported where an input would land in ``*args`` or ``**kwargs``, which no position holds."""
         if not kwargs:
             return args
-        variadic = [p.name for p in self.signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        if variadic:
-            raise CompressionError(f"forward(..., {', '.join(variadic)}) takes variadic arguments, which a captured "
-                                   "int8 program cannot pass: feed positional inputs (a tuple) instead of a dict")
-        bound = self.signature.bind(*args, **kwargs)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise CompressionError(str(convention_error(self.model, args, kwargs, exc))) from None
         bound.apply_defaults()
-        return tuple(bound.arguments.values())
+        positional: list[Any] = []
+        for name, parameter in self.signature.parameters.items():
+            value = bound.arguments[name]
+            if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+                positional.append(value)
+            elif value is not parameter.default and value not in ((), {}):  # *args, **kwargs and keyword-only ones
+                raise CompressorUnsupported(
+                    f"forward's {name} would take {value!r:.60}, which a captured int8 program cannot pass (it takes "
+                    "positional arguments only)"
+                )
+        return tuple(positional)
 
 
 def _batch_dims(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -71,7 +82,9 @@ def _capture(model: nn.Module, args: tuple[Any, ...]) -> fx.GraphModule:
     """
     dims = _batch_dims(args)
     try:
-        return torch.export.export(model, args, dynamic_shapes=dims, strict=True).module()
+        with warnings.catch_warnings():  # dynamo's notes on the model's side effects: the capture copes, or falls back
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.export.export(model, args, dynamic_shapes=dims, strict=True).module()
     except Exception as strict_error:
         try:
             return torch.export.export(model, args, dynamic_shapes=dims).module()

@@ -47,9 +47,40 @@ def arguments(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
 
 
 def call(model: nn.Module | Any, inputs: Any) -> Any:
-    """``model`` run on ``inputs``: ``model(x)``, ``model(*inputs)`` or ``model(**inputs)``."""
+    """``model`` run on ``inputs``: ``model(x)``, ``model(*inputs)`` or ``model(**inputs)``.
+
+    A DataError explains the convention where the model's ``forward`` cannot take the arguments so made.
+    """
     args, kwargs = arguments(inputs)
-    return model(*args, **kwargs)
+    try:
+        return model(*args, **kwargs)
+    except TypeError as exc:
+        if len(args) == 1 and not kwargs or _takes(model, args, kwargs):
+            raise
+        raise convention_error(type(model).__name__, args, kwargs, exc) from exc
+
+
+def convention_error(model: str, args: tuple[Any, ...], kwargs: dict[str, Any], error: Exception) -> DataError:
+    """What to tell a user whose ``model``'s ``forward`` cannot take the arguments netzip made of the inputs."""
+    passed = f"{len(args)} positional arguments" if args else f"keyword arguments {', '.join(kwargs)}"
+    return DataError(
+        f"{model}.forward cannot take the inputs as {passed} ({error}): netzip passes a tuple or list "
+        "of inputs as positional arguments and a dict as keyword arguments; to pass one tuple, list or dict as a "
+        "single argument, wrap it in a 1-tuple: (inputs,)"
+    )
+
+
+def _takes(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether ``model``'s signature accepts ``args`` and ``kwargs`` (True where it cannot be read)."""
+    import inspect
+
+    try:
+        inspect.signature(getattr(model, "forward", model)).bind(*args, **kwargs)
+    except TypeError:
+        return False
+    except ValueError:  # a builtin without a signature
+        return True
+    return True
 
 
 def bound(model: nn.Module | Any, inputs: Any) -> Callable[[], Any]:

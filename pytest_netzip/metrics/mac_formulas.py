@@ -2,8 +2,8 @@
 
 Attention (every scaled-dot-product kernel, ``nn.MultiheadAttention``'s and
 ``nn.TransformerEncoderLayer``'s fast paths), the recurrent layers (LSTM, GRU, RNN, their cells)
-and the int8 kernels that static quantisation lowers to (oneDNN's, and the legacy ``quantized::``
-ones). Each op is counted as a whole, so the count does not depend on which kernel it reaches on
+and the kernels that static quantisation lowers to (oneDNN's int8 ones, MKL's float matmul for the
+layers left in float, and the legacy ``quantized::`` ones). Each op is counted as a whole, so the count does not depend on which kernel it reaches on
 a machine. The convention is torch's counter's: a MAC is one multiply-accumulate of a matrix
 product or a convolution; softmax, activations, norms, the gates' elementwise products and biases
 are not counted, and attention is counted dense (a causal mask's skipped half too).
@@ -132,6 +132,11 @@ def _int8_linear(a: Mapping[str, Any], out: torch.Tensor) -> list[Product]:
     return [Product(a["qx"].numel() * out.shape[-1], bits(a["qx"], a["qw"]))]
 
 
+def _mkl_linear(a: Mapping[str, Any], out: torch.Tensor) -> list[Product]:
+    """MKL's float matmul that freezing lowers a float ``nn.Linear`` to; ``ORI_W`` is the original weight."""
+    return [_projection(a["X"], a["ORI_W"])]
+
+
 def _legacy_int8_linear(a: Mapping[str, Any], out: torch.Tensor) -> list[Product]:
     """``quantized::linear*``: int8 weights; the dynamic kernels quantise the inputs to 8 bits first."""
     return [Product(a["X"].numel() * out.shape[-1], 8)]
@@ -175,6 +180,7 @@ FORMULAS: dict[str, Formula] = {
     **{f"aten::{op}": _cell for op in ("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")},
     **{f"onednn::{op}": _int8_convolution for op in _ONEDNN_CONVOLUTIONS},
     **{f"onednn::{op}": _int8_linear for op in _ONEDNN_LINEAR},
+    "mkl::_mkl_linear": _mkl_linear,
     **{f"quantized::{op}": _legacy_int8_linear for op in _LEGACY_LINEAR},
     **{f"quantized::{op}": _legacy_int8_convolution for op in _LEGACY_CONVOLUTIONS},
 }
