@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_netzip.metrics.memory import peak_memory_bytes
+from pytest_netzip.metrics.memory import held_tensors, peak_memory_bytes
 from tests.helpers import write_test
 
 CPU = torch.device("cpu")
@@ -67,6 +67,20 @@ def test_the_activation_peak_matches_the_growth_of_peak_resident_memory() -> Non
     counted = peak_memory_bytes(model, example, CPU) - 1000 * 4
     assert counted == 2 * 50_000 * 1000 * 4  # the repeat and its double are alive together
     assert grown == pytest.approx(counted, rel=0.1)
+
+
+def test_an_int8_programs_packed_weights_are_counted() -> None:
+    from pytest_netzip.compressors import CompressionContext, Int8Static
+
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 16, 3), nn.Flatten(), nn.Linear(16 * 4 * 4, 4))
+    context = CompressionContext(device=torch.device("cpu"), example_input=torch.rand(1, 3, 8, 8),
+                                 calibration_data=[(torch.rand(4, 3, 8, 8), torch.zeros(4))])
+    program = Int8Static().apply(model.eval(), context)
+    peak = peak_memory_bytes(program, torch.rand(1, 3, 8, 8), torch.device("cpu"))
+    packed = [tensor for tensor in held_tensors(program) if tensor.is_mkldnn]
+    assert packed  # lowering packs the convolution weights for oneDNN, outside parameters() and buffers()
+    weights = sum(parameter.numel() * parameter.element_size() for parameter in program.parameters())
+    assert peak >= weights + sum(tensor.numel() * tensor.element_size() for tensor in packed)
 
 
 def test_memory_budget_takes_its_own_batch_size(project: pytest.Pytester) -> None:

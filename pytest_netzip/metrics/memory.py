@@ -24,8 +24,42 @@ def storages(tensor: torch.Tensor) -> list[torch.UntypedStorage]:
 
 
 def resident_storages(tensors: list[torch.Tensor]) -> dict[int, int]:
-    """Bytes of the distinct storages behind ``tensors``, by address (shared storage counted once)."""
-    return {storage.data_ptr(): storage.nbytes() for tensor in tensors for storage in storages(tensor)}
+    """Bytes of the distinct storages behind ``tensors``, by address (shared storage counted once).
+
+    An opaque tensor (oneDNN's packed weights) shows no storage: its elements are counted, keyed by the tensor.
+    """
+    resident: dict[int, int] = {}
+    for tensor in tensors:
+        if tensor.is_mkldnn:
+            resident[id(tensor)] = tensor.numel() * tensor.element_size()
+            continue
+        resident.update((storage.data_ptr(), storage.nbytes()) for storage in storages(tensor))
+    return resident
+
+
+def held_tensors(model: nn.Module) -> list[torch.Tensor]:
+    """Every tensor ``model`` keeps: its parameters and buffers, and the tensors its modules hold as plain
+    attributes or in modules outside its tree (an int8 program's lowered graphs: packed weights, constants)."""
+    import torch
+    from torch import nn
+
+    found: list[torch.Tensor] = []
+    seen: set[int] = set()
+    pending: list[object] = [model]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, torch.Tensor):
+            found.append(value)
+        elif isinstance(value, nn.Module):
+            pending.extend(vars(value).values())  # _parameters, _buffers and _modules among them
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+    return found
 
 
 def _live_bytes(resident: set[int]) -> Any:
@@ -68,7 +102,8 @@ def _live_bytes(resident: set[int]) -> Any:
 
 
 def peak_memory_bytes(model: nn.Module, inputs: Any, device: torch.device) -> int:
-    """Peak bytes of one ``model(inputs)`` call: parameters, buffers and inputs, plus the activation peak.
+    """Peak bytes of one ``model(inputs)`` call: every tensor the model keeps (:func:`held_tensors`) and the
+    inputs, plus the activation peak.
 
     On CUDA the activation peak is the caching allocator's ``max_memory_allocated`` over the call;
     elsewhere it is the most bytes of tensor storage that the call's ops held alive at once (scratch
@@ -79,10 +114,10 @@ def peak_memory_bytes(model: nn.Module, inputs: Any, device: torch.device) -> in
     from torch.utils._pytree import tree_leaves
 
     leaves = [leaf for leaf in tree_leaves(inputs) if hasattr(leaf, "untyped_storage")]
-    resident = resident_storages([*model.parameters(), *model.buffers(), *leaves])
     run = bound(model, inputs)
     with torch.inference_mode():
-        run()
+        run()  # first: what the model makes and keeps on its first call (a lowered program) is resident after it
+        resident = resident_storages([*held_tensors(model), *leaves])
         if device.type == "cuda":
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
