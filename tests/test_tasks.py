@@ -501,7 +501,7 @@ def test_integer_targets_are_ambiguous_until_declared_whatever_runs_first(
     regression_project: pytest.Pytester, tests: str
 ) -> None:
     write_test(regression_project, AMBIGUOUS + tests)
-    result = regression_project.runpytest("--netzip", "-p", "no:randomly")
+    result = regression_project.runpytest("--netzip")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*the model returns a float32 tensor of shape (4, 1) and the targets are an int64 tensor of shape (4,): "
@@ -869,3 +869,4 @@ def test_robustness_on_token_ids_is_unavailable(pytester: pytest.Pytester) -> No
         "*attacks and perturbations need continuous inputs; netzip_data's are an int64 tensor of shape (8, 5) (token "
         "ids or other integers)*",
     ])
+
