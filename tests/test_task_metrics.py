@@ -302,4 +302,3 @@ def test_streamed_tasks_keep_no_batch_of_logits(shape: tuple[int, ...], targets:
         alive = [tensor for made in Tracked.made if (tensor := made()) is not None and tensor.nbytes >= batch_bytes]
     assert bool(alive) is kept  # while the outputs live: what they hold, or anything else that kept the logits
     assert outputs.samples == 40
-
