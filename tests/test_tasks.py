@@ -870,3 +870,16 @@ def test_robustness_on_token_ids_is_unavailable(pytester: pytest.Pytester) -> No
         "ids or other integers)*",
     ])
 
+
+
+def test_error_increase_without_a_bound_names_only_the_bounds(regression_project: pytest.Pytester) -> None:
+    # known bug, left failing for the owner (not committed): the message offers metric=... as a threshold
+    write_test(regression_project, """
+        @pytest.mark.netzip(compressors=["shift"])
+        @pytest.mark.error_increase(metric="mae")
+        def test_gated():
+            pass
+        """)
+    result = regression_project.runpytest("--netzip")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*error_increase sets no threshold: give at least one of max, max_ratio"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -186,6 +187,14 @@ THRESHOLD_MARKERS: dict[str, tuple[Callable[..., list[Threshold]], str]] = {
 }
 
 
+def _bounds(parse: Callable[..., list[Threshold]]) -> list[str]:
+    """The optional keywords of a marker that set a bound (``max_drop``, ``p50_ms``), not those that configure it."""
+    return [
+        name for name, parameter in inspect.signature(parse).parameters.items()
+        if parameter.default is None and re.fullmatch(r"(max|min)(_\w+)?|p\d+_ms", name)
+    ]
+
+
 def parse_marker(mark: pytest.Mark, registry: MetricRegistry) -> list[Threshold]:
     """The thresholds of one threshold marker; raises BudgetError naming the bad word."""
     parse, _ = THRESHOLD_MARKERS[mark.name]
@@ -200,5 +209,5 @@ def parse_marker(mark: pytest.Mark, registry: MetricRegistry) -> list[Threshold]
     except TypeError as exc:  # a required keyword is missing
         raise BudgetError(f"{mark.name}: {str(exc).replace('_' + mark.name + '()', '').strip()}") from None
     if not thresholds:
-        raise BudgetError(f"{mark.name} sets no threshold: give at least one of {', '.join(keywords)}")
+        raise BudgetError(f"{mark.name} sets no threshold: give at least one of {', '.join(_bounds(parse))}")
     return thresholds

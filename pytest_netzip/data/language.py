@@ -85,6 +85,7 @@ class LanguageCollector:
 
     def add(self, output: Any, targets: Any, where: str, inputs: Any, reference_output: Any = None) -> None:
         """Score one batch of token logits against its targets and the reference's logits on the same sequences."""
+        import torch
         import torch.nn.functional as F
 
         from pytest_netzip.data.fingerprint import fingerprint
@@ -98,7 +99,7 @@ class LanguageCollector:
             raise DataError(f"{where}: the model scores {logits.shape[1]} positions per sequence, the targets hold "
                             f"{targets.shape[1]}")
         self.fingerprints.append(fingerprint(targets, len(targets)))
-        targets = targets.to(logits.device)
+        targets = targets.to(logits.device, torch.long)  # gather takes int64 indices; uint8 ones would not do
         self.samples += len(logits)
         self.nonfinite += int((~logits.isfinite()).flatten(1).any(dim=1).sum())
         if _targets_are_inputs(targets, inputs):  # HuggingFace-style labels: position t predicts token t + 1

@@ -55,7 +55,7 @@ class Predictions:
 
 def confusion_matrix(predicted: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``matrix[t, p]`` counts samples of class ``t`` predicted as ``p``."""
-    flat = targets * num_classes + predicted
+    flat = targets.long() * num_classes + predicted.long()  # in int64: uint8 masks would wrap
     return flat.bincount(minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
@@ -68,7 +68,7 @@ def class_indices(targets: torch.Tensor, where: str) -> torch.Tensor:
         hint = " (one-hot targets: use .argmax(dim=1))" if indices.ndim == 2 and indices.is_floating_point() else ""
         raise DataError(f"{where}: a classifier's targets are class indices, a 1-D integer tensor; got "
                         f"{describe(targets)}{hint}")
-    return indices
+    return indices.long()
 
 
 @dataclass

@@ -71,6 +71,8 @@ class SegmentationCollector:
 
     def add(self, output: Any, targets: Any, where: str, inputs: Any, reference_output: Any = None) -> None:
         """Score one batch of logits against its class maps and the reference's logits on the same images."""
+        import torch
+
 
         from pytest_netzip.data.fingerprint import fingerprint
         from pytest_netzip.data.predictions import confusion_matrix
@@ -83,7 +85,7 @@ class SegmentationCollector:
         if targets.shape != labels.shape:
             raise DataError(f"{where}: the model scores {tuple(labels.shape[1:])} pixels per image, the targets hold "
                             f"{tuple(targets.shape[1:])}: resize one to the other")
-        targets = targets.to(labels.device)
+        targets = targets.to(labels.device, torch.long)  # uint8 masks: 255 and class arithmetic in int64
         ignored = (targets == -100) | ((targets == 255) & (classes <= 255))
         scored = ~ignored
         wrong = scored & ((targets < 0) | (targets >= classes))
