@@ -1,0 +1,26 @@
+"""What each compressed tiny GPT-2 must still do before it ships: predict the grammar's next word as fp32 does."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.netzip(compressors=["fp16", "bf16"])
+@pytest.mark.error_increase(metric="perplexity", max_ratio=1.01)
+@pytest.mark.error_increase(metric="kl_divergence", max=0.001)
+@pytest.mark.accuracy_drop(metric="token_accuracy", max=0.005)
+@pytest.mark.size_ratio(min=1.9)
+def test_half_precision(netzip_result) -> None:
+    """Half precision: perplexity within 1%, next-word distributions within 0.001 nats (KL from fp32's),
+    the same likeliest next word at 99% of the positions, half the checkpoint."""
+    assert netzip_result.metrics["token_agreement"] >= 0.99
+
+
+@pytest.mark.netzip(compressors=["prune_l1"])
+@pytest.mark.error_increase(metric="perplexity", max_ratio=1.15)
+@pytest.mark.error_increase(metric="kl_divergence", max=0.1)
+@pytest.mark.accuracy_drop(metric="token_accuracy", max=0.02)
+def test_magnitude_pruning(netzip_result) -> None:
+    """prune_l1 prunes nn.Linear and nn.Conv2d: in GPT-2 that is only the lm_head (the blocks are transformers'
+    Conv1D). Half its weights zeroed: perplexity up by at most 15%, the likeliest word kept at 88% of positions."""
+    assert netzip_result.metrics["token_agreement"] >= 0.88
