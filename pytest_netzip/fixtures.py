@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from pytest_netzip.compressors import Compressor
     from pytest_netzip.data.batches import BatchFormat
     from pytest_netzip.evaluation import Result
+    from pytest_netzip.reporting import NetzipReport
     from pytest_netzip.session import NetzipSession
 
 SESSION_KEY = pytest.StashKey["NetzipSession"]()
+REPORT_KEY = pytest.StashKey["NetzipReport"]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
 RESULT_KEY = pytest.StashKey["Result"]()
 

@@ -19,7 +19,7 @@ from pytest_netzip.budgets.thresholds import Verdict
 from pytest_netzip.errors import (
     MetricUnavailable,
 )
-from pytest_netzip.fixtures import PLAN_KEY, RESULT_KEY, SESSION_KEY, fail_with
+from pytest_netzip.fixtures import PLAN_KEY, REPORT_KEY, RESULT_KEY, SESSION_KEY, fail_with
 from pytest_netzip.markers import NETZIP_MARKER, is_netzip, stray_thresholds
 from pytest_netzip.metrics import is_number
 from pytest_netzip.plan import ItemPlan, MarkerReading, evaluate
@@ -72,8 +72,12 @@ def pytest_configure(config: pytest.Config) -> None:
         except ReportError as exc:
             raise pytest.UsageError(f"--netzip-report: {exc}") from None
     if settings.enabled:
+        from pytest_netzip.reporting import NetzipReport
         from pytest_netzip.session import NetzipSession
 
+        report = NetzipReport(settings, config)
+        config.stash[REPORT_KEY] = report
+        config.pluginmanager.register(report, "netzip-report")
         session = NetzipSession(settings, config)
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "netzip-session")
@@ -137,7 +141,7 @@ def _note_stray_thresholds(config: pytest.Config, items: list[pytest.Item]) -> N
         stray = stray_thresholds(item, registered) if not is_netzip(item) else []
         if stray:
             marks = ", ".join(f"@pytest.mark.{name}" for name in stray)
-            config.stash[SESSION_KEY].notes.append(
+            config.stash[REPORT_KEY].notes.append(
                 f"{item.nodeid} has {marks} but no @pytest.mark.netzip(compressors=[...]): netzip does not check it"
             )
 
@@ -154,7 +158,7 @@ def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted:
         (selected if variant is None or hits else deselected).append(item)
     unmatched = [name for name in wanted if name not in matched]
     if unmatched:
-        config.stash[SESSION_KEY].notes.append(f"--netzip-compressors: no collected test uses {', '.join(unmatched)}")
+        config.stash[REPORT_KEY].notes.append(f"--netzip-compressors: no collected test uses {', '.join(unmatched)}")
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
@@ -169,8 +173,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
     if _variant_of(item) is not None:
-        session = item.config.stash.get(SESSION_KEY, None)
-        regressions = session.regression_thresholds(item.nodeid) if session is not None else []
+        report = item.config.stash.get(REPORT_KEY, None)
+        regressions = report.regression_thresholds(item.nodeid) if report is not None else []
         item.stash[PLAN_KEY] = ItemPlan.of(item, item.config.stash[READINGS_KEY].get(_test_key(item)), regressions)
 
 
