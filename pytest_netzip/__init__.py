@@ -25,7 +25,7 @@ from pytest_netzip.errors import (
 )
 from pytest_netzip.metrics import Metric, metric
 
-_LAZY = {"Result": "pytest_netzip.evaluation", "evaluate": "pytest_netzip.evaluation"}
+_LAZY = {"Result": "pytest_netzip.results", "evaluate": "pytest_netzip.results"}
 
 
 def __getattr__(name: str) -> object:

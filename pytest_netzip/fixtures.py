@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 
     from pytest_netzip.compressors import Compressor
     from pytest_netzip.data.batches import BatchFormat
-    from pytest_netzip.evaluation import Result
     from pytest_netzip.reporting import NetzipReport
+    from pytest_netzip.results import Result
     from pytest_netzip.session import NetzipSession
 
 SESSION_KEY = pytest.StashKey["NetzipSession"]()
-REPORT_KEY = pytest.StashKey["NetzipReport"]()
+REPORT_KEY: pytest.StashKey[NetzipReport] = pytest.StashKey()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
 RESULT_KEY = pytest.StashKey["Result"]()
 

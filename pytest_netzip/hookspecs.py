@@ -8,8 +8,8 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_netzip.compressors import Compressor
-    from pytest_netzip.evaluation import Result
     from pytest_netzip.metrics import Metric
+    from pytest_netzip.results import Result
 
 
 @pytest.hookspec

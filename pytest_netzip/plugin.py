@@ -27,7 +27,7 @@ from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
 
 if TYPE_CHECKING:
-    from pytest_netzip.evaluation import Result
+    from pytest_netzip.results import Result
 
 #: The verdicts of each netzip item's thresholds, for its record.
 VERDICTS_KEY = pytest.StashKey[list[Verdict]]()

@@ -16,9 +16,10 @@ from pytest_netzip.data.space import InputSpace
 from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
 from pytest_netzip.devices import device_of, on_device, to_device
 from pytest_netzip.errors import CompressionError, DataError
-from pytest_netzip.evaluation import Result, Subject
+from pytest_netzip.evaluation import Subject
 from pytest_netzip.metrics import Metric, MetricRegistry
 from pytest_netzip.model_cache import ModelCache
+from pytest_netzip.results import Result
 from pytest_netzip.settings import Settings
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from torch import nn
 from pytest_netzip.data.batches import EvalData
 from pytest_netzip.data.predictions import Predictions
 from pytest_netzip.errors import MetricUnavailable
-from pytest_netzip.evaluation import Subject, evaluate
+from pytest_netzip.evaluation import Subject
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.metrics.accuracy import (
     class_accuracy,
@@ -31,6 +31,7 @@ from pytest_netzip.metrics.size import (
     deflated_size,
     serialized_state_dict,
 )
+from pytest_netzip.results import evaluate
 
 # Four samples, three classes: predicted 0, 2, 1, 0 for targets 0, 1, 1, 2.
 LOGITS = torch.tensor([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, 3.0, 2.0], [3.0, 1.0, 2.0]])

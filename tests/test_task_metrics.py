@@ -18,7 +18,7 @@ from pytest_netzip.data.batches import EvalData
 from pytest_netzip.data.language import TokenOutputs
 from pytest_netzip.data.scoring import predict
 from pytest_netzip.errors import DataError
-from pytest_netzip.evaluation import evaluate
+from pytest_netzip.results import evaluate
 
 CPU = torch.device("cpu")
 LANGUAGE = ("perplexity", "token_accuracy", "token_agreement", "kl_divergence")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pytest_netzip.budgets.thresholds import Verdict, explain
 
 if TYPE_CHECKING:
-    from pytest_netzip.evaluation import Result
+    from pytest_netzip.results import Result
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pytest_netzip.metrics.base import TOLERANCE
 from pytest_netzip.metrics.latency import CONFIDENCE
 
 if TYPE_CHECKING:
-    from pytest_netzip.evaluation import Result
+    from pytest_netzip.results import Result
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,6 @@ class SegmentationCollector:
         """Score one batch of logits against its class maps and the reference's logits on the same images."""
         import torch
 
-
         from pytest_netzip.data.fingerprint import fingerprint
         from pytest_netzip.data.predictions import confusion_matrix
 

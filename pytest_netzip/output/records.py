@@ -9,7 +9,7 @@ from pytest_netzip.errors import MetricUnavailable
 
 if TYPE_CHECKING:
     from pytest_netzip.budgets.thresholds import Verdict
-    from pytest_netzip.evaluation import Result
+    from pytest_netzip.results import Result
 
 
 #: The CPU pressure read with each timing, which the table's title shows.
