@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 from pytest_netzip.data.batches import BatchFormat
-from pytest_netzip.errors import CompressionError
+from pytest_netzip.errors import CompressionError, CompressorUnsupported
 
 
 def _silent(message: str) -> None:
@@ -70,7 +70,8 @@ class Compressor:
 
     A subclass is a frozen dataclass whose fields are its parameters, sets ``name`` and implements
     :meth:`transform`. :meth:`apply` hands ``transform`` a private deep copy, so the reference model
-    is never mutated whatever the subclass does::
+    is never mutated whatever the subclass does, and refuses (``CompressorUnsupported``, so that the
+    items skip saying why) a result equal to the reference unless ``allow_noop=True``::
 
         @dataclass(frozen=True)
         class HalfLinear(Compressor):
@@ -84,6 +85,8 @@ class Compressor:
     """
 
     name: ClassVar[str] = ""
+    #: Accept a compressed model equal to the reference (otherwise ``apply`` refuses it as unsupported).
+    allow_noop: bool = dataclasses.field(default=False, kw_only=True)
 
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         """Compress ``model`` (a copy the caller owns, free to modify) and return the result."""
@@ -106,7 +109,16 @@ class Compressor:
                 f"compressor {self.id} returned {type(compressed).__name__}, not an nn.Module: its transform must "
                 "return the compressed model"
             )
+        if not self.allow_noop and same_model(model, compressed):
+            raise CompressorUnsupported(self.unchanged(model))
         return compressed.eval()
+
+    def unchanged(self, model: nn.Module) -> str:
+        """Why the compressed model equals ``model``: the message of the items' skip (a subclass says more)."""
+        return (
+            f"{self.id} changed nothing in {type(model).__name__}: no layer or weight differs from the reference "
+            "(allow_noop=True accepts that)"
+        )
 
     @property
     def id(self) -> str:
@@ -124,6 +136,38 @@ class Compressor:
 
     def __str__(self) -> str:
         return self.id
+
+
+def same_model(first: nn.Module, second: nn.Module) -> bool:
+    """Whether two models are one model: the same module types under the same names, and equal state.
+
+    Every parameter and buffer must have the same name, tensor type (a quantised tensor subclass is a
+    change), dtype, shape, device and values.
+    """
+    import torch
+
+    if [(name, type(module)) for name, module in first.named_modules()] != [
+        (name, type(module)) for name, module in second.named_modules()
+    ]:
+        return False
+    state, other = first.state_dict(keep_vars=True), second.state_dict(keep_vars=True)
+    if list(state) != list(other):
+        return False
+    for key, value in state.items():
+        theirs = other[key]
+        if not (isinstance(value, torch.Tensor) and isinstance(theirs, torch.Tensor)):
+            if value != theirs:
+                return False
+        elif (type(value), value.dtype, value.shape, value.device) != (type(theirs), theirs.dtype, theirs.shape,
+                                                                       theirs.device):
+            return False
+        else:
+            try:
+                if not torch.equal(value.detach(), theirs.detach()):
+                    return False
+            except (NotImplementedError, RuntimeError, TypeError):  # a tensor subclass that cannot compare
+                return False
+    return True
 
 
 def check_compressor(compressor: object) -> Compressor:
