@@ -14,12 +14,15 @@ from pytest_netzip.compressors.distill import Distill
 from pytest_netzip.compressors.lowrank import LowRank
 from pytest_netzip.compressors.pipeline import Pipeline
 from pytest_netzip.compressors.prune import PruneL1, PruneRandom, PruneStructured
-from pytest_netzip.compressors.quantize import Int8Dynamic, Int8QAT, Int8Static
+from pytest_netzip.compressors.quantize import Float8, Int8Dynamic, Int8QAT, Int8Static
+from pytest_netzip.compressors.sparse import Sparse24
+from pytest_netzip.compressors.weight_only import Float8WeightOnly, Int4WeightOnly, Int8WeightOnly
 from pytest_netzip.errors import CompressionError, CompressorUnsupported
 from pytest_netzip.registry import Registry
 
 BUILTIN_COMPRESSORS: tuple[type[Compressor], ...] = (
     FP16, BF16, Int8Dynamic, Int8Static, Int8QAT, PruneL1, PruneRandom, PruneStructured, LowRank,
+    Int8WeightOnly, Float8WeightOnly, Int4WeightOnly, Float8, Sparse24,
 )
 
 
@@ -63,12 +66,17 @@ __all__ = [
     "Distill",
     "check_compressor",
     "FP16",
+    "Float8",
+    "Float8WeightOnly",
+    "Int4WeightOnly",
     "Int8Dynamic",
     "Int8QAT",
     "Int8Static",
+    "Int8WeightOnly",
     "LowRank",
     "Pipeline",
     "PruneL1",
     "PruneRandom",
     "PruneStructured",
+    "Sparse24",
 ]

@@ -41,20 +41,131 @@ def _import_torchao_quantization() -> ModuleType:
     return cast(ModuleType, torchao.quantization)  # torchao has no type information
 
 
+def is_quantised(tensor: object) -> bool:
+    """Whether ``tensor`` is one of torchao's quantised tensor subclasses (Int8Tensor, Float8Tensor, ...)."""
+    import torch
+
+    return isinstance(tensor, torch.Tensor) and type(tensor) not in (torch.Tensor, torch.nn.Parameter)
+
+
+def quantise_linears(model: nn.Module, config: Any, compressor: Compressor, ctx: CompressionContext,
+                     apply: Callable[[nn.Module, Any], Any] | None = None) -> nn.Module:
+    """``model`` with every nn.Linear quantised by torchao's ``config`` (``apply``, default ``quantize_``).
+
+    Recurrent layers (nn.LSTM, nn.GRU, nn.RNN) are first rewritten as nn.Linear gate projections
+    (:mod:`pytest_netzip.compressors.recurrent`, checked against torch's), so that they are quantised too.
+    A model in which no layer got quantised is refused with ``compressor.unchanged``.
+    """
+    from pytest_netzip.compressors.recurrent import decompose_recurrent
+
+    quantization = _import_torchao_quantization()
+    model, _ = decompose_recurrent(model, ctx.example_input, compressor.id)
+    with warnings.catch_warnings():  # deprecation notices are torchao's business, not the user's
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        (apply or quantization.quantize_)(model, config)
+    if not compressor.allow_noop and not any(is_quantised(tensor) for tensor in model.state_dict(keep_vars=True).values()):
+        raise CompressorUnsupported(compressor.unchanged(model))
+    if ctx.example_input is not None:
+        import torch
+
+        from pytest_netzip.compressors.base import describe_failure
+
+        try:
+            with torch.no_grad():
+                call(model, ctx.example_input)
+        except Exception as exc:
+            raise CompressorUnsupported(
+                f"{compressor.id} cannot quantise {type(model).__name__}: the quantised model fails on the example "
+                f"input ({describe_failure(exc)})"
+            ) from exc
+    return model
+
+
+def quantise_float8(model: nn.Module, config: Any, compressor: Compressor, ctx: CompressionContext) -> nn.Module:
+    """:func:`quantise_linears` for a float8 ``config``, leaving in float the nn.Linear layers with a row of zeros
+    (torchao scales each row by its largest magnitude: a row of zeros would be 0/0, NaN outputs) and
+    nn.MultiheadAttention's projections."""
+    from torch import nn
+
+    quantization = _import_torchao_quantization()
+    zero_rows: list[str] = []
+    # nn.MultiheadAttention reads its out_proj's weight itself, with matmuls that float8 tensors do not implement
+    owned = {id(child) for module in model.modules() if isinstance(module, nn.MultiheadAttention)
+             for child in module.modules()}
+
+    def eligible(module: nn.Module, name: str) -> bool:
+        if not isinstance(module, nn.Linear) or is_quantised(module.weight) or id(module) in owned:
+            return False
+        if bool((module.weight.detach().abs().amax(dim=1) == 0).any()):
+            zero_rows.append(name)
+            return False
+        return True
+
+    model = quantise_linears(model, config, compressor, ctx,
+                             apply=lambda module, config: quantization.quantize_(module, config, filter_fn=eligible))
+    if zero_rows:
+        ctx.report(f"{compressor.id}: {', '.join(zero_rows)} left in float: a row of zero weights has no float8 scale")
+    return model
+
+
 @dataclass(frozen=True)
-class Int8Dynamic(Compressor):
-    """int8 weights for every ``nn.Linear``, activations quantised to int8 on the fly per batch."""
+class _TorchaoLinears(Compressor):
+    """A compressor that quantises nn.Linear layers (and recurrent layers decomposed into them) with torchao."""
+
+    @override
+    def unchanged(self, model: nn.Module) -> str:
+        return (
+            f"{self.id} found no layer it quantises in {type(model).__name__}: it quantises nn.Linear layers "
+            "(and nn.LSTM, nn.GRU and nn.RNN, rewritten as nn.Linear gate projections)"
+        )
+
+
+@dataclass(frozen=True)
+class Int8Dynamic(_TorchaoLinears):
+    """int8 weights for every ``nn.Linear``, activations quantised to int8 on the fly per batch.
+
+    nn.LSTM, nn.GRU and nn.RNN layers are rewritten as nn.Linear gate projections (the same math,
+    checked to 1e-5 against torch's) and quantised too.
+    """
 
     name: ClassVar[str] = "int8_dynamic"
 
     @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         quantization = _import_torchao_quantization()
-        with warnings.catch_warnings():  # deprecation notices are torchao's business, not the user's
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            quantization.quantize_(model, quantization.Int8DynamicActivationInt8WeightConfig())
-        return model
+        return quantise_linears(model, quantization.Int8DynamicActivationInt8WeightConfig(), self, ctx)
+
+
+def require_cuda(compressor: str, ctx: CompressionContext, capability: tuple[int, int], why: str) -> None:
+    """Refuse, as unsupported, a device other than a CUDA GPU of at least ``capability`` (``why`` says what needs it)."""
+    import torch
+
+    if ctx.device.type != "cuda":
+        raise CompressorUnsupported(f"{compressor} needs a CUDA GPU (compute capability {capability[0]}.{capability[1]} "
+                                    f"or newer), not {ctx.device.type}: {why}")
+    found = torch.cuda.get_device_capability(ctx.device)
+    if found < capability:
+        raise CompressorUnsupported(
+            f"{compressor} needs compute capability {capability[0]}.{capability[1]} or newer, "
+            f"{torch.cuda.get_device_name(ctx.device)} has {found[0]}.{found[1]}: {why}"
+        )
+
+
+@dataclass(frozen=True)
+class Float8(_TorchaoLinears):
+    """float8 (e4m3) weights and activations, scaled per row, for every ``nn.Linear`` (torchao's
+    Float8DynamicActivationFloat8WeightConfig): CUDA GPUs of compute capability 8.9 or newer only."""
+
+    name: ClassVar[str] = "float8"
+
+    @override
+    def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        require_cuda(self.id, ctx, (8, 9), "torchao's float8 matmuls run on Ada, Hopper and newer GPUs")
+        quantization = _import_torchao_quantization()
+        granularity = quantization.PerRow()
+        config = quantization.Float8DynamicActivationFloat8WeightConfig(granularity=granularity)
+        return quantise_float8(model.to(ctx.device), config, self, ctx)
 
 
 def _require_x86_cpu(compressor: str, ctx: CompressionContext) -> None:
