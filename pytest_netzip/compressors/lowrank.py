@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor
-from pytest_netzip.errors import CompressionError
+from pytest_netzip.compressors.base import CompressionContext, Compressor, describe_failure
+from pytest_netzip.data.inputs import call
+from pytest_netzip.errors import CompressorUnsupported
 
 if TYPE_CHECKING:
     import torch
@@ -72,12 +73,43 @@ def _factor_conv(layer: nn.Conv2d, rank: int | None, energy: float) -> nn.Module
     return nn.Sequential(squeeze, middle, expand)
 
 
+def _called(model: nn.Module, candidates: list[nn.Module], example_input: Any) -> set[nn.Module]:
+    """Those of ``candidates`` that the model calls as modules on ``example_input``.
+
+    A layer that is never called has its weight read by its parent instead (as nn.MultiheadAttention
+    reads ``out_proj.weight``): replacing it by factors would break the parent.
+    """
+    import torch
+
+    called: set[nn.Module] = set()
+    hooks = [layer.register_forward_pre_hook(lambda module, args: called.add(module)) for layer in candidates]
+    try:
+        with torch.no_grad():
+            call(model, example_input)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return called
+
+
+def _structure(output: Any) -> Any:
+    """An output's pytree structure and the shapes of its tensors: what factoring must keep."""
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    leaves, spec = tree_flatten(output)
+    return spec, [tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
+
+
 @dataclass(frozen=True)
 class LowRank(Compressor):
     """Factor each Linear (truncated SVD) and ungrouped Conv2d (Tucker-2) layer where that saves parameters.
 
     ``rank`` fixes the rank of every factorisation; otherwise each keeps the fewest singular values
-    holding ``energy`` of the squared sum. A layer whose factors would not be smaller stays as it is.
+    holding ``energy`` of the squared sum. A layer whose factors would not be smaller stays as it is,
+    and so does one whose weight its parent reads directly (nn.MultiheadAttention's projections): with
+    an example input, only the layers the model calls on it are factored, and the factored model must
+    give outputs of the reference's shapes on it.
     """
 
     name: ClassVar[str] = "lowrank"
@@ -91,12 +123,32 @@ class LowRank(Compressor):
             raise ValueError(f"lowrank: rank must be a whole number >= 1, got {self.rank!r}")
 
     @override
+    def unchanged(self, model: nn.Module) -> str:
+        return (
+            f"{self.id} factored no layer of {type(model).__name__}: no Linear or Conv2d layer that the model calls "
+            "would get smaller"
+        )
+
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        import torch
         from torch import nn
 
+        candidates: list[nn.Module] = [module for module in model.modules()
+                      if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.groups == 1)]
+        if ctx.example_input is None:  # no input to watch: keep the projections that MultiheadAttention reads
+            owned = {id(child) for module in model.modules() if isinstance(module, nn.MultiheadAttention)
+                     for child in module.modules()}
+            kept = {module for module in candidates if id(module) not in owned}
+        else:
+            with torch.no_grad():
+                expected = _structure(call(model, ctx.example_input))
+            kept = _called(model, candidates, ctx.example_input)
         factored = 0
         for parent in list(model.modules()):
             for child_name, child in list(parent.named_children()):
+                if child not in kept:
+                    continue
                 if isinstance(child, nn.Linear):
                     replacement = _factor_linear(child, self.rank, self.energy)
                 elif isinstance(child, nn.Conv2d) and child.groups == 1:
@@ -107,7 +159,19 @@ class LowRank(Compressor):
                     setattr(parent, child_name, replacement.to(child.weight.device, child.weight.dtype))
                     factored += 1
         if factored == 0:
-            raise CompressionError(
-                f"{self.id} factored no layer of {type(model).__name__}: no Linear or Conv2d layer would get smaller"
-            )
+            raise CompressorUnsupported(self.unchanged(model))
+        if ctx.example_input is not None:
+            try:
+                with torch.no_grad():
+                    found = _structure(call(model, ctx.example_input))
+            except Exception as exc:
+                raise CompressorUnsupported(
+                    f"{self.id} cannot factor {type(model).__name__}: the factored model fails on the example input "
+                    f"({describe_failure(exc)})"
+                ) from exc
+            if found != expected:
+                raise CompressorUnsupported(
+                    f"{self.id} cannot factor {type(model).__name__}: the factored model's outputs are {found[1]}, "
+                    f"the reference's {expected[1]}"
+                )
         return model
