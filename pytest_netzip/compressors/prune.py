@@ -3,16 +3,17 @@ structured channel pruning, which removes channels so the model really shrinks."
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor
+from pytest_netzip.compressors.base import CompressionContext, Compressor, describe_failure
 from pytest_netzip.data.inputs import call
 from pytest_netzip.devices import seeded
-from pytest_netzip.errors import CompressionError
+from pytest_netzip.errors import CompressionError, CompressorUnsupported
 
 if TYPE_CHECKING:
     from torch import nn
@@ -99,31 +100,149 @@ def _output_layers(model: nn.Module, example_input: Any, read: Callable[[Any], A
     return [module for module, out in produced if out.data_ptr() == output.data_ptr()]
 
 
+def _attention_heads(model: nn.Module) -> dict[nn.Module, int]:
+    """The head count of each query, key and value projection of the attention modules torch-pruning can prune
+    by heads: transformers' (``query``/``key``/``value`` and ``num_attention_heads``, as BERT's) and timm's
+    (a fused ``qkv`` and ``num_heads``)."""
+    from torch import nn
+
+    heads: dict[nn.Module, int] = {}
+    for module in model.modules():
+        attention: Any = module  # the head counts are plain attributes of the attention modules
+        projections = [getattr(module, name, None) for name in ("query", "key", "value")]
+        if all(isinstance(layer, nn.Linear) for layer in projections) and hasattr(module, "num_attention_heads"):
+            heads.update((layer, int(attention.num_attention_heads)) for layer in projections if layer is not None)
+        elif isinstance(getattr(module, "qkv", None), nn.Linear) and hasattr(module, "attn_dim"):
+            heads[attention.qkv] = int(attention.num_heads)
+    return heads
+
+
+def _set_head_counts(model: nn.Module, heads: dict[nn.Module, int]) -> None:
+    """Write the head counts torch-pruning left into the attributes the attention modules compute with."""
+    from torch import nn
+
+    for module in model.modules():
+        attention: Any = module
+        query = getattr(module, "query", None)
+        if isinstance(query, nn.Linear) and query in heads and hasattr(module, "num_attention_heads"):
+            attention.num_attention_heads = heads[query]
+            attention.all_head_size = query.out_features
+        qkv = getattr(module, "qkv", None)
+        if isinstance(qkv, nn.Linear) and qkv in heads and hasattr(module, "attn_dim"):
+            attention.num_heads = heads[qkv]
+            attention.attn_dim = attention.num_heads * attention.head_dim
+
+
+def _input_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
+    """The layers that read the model's inputs (token or patch embeddings), and every nn.Embedding."""
+    import torch
+    from torch import nn
+    from torch.utils._pytree import tree_leaves
+
+    inputs = {id(leaf) for leaf in tree_leaves(example_input) if isinstance(leaf, torch.Tensor)}
+    readers: list[nn.Module] = [module for module in model.modules() if isinstance(module, nn.Embedding)]
+    hooks = [
+        module.register_forward_pre_hook(
+            lambda module, args: readers.append(module) if any(id(arg) in inputs for arg in args) else None
+        )
+        for module in model.modules()
+        if not list(module.children())
+    ]
+    try:
+        with torch.no_grad():
+            call(model, example_input)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return readers
+
+
+def _shapes(output: Any) -> Any:
+    """An output's pytree structure and tensor shapes, which pruning must keep."""
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    leaves, spec = tree_flatten(output)
+    return spec, [tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
+
+
 @dataclass(frozen=True)
 class PruneStructured(_Pruning):
     """Remove the ``amount`` share of channels with the smallest L1 norm from every prunable layer.
 
     torch-pruning's dependency graph keeps the graph consistent (a removed channel goes from every
     layer that produces or consumes it); the layers producing the model's output are left whole.
+    In transformers, whole attention heads go (the ``amount`` share of each layer's, transformers'
+    and timm's attention) with the MLP's hidden units, while the embeddings, the residual stream
+    they feed and nn.MultiheadAttention (whose width is its input's) stay whole. Recurrent layers
+    are refused. The pruned model must run on the example input and give outputs of the reference's
+    shapes, or the model is refused as one that cannot be pruned safely.
     """
 
     name: ClassVar[str] = "prune_structured"
     amount: float = 0.3
 
     @override
+    def unchanged(self, model: nn.Module) -> str:
+        return (
+            f"{self.id} found no channel it can prune in {type(model).__name__}: every layer produces the output, "
+            "reads the inputs or shares its width with one that does"
+        )
+
+    @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+        import torch
         import torch_pruning
+        from torch import nn
 
         if ctx.example_input is None:
             raise CompressionError(f"{self.id} needs an example input to trace the model")
-        pruner = torch_pruning.pruner.MetaPruner(
-            model,
-            ctx.example_input,
-            importance=torch_pruning.importance.MagnitudeImportance(p=1),
-            pruning_ratio=self.amount,
-            ignored_layers=_output_layers(model, ctx.example_input, ctx.format.read),
-            forward_fn=call,
-            output_transform=ctx.format.read,
-        )
-        pruner.step()
+        for name, module in model.named_modules():
+            if isinstance(module, nn.RNNBase):
+                raise CompressorUnsupported(
+                    f"{self.id} cannot prune {type(model).__name__} safely: torch-pruning cannot prune the "
+                    f"{type(module).__name__} layer '{name}' (it fails or leaves its gates inconsistent)"
+                )
+        with torch.no_grad():
+            expected = _shapes(call(model, ctx.example_input))
+        heads = _attention_heads(model)
+        ignored = _output_layers(model, ctx.example_input, ctx.format.read)
+        multihead = [module for module in model.modules() if isinstance(module, nn.MultiheadAttention)]
+        if heads or multihead:  # a transformer: its residual stream, fed by the embeddings, stays whole
+            ignored += multihead + _input_layers(model, ctx.example_input)
+        with warnings.catch_warnings():
+            # a ViT's class token and position embedding are parameters of no layer: torch-pruning says it would
+            # prune their last dimension with the residual stream's, which stays whole here (and the result is
+            # checked below)
+            warnings.filterwarnings("ignore", "Unwrapped parameters detected", UserWarning)
+            pruner = torch_pruning.pruner.MetaPruner(
+                model,
+                ctx.example_input,
+                importance=torch_pruning.importance.MagnitudeImportance(p=1),
+                pruning_ratio=self.amount,
+                ignored_layers=ignored,
+                num_heads=heads,
+                prune_num_heads=bool(heads),
+                prune_head_dims=False,
+                head_pruning_ratio=self.amount if heads else 0.0,
+                in_channel_groups={},  # torch-pruning's defaults are dicts it fills, shared by every pruner
+                out_channel_groups={},
+                forward_fn=call,
+                output_transform=ctx.format.read,
+            )
+            pruner.step()
+        _set_head_counts(model, pruner.num_heads)
+        try:
+            with torch.no_grad():
+                found = _shapes(call(model, ctx.example_input))
+        except Exception as exc:
+            raise CompressorUnsupported(
+                f"{self.id} cannot prune {type(model).__name__} safely: the pruned model fails on the example input "
+                f"({describe_failure(exc)})"
+            ) from exc
+        if found != expected:
+            raise CompressorUnsupported(
+                f"{self.id} cannot prune {type(model).__name__} safely: the pruned model's outputs are {found[1]}, "
+                f"the reference's {expected[1]}"
+            )
         return model
