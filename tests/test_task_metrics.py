@@ -335,3 +335,22 @@ def test_token_targets_of_any_integer_dtype_score_alike(dtype: torch.dtype) -> N
     wide = evaluate(Fixed(logits), Fixed(logits), [(indices(2), targets)], ["perplexity"])
     narrow = evaluate(Fixed(logits), Fixed(logits), [(indices(2), targets.to(dtype))], ["perplexity"])
     assert narrow == wide  # now: DataError "evaluating reference on cpu failed: RuntimeError: gather(): ..."
+
+
+def test_the_training_loss_of_each_task_is_what_netzip_scores() -> None:
+    import torch.nn.functional as F
+
+    from pytest_netzip.data.losses import task_loss
+
+    logits, classes = torch.randn(4, 3), torch.tensor([0, 2, 1, 1], dtype=torch.uint8)
+    assert torch.allclose(task_loss(logits, classes, None), F.cross_entropy(logits, classes.long()))
+    values, floats = torch.randn(4, 1), torch.randn(4)
+    assert torch.allclose(task_loss(values, floats, None), F.mse_loss(values[:, 0], floats))
+    pixels, masks = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4), dtype=torch.uint8)
+    masks[:, 0] = 255  # not scored, as in the metrics
+    expected = F.cross_entropy(pixels, masks.long().masked_fill(masks == 255, -100), ignore_index=-100)
+    assert torch.allclose(task_loss(pixels, masks, None), expected)
+    tokens, ids = torch.randn(2, 5, 7), torch.randint(0, 7, (2, 5))
+    shifted = F.cross_entropy(tokens[:, :-1].reshape(-1, 7), ids[:, 1:].reshape(-1))  # HuggingFace-style labels
+    assert torch.allclose(task_loss(tokens, ids, {"input_ids": ids}), shifted)
+    assert torch.allclose(task_loss(tokens, ids, None), F.cross_entropy(tokens.reshape(-1, 7), ids.reshape(-1)))

@@ -15,6 +15,7 @@ from typing_extensions import override
 from pytest_netzip.compressors.base import CompressionContext, Compressor
 from pytest_netzip.compressors.training import fit, require_train_data
 from pytest_netzip.data.inputs import batch_size, call, take
+from pytest_netzip.data.losses import task_loss
 from pytest_netzip.data.workload import Workload
 from pytest_netzip.devices import seeded
 from pytest_netzip.errors import CompressionError, CompressorUnsupported
@@ -228,8 +229,9 @@ class Int8QAT(Compressor):
     """``int8_static``'s int8 program, its weights fine-tuned with fake quantisation on ``netzip_train_data``.
 
     Quantisation-aware training through PT2E: batch norm folds into the convolutions, then Adam at
-    ``lr`` trains ``epochs`` passes against the labels (cross-entropy) while every weight and
-    activation is rounded as int8 will round it; seeded by ``--netzip-seed``. x86 CPUs only.
+    ``lr`` trains ``epochs`` passes against the labels with the task's loss (``data.losses.task_loss``)
+    while every weight and activation is rounded as int8 will round it; seeded by ``--netzip-seed``.
+    x86 CPUs only.
     """
 
     name: ClassVar[str] = "int8_qat"
@@ -242,8 +244,6 @@ class Int8QAT(Compressor):
 
     @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
-        import torch.nn.functional as F
-
         _require_x86_cpu(self.id, ctx)
         data = require_train_data(ctx, self.id)
 
@@ -251,7 +251,7 @@ class Int8QAT(Compressor):
             from torchao.quantization.pt2e import move_exported_model_to_train
 
             move_exported_model_to_train(prepared)
-            fit(prepared, lambda inputs, targets: F.cross_entropy(ctx.format.read(run(inputs)), targets), ctx,
+            fit(prepared, lambda inputs, targets: task_loss(ctx.format.read(run(inputs)), targets, inputs), ctx,
                 self.id, self.epochs, self.lr)
 
         with seeded(ctx.seed):

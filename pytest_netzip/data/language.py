@@ -52,7 +52,7 @@ class TokenOutputs:
                 and same_inputs(self.targets, other.targets))
 
 
-def _targets_are_inputs(targets: torch.Tensor, inputs: Any) -> bool:
+def targets_are_inputs(targets: torch.Tensor, inputs: Any) -> bool:
     """Whether ``targets`` repeat an integer input tensor (``input_ids``) wherever they are scored."""
     scored = targets != IGNORE_INDEX
     return bool(scored.any()) and any(
@@ -102,7 +102,7 @@ class LanguageCollector:
         targets = targets.to(logits.device, torch.long)  # gather takes int64 indices; uint8 ones would not do
         self.samples += len(logits)
         self.nonfinite += int((~logits.isfinite()).flatten(1).any(dim=1).sum())
-        if _targets_are_inputs(targets, inputs):  # HuggingFace-style labels: position t predicts token t + 1
+        if targets_are_inputs(targets, inputs):  # HuggingFace-style labels: position t predicts token t + 1
             self.shifted = True
             logits, reference, targets = logits[:, :-1], reference[:, :-1], targets[:, 1:]
         self.vocabulary = logits.shape[-1]

@@ -50,6 +50,11 @@ class SegmentationOutputs:
         return len(self.confusion)
 
 
+def unscored(targets: torch.Tensor, classes: int) -> torch.Tensor:
+    """Where ``targets`` mark a pixel not scored: -100, and 255 for a model of at most 255 classes."""
+    return (targets == -100) | ((targets == 255) & (classes <= 255))
+
+
 def pixel_labels(output: Any, where: str) -> torch.Tensor:
     """The predicted class of every pixel of per-pixel logits, or a DataError for another output."""
     if not (hasattr(output, "ndim") and output.ndim == 4 and output.is_floating_point()):
@@ -85,7 +90,7 @@ class SegmentationCollector:
             raise DataError(f"{where}: the model scores {tuple(labels.shape[1:])} pixels per image, the targets hold "
                             f"{tuple(targets.shape[1:])}: resize one to the other")
         targets = targets.to(labels.device, torch.long)  # uint8 masks: 255 and class arithmetic in int64
-        ignored = (targets == -100) | ((targets == 255) & (classes <= 255))
+        ignored = unscored(targets, classes)
         scored = ~ignored
         wrong = scored & ((targets < 0) | (targets >= classes))
         if wrong.any():
