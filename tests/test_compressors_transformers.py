@@ -339,7 +339,5 @@ def test_weight_only_quantisers_end_to_end(project: pytest.Pytester) -> None:
     """)
     result = project.runpytest("--netzip", "-v")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines([
-        "*test_deployable[[]int8_weight_only-cpu[]] PASSED*",
-        "netzip: float8_weight_only: up left in float: a row of zero weights has no float8 scale",
-    ])
+    result.stdout.fnmatch_lines(["*test_deployable[[]int8_weight_only-cpu[]] PASSED*"])
+    result.stdout.fnmatch_lines(["netzip: float8_weight_only: up left in float: a row of zero weights has no float8 scale"])
