@@ -184,6 +184,8 @@ class Priced(Compressor):
     tag: str = ""
 
     def transform(self, model, ctx):
+        with torch.no_grad():
+            model.down.weight.mul_(2)  # the same predictions, twice the logits
         return model
 
 

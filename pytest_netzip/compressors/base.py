@@ -142,13 +142,15 @@ def same_model(first: nn.Module, second: nn.Module) -> bool:
     """Whether two models are one model: the same module types under the same names, and equal state.
 
     Every parameter and buffer must have the same name, tensor type (a quantised tensor subclass is a
-    change), dtype, shape, device and values.
+    change), dtype, shape, device and values, and every module the same plain settings (numbers, strings,
+    flags: ``num_heads``, a scale a compressor sets).
     """
     import torch
 
-    if [(name, type(module)) for name, module in first.named_modules()] != [
-        (name, type(module)) for name, module in second.named_modules()
-    ]:
+    modules, others = list(first.named_modules()), list(second.named_modules())
+    if [(name, type(module)) for name, module in modules] != [(name, type(module)) for name, module in others]:
+        return False
+    if any(_settings(module) != _settings(other) for (_, module), (_, other) in zip(modules, others)):
         return False
     state, other = first.state_dict(keep_vars=True), second.state_dict(keep_vars=True)
     if list(state) != list(other):
@@ -168,6 +170,16 @@ def same_model(first: nn.Module, second: nn.Module) -> bool:
             except (NotImplementedError, RuntimeError, TypeError):  # a tensor subclass that cannot compare
                 return False
     return True
+
+
+def _settings(module: nn.Module) -> dict[str, object]:
+    """A module's public attributes that are plain values (what ``==`` compares meaningfully after a deep copy)."""
+    plain = (bool, int, float, str, type(None))
+    return {
+        name: value for name, value in vars(module).items()
+        if not name.startswith("_") and name != "training"
+        and (isinstance(value, plain) or isinstance(value, tuple) and all(isinstance(v, plain) for v in value))
+    }
 
 
 def check_compressor(compressor: object) -> Compressor:

@@ -28,15 +28,17 @@ class Pipeline(Compressor):
     name: ClassVar[str] = "pipeline"
     steps: tuple[Compressor, ...]
 
-    def __init__(self, *steps: Compressor) -> None:
+    def __init__(self, *steps: Compressor, allow_noop: bool = False) -> None:
         if not steps or not all(isinstance(step, Compressor) for step in steps):
             raise TypeError(f"Pipeline takes one or more Compressor objects, got {steps!r}")
         object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "allow_noop", allow_noop)
 
     @property
     @override
     def id(self) -> str:
-        return "+".join(step.id for step in self.steps)
+        steps = "+".join(step.id for step in self.steps)
+        return f"({steps})(allow_noop=True)" if self.allow_noop else steps
 
     @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
