@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from grammar_gpt2 import load_model, make_batches
 from transformers import GPT2LMHeadModel
+
+from grammar_gpt2 import load_model, make_batches
 
 Batches = list[dict[str, torch.Tensor]]
 

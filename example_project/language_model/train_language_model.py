@@ -13,8 +13,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from grammar_gpt2 import CHECKPOINT, config, make_batches  # noqa: E402
 from transformers import GPT2LMHeadModel  # noqa: E402
+
+from grammar_gpt2 import CHECKPOINT, config, make_batches  # noqa: E402
 
 SEED = 0
 TRAIN_SEQUENCES = 1000

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from diabetes_mlp import DiabetesMLP, load_diabetes_split, load_model
 from torch.utils.data import DataLoader, Subset
+
+from diabetes_mlp import DiabetesMLP, load_diabetes_split, load_model
 
 
 @pytest.fixture(scope="session")

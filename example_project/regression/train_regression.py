@@ -12,8 +12,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from diabetes_mlp import CHECKPOINT, DiabetesMLP, load_diabetes_split  # noqa: E402
 from torch import nn  # noqa: E402
+
+from diabetes_mlp import CHECKPOINT, DiabetesMLP, load_diabetes_split  # noqa: E402
 
 SEED = 0
 EPOCHS = 10

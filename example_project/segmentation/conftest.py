@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from shapes_segmenter import ShapesSegmenter, load_model, make_scenes
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
 from shapes_segmenter import CHECKPOINT, CLASSES, IGNORE, ShapesSegmenter, make_scenes  # noqa: E402
 
 SEED = 0

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sentiment_bert import load_model, make_batches
 from transformers import BertForSequenceClassification
+
+from sentiment_bert import load_model, make_batches
 
 Batches = list[dict[str, torch.Tensor]]
 

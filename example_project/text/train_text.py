@@ -12,8 +12,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from sentiment_bert import CHECKPOINT, config, make_batches  # noqa: E402
 from transformers import BertForSequenceClassification  # noqa: E402
+
+from sentiment_bert import CHECKPOINT, config, make_batches  # noqa: E402
 
 SEED = 0
 TRAIN_REVIEWS = 3000
