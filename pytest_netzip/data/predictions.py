@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pytest_netzip.data.fingerprint import same_inputs
 from pytest_netzip.data.inputs import describe
+from pytest_netzip.data.per_sample import PerSampleCollector, PerSampleOutputs
 from pytest_netzip.errors import DataError
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Predictions:
+class Predictions(PerSampleOutputs):
     """A classifier's logits (float32, CPU) for every evaluation sample, with the targets and the inputs' fingerprint."""
 
     task: ClassVar[str] = "classification"
@@ -25,22 +25,10 @@ class Predictions:
     targets: torch.Tensor
     inputs: torch.Tensor | None = None
 
-    def same_samples(self, other: object) -> bool:
-        """Whether ``other`` was computed on the same samples (equal targets and inputs, in the same order)."""
-        import torch
-
-        return (isinstance(other, Predictions) and torch.equal(self.targets, other.targets)
-                and same_inputs(self.inputs, other.inputs))
-
     @property
-    def samples(self) -> int:
-        """The number of evaluation samples."""
-        return len(self.targets)
-
-    @property
-    def nonfinite(self) -> int:
-        """The number of samples with a NaN or infinite logit."""
-        return int((~self.logits.isfinite().all(dim=1)).sum())
+    def rows(self) -> torch.Tensor:
+        """The logits."""
+        return self.logits
 
     @cached_property
     def labels(self) -> torch.Tensor:
@@ -71,27 +59,19 @@ def class_indices(targets: torch.Tensor, where: str) -> torch.Tensor:
     return indices.long()
 
 
-@dataclass
-class ClassificationCollector:
+class ClassificationCollector(PerSampleCollector):
     """Keeps a classifier's logits and targets batch by batch: one row per sample is small."""
-
-    paired: ClassVar[bool] = False
-    logits: list[torch.Tensor] = field(default_factory=list)
-    targets: list[torch.Tensor] = field(default_factory=list)
 
     def add(self, output: Any, targets: Any, where: str, inputs: Any, reference_output: Any = None) -> None:
         """Check and keep one batch."""
         if not (hasattr(output, "ndim") and output.ndim == 2):
             raise DataError(f"{where}: a classifier returns logits of shape (batch, classes); this model returns "
                             f"{describe(output)}")
-        self.targets.append(class_indices(targets, where).cpu())
-        self.logits.append(output.detach().float().cpu())
+        self.keep(output.float(), class_indices(targets, where))
 
     def finish(self, inputs: torch.Tensor) -> Predictions:
         """The predictions on every batch; a DataError for targets outside the classes the model scores."""
-        import torch
-
-        predictions = Predictions(torch.cat(self.logits), torch.cat(self.targets), inputs)
+        predictions = Predictions(*self.joined(), inputs)
         low, high, classes = predictions.targets.min(), predictions.targets.max(), predictions.num_classes
         if low < 0 or high >= classes:
             raise DataError(f"targets must be class indices in [0, {classes}) for a model with {classes} outputs; "

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pytest_netzip.data.fingerprint import same_inputs
 from pytest_netzip.data.inputs import describe
+from pytest_netzip.data.per_sample import PerSampleCollector, PerSampleOutputs
 from pytest_netzip.errors import DataError
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class RegressionOutputs:
+class RegressionOutputs(PerSampleOutputs):
     """Values (N, K) a regression model returns for every sample (float64, CPU), the targets (N, K), the inputs' fingerprint."""
 
     task: ClassVar[str] = "regression"
@@ -24,31 +24,14 @@ class RegressionOutputs:
     targets: torch.Tensor
     inputs: torch.Tensor | None = None
 
-    def same_samples(self, other: object) -> bool:
-        """Whether ``other`` was computed on the same samples (equal targets and inputs, in the same order)."""
-        import torch
-
-        return (isinstance(other, RegressionOutputs) and torch.equal(self.targets, other.targets)
-                and same_inputs(self.inputs, other.inputs))
-
     @property
-    def samples(self) -> int:
-        """The number of evaluation samples."""
-        return len(self.targets)
-
-    @property
-    def nonfinite(self) -> int:
-        """The number of samples with a NaN or infinite value."""
-        return int((~self.values.isfinite().all(dim=1)).sum())
+    def rows(self) -> torch.Tensor:
+        """The values."""
+        return self.values
 
 
-@dataclass
-class RegressionCollector:
+class RegressionCollector(PerSampleCollector):
     """Keeps a regression model's values and targets batch by batch, each as (samples, outputs)."""
-
-    paired: ClassVar[bool] = False
-    values: list[torch.Tensor] = field(default_factory=list)
-    targets: list[torch.Tensor] = field(default_factory=list)
 
     def add(self, output: Any, targets: Any, where: str, inputs: Any, reference_output: Any = None) -> None:
         """Check and keep one batch: as many values per sample as targets."""
@@ -61,11 +44,8 @@ class RegressionCollector:
         if values.shape != wanted.shape:
             raise DataError(f"{where}: the model returns {values.shape[1]} value(s) per sample ({describe(output)}), "
                             f"the targets hold {wanted.shape[1]} ({describe(targets)})")
-        self.values.append(values.double().cpu())
-        self.targets.append(wanted.double().cpu())
+        self.keep(values.double(), wanted.double())
 
     def finish(self, inputs: torch.Tensor) -> RegressionOutputs:
         """The outputs on every batch."""
-        import torch
-
-        return RegressionOutputs(torch.cat(self.values), torch.cat(self.targets), inputs)
+        return RegressionOutputs(*self.joined(), inputs)
