@@ -1,4 +1,5 @@
-"""Compressors on attention and recurrent models, torchao's weight-only quantisers, and the no-op rule."""
+"""Compressors on attention and recurrent models (BERT, ViTs, GPT-2's Conv1D blocks and cache, LSTMs),
+torchao's weight-only quantisers, and the no-op rule."""
 
 from __future__ import annotations
 
@@ -354,3 +355,85 @@ def test_float8_leaves_a_layer_with_a_zero_row_in_float_and_says_so() -> None:
     assert type(compressed[2].weight) is nn.Parameter and type(compressed[0].weight).__name__ == "Float8Tensor"
     with torch.no_grad():
         assert torch.isfinite(compressed(torch.randn(8, 256))).all()
+
+
+# ----- GPT-2: transformers' Conv1D, its key-value cache, token inputs of another length
+
+
+def tiny_gpt2(use_cache: bool = True) -> nn.Module:
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=34, n_positions=32, n_embd=64, n_layer=2, n_head=2, bos_token_id=1,
+                                     eos_token_id=2, use_cache=use_cache)
+    return transformers.GPT2LMHeadModel(config).eval()
+
+
+def token_batch(count: int, length: int, vocabulary: int, seed: int = 4) -> dict[str, torch.Tensor]:
+    ids = torch.randint(0, vocabulary, (count, length), generator=torch.Generator().manual_seed(seed))
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+GPT2_INPUTS = token_batch(8, 16, 34)
+GPT2_EXAMPLE = {key: value[:1] for key, value in GPT2_INPUTS.items()}
+
+
+def conv1d_count(model: nn.Module) -> int:
+    from pytest_netzip.compressors.transformers_layers import conv1d_layers
+
+    return len(conv1d_layers(model))
+
+
+def test_a_conv1d_is_rewritten_as_an_equal_linear() -> None:
+    from pytest_netzip.compressors.transformers_layers import as_linear, linearise_conv1d
+
+    model = tiny_gpt2()
+    conv = model.transformer.h[0].mlp.c_fc  # weight (in 64, out 256)
+    linear = as_linear(conv)
+    inputs = torch.randn(3, 5, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(linear(inputs), conv(inputs), atol=1e-6, rtol=0)
+    assert (linear.in_features, linear.out_features) == (64, 256)
+    rewritten, count = linearise_conv1d(model, GPT2_EXAMPLE, "test")
+    assert (count, conv1d_count(rewritten)) == (8, 0)  # four per block: c_attn, attn.c_proj, c_fc, mlp.c_proj
+    assert isinstance(rewritten.transformer.h[1].attn.c_attn, nn.Linear)
+
+
+@pytest.mark.parametrize(("compressor", "ratio"), [(Int8Dynamic(), 2.8), (Int8WeightOnly(), 2.8),
+                                                    (Float8WeightOnly(), 2.8)], ids=str)
+def test_torchao_quantisers_reach_gpt2s_conv1d_blocks(compressor: Compressor, ratio: float) -> None:
+    model = tiny_gpt2()  # use_cache=True: the outputs hold a DynamicCache
+    compressed = compressor.apply(model, context(GPT2_EXAMPLE))
+    # measured: 2.90 (int8_dynamic), 2.91 (int8_weight_only), 2.98 (float8_weight_only); 0.99 when only the tied
+    # lm_head was an nn.Linear (stored again, quantised, beside the embedding)
+    assert size_ratio(model, compressed) >= ratio
+    assert conv1d_count(compressed) == 0 and conv1d_count(model) == 8  # the reference keeps its layers
+    assert (predictions(compressed, GPT2_INPUTS) == predictions(model, GPT2_INPUTS)).float().mean() >= 0.95
+
+
+def test_lowrank_factors_gpt2s_conv1d_blocks_whatever_its_cache() -> None:
+    model = tiny_gpt2()  # its outputs hold a DynamicCache, a new object each call: compared by type
+    factored = LowRank(rank=8).apply(model, context(GPT2_EXAMPLE))
+    c_attn = factored.transformer.h[0].attn.c_attn
+    assert isinstance(c_attn, nn.Sequential) and (c_attn[0].out_features, c_attn[1].out_features) == (8, 192)
+    assert size_ratio(model, factored) >= 3.9  # measured: 4.00; 0.99 when only the lm_head was factored
+    with torch.no_grad():
+        assert factored(**GPT2_INPUTS).logits.shape == (8, 16, 34)
+
+
+def test_output_shapes_compare_a_cache_by_type_and_tensors_by_shape() -> None:
+    from pytest_netzip.compressors.base import output_shapes
+
+    model = tiny_gpt2()
+    with torch.no_grad():
+        first, second = call(model, GPT2_EXAMPLE), call(model, GPT2_EXAMPLE)
+    assert output_shapes(first) == output_shapes(second)
+    assert output_shapes(first)[1] == [(1, 16, 34), "DynamicCache"]
+    assert output_shapes((torch.zeros(2, 3), 1)) != output_shapes((torch.zeros(2, 4), 1))
+
+
+@pytest.mark.parametrize("use_cache", [True, False], ids=["use_cache", "no_cache"])
+def test_structured_pruning_refuses_gpt2_naming_its_conv1d_layer(use_cache: bool) -> None:
+    with pytest.raises(CompressorUnsupported, match="prune_structured cannot prune GPT2LMHeadModel safely: "
+                                                    "torch-pruning cannot prune transformers' Conv1D layer "
+                                                    "'transformer.h.0.attn.c_attn'"):
+        PruneStructured().apply(tiny_gpt2(use_cache), context(GPT2_EXAMPLE))

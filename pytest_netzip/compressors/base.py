@@ -64,6 +64,22 @@ def describe_failure(error: BaseException) -> str:
     return described
 
 
+def output_shapes(output: Any) -> tuple[Any, list[Any]]:
+    """What a compressor that reshapes layers must keep of a model's output: its pytree structure, the shape of
+    each tensor, and the type of any other leaf.
+
+    A leaf that is no tensor (transformers' DynamicCache, with ``use_cache=True``) is compared by type alone:
+    its value is a new object on every call.
+    """
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    leaves, spec = tree_flatten(output)
+    return spec, [tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else
+                  leaf if isinstance(leaf, (bool, int, float, str, type(None))) else type(leaf).__name__
+                  for leaf in leaves]
+
+
 @dataclass(frozen=True)
 class Compressor:
     """Base class of every compressor.

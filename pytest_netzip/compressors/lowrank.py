@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor, describe_failure
+from pytest_netzip.compressors.base import CompressionContext, Compressor, describe_failure, output_shapes
 from pytest_netzip.data.inputs import call
 from pytest_netzip.errors import CompressorUnsupported
 
@@ -92,18 +92,10 @@ def _called(model: nn.Module, candidates: list[nn.Module], example_input: Any) -
     return called
 
 
-def _structure(output: Any) -> Any:
-    """An output's pytree structure and the shapes of its tensors: what factoring must keep."""
-    import torch
-    from torch.utils._pytree import tree_flatten
-
-    leaves, spec = tree_flatten(output)
-    return spec, [tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
-
-
 @dataclass(frozen=True)
 class LowRank(Compressor):
-    """Factor each Linear (truncated SVD) and ungrouped Conv2d (Tucker-2) layer where that saves parameters.
+    """Factor each Linear (truncated SVD) and ungrouped Conv2d (Tucker-2) layer where that saves parameters;
+    transformers' Conv1D layers (GPT-2's) are rewritten as nn.Linear first.
 
     ``rank`` fixes the rank of every factorisation; otherwise each keeps the fewest singular values
     holding ``energy`` of the squared sum. A layer whose factors would not be smaller stays as it is,
@@ -125,7 +117,7 @@ class LowRank(Compressor):
     @override
     def unchanged(self, model: nn.Module) -> str:
         return (
-            f"{self.id} factored no layer of {type(model).__name__}: no Linear or Conv2d layer that the model calls "
+            f"{self.id} factored no layer of {type(model).__name__}: no Linear, Conv1D or Conv2d layer that the model calls "
             "would get smaller"
         )
 
@@ -134,6 +126,9 @@ class LowRank(Compressor):
         import torch
         from torch import nn
 
+        from pytest_netzip.compressors.transformers_layers import linearise_conv1d
+
+        model, _ = linearise_conv1d(model, ctx.example_input, self.id)  # GPT-2's blocks: Conv1D, not nn.Linear
         candidates: list[nn.Module] = [module for module in model.modules()
                       if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.groups == 1)]
         if ctx.example_input is None:  # no input to watch: keep the projections that MultiheadAttention reads
@@ -142,7 +137,7 @@ class LowRank(Compressor):
             kept = {module for module in candidates if id(module) not in owned}
         else:
             with torch.no_grad():
-                expected = _structure(call(model, ctx.example_input))
+                expected = output_shapes(call(model, ctx.example_input))
             kept = _called(model, candidates, ctx.example_input)
         factored = 0
         for parent in list(model.modules()):
@@ -163,7 +158,7 @@ class LowRank(Compressor):
         if ctx.example_input is not None:
             try:
                 with torch.no_grad():
-                    found = _structure(call(model, ctx.example_input))
+                    found = output_shapes(call(model, ctx.example_input))
             except Exception as exc:
                 raise CompressorUnsupported(
                     f"{self.id} cannot factor {type(model).__name__}: the factored model fails on the example input "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor, describe_failure
+from pytest_netzip.compressors.base import CompressionContext, Compressor, describe_failure, output_shapes
 from pytest_netzip.data.inputs import call
 from pytest_netzip.devices import seeded
 from pytest_netzip.errors import CompressionError, CompressorUnsupported
@@ -157,15 +157,6 @@ def _input_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
     return readers
 
 
-def _shapes(output: Any) -> Any:
-    """An output's pytree structure and tensor shapes, which pruning must keep."""
-    import torch
-    from torch.utils._pytree import tree_flatten
-
-    leaves, spec = tree_flatten(output)
-    return spec, [tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
-
-
 @dataclass(frozen=True)
 class PruneStructured(_Pruning):
     """Remove the ``amount`` share of channels with the smallest L1 norm from every prunable layer.
@@ -174,9 +165,10 @@ class PruneStructured(_Pruning):
     layer that produces or consumes it); the layers producing the model's output are left whole.
     In transformers, whole attention heads go (the ``amount`` share of each layer's, transformers'
     and timm's attention) with the MLP's hidden units, while the embeddings, the residual stream
-    they feed and nn.MultiheadAttention (whose width is its input's) stay whole. Recurrent layers
-    are refused. The pruned model must run on the example input and give outputs of the reference's
-    shapes, or the model is refused as one that cannot be pruned safely.
+    they feed and nn.MultiheadAttention (whose width is its input's) stay whole. Recurrent layers and
+    transformers' Conv1D layers (GPT-2's) are refused, naming the layer. The pruned model must run on the
+    example input and give outputs of the reference's shapes, or the model is refused as one that cannot
+    be pruned safely.
     """
 
     name: ClassVar[str] = "prune_structured"
@@ -195,6 +187,8 @@ class PruneStructured(_Pruning):
         import torch_pruning
         from torch import nn
 
+        from pytest_netzip.compressors.transformers_layers import conv1d_layers
+
         if ctx.example_input is None:
             raise CompressionError(f"{self.id} needs an example input to trace the model")
         for name, module in model.named_modules():
@@ -203,8 +197,15 @@ class PruneStructured(_Pruning):
                     f"{self.id} cannot prune {type(model).__name__} safely: torch-pruning cannot prune the "
                     f"{type(module).__name__} layer '{name}' (it fails or leaves its gates inconsistent)"
                 )
+        conv1d = next(iter(conv1d_layers(model)), None)
+        if conv1d is not None:
+            raise CompressorUnsupported(
+                f"{self.id} cannot prune {type(model).__name__} safely: torch-pruning cannot prune transformers' "
+                f"Conv1D layer '{conv1d}' (a Linear with a transposed weight, and GPT-2's fused query, key and value "
+                "projection, whose heads it does not know)"
+            )
         with torch.no_grad():
-            expected = _shapes(call(model, ctx.example_input))
+            expected = output_shapes(call(model, ctx.example_input))
         heads = _attention_heads(model)
         ignored = _output_layers(model, ctx.example_input, ctx.format.read)
         multihead = [module for module in model.modules() if isinstance(module, nn.MultiheadAttention)]
@@ -234,7 +235,7 @@ class PruneStructured(_Pruning):
         _set_head_counts(model, pruner.num_heads)
         try:
             with torch.no_grad():
-                found = _shapes(call(model, ctx.example_input))
+                found = output_shapes(call(model, ctx.example_input))
         except Exception as exc:
             raise CompressorUnsupported(
                 f"{self.id} cannot prune {type(model).__name__} safely: the pruned model fails on the example input "

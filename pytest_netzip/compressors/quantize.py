@@ -54,13 +54,16 @@ def quantise_linears(model: nn.Module, config: Any, compressor: Compressor, ctx:
     """``model`` with every nn.Linear quantised by torchao's ``config`` (``apply``, default ``quantize_``).
 
     Recurrent layers (nn.LSTM, nn.GRU, nn.RNN) are first rewritten as nn.Linear gate projections
-    (:mod:`pytest_netzip.compressors.recurrent`, checked against torch's), so that they are quantised too.
+    (:mod:`pytest_netzip.compressors.recurrent`, checked against torch's), and transformers' Conv1D layers
+    (GPT-2's) as nn.Linear (:mod:`pytest_netzip.compressors.transformers_layers`), so that they are quantised too.
     A model in which no layer got quantised is refused with ``compressor.unchanged``.
     """
     from pytest_netzip.compressors.recurrent import decompose_recurrent
+    from pytest_netzip.compressors.transformers_layers import linearise_conv1d
 
     quantization = _import_torchao_quantization()
     model, _ = decompose_recurrent(model, ctx.example_input, compressor.id)
+    model, _ = linearise_conv1d(model, ctx.example_input, compressor.id)
     with warnings.catch_warnings():  # deprecation notices are torchao's business, not the user's
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
@@ -118,7 +121,7 @@ class _TorchaoLinears(Compressor):
     def unchanged(self, model: nn.Module) -> str:
         return (
             f"{self.id} found no layer it quantises in {type(model).__name__}: it quantises nn.Linear layers "
-            "(and nn.LSTM, nn.GRU and nn.RNN, rewritten as nn.Linear gate projections)"
+            "(and nn.LSTM, nn.GRU and nn.RNN, rewritten as nn.Linear gate projections, and transformers' Conv1D)"
         )
 
 
@@ -127,7 +130,7 @@ class Int8Dynamic(_TorchaoLinears):
     """int8 weights for every ``nn.Linear``, activations quantised to int8 on the fly per batch.
 
     nn.LSTM, nn.GRU and nn.RNN layers are rewritten as nn.Linear gate projections (the same math,
-    checked to 1e-5 against torch's) and quantised too.
+    checked to 1e-5 against torch's), and transformers' Conv1D layers (GPT-2's) as nn.Linear, and quantised too.
     """
 
     name: ClassVar[str] = "int8_dynamic"

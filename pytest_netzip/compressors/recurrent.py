@@ -4,6 +4,7 @@ that only quantise nn.Linear (torchao's): the same math as torch's fused kernels
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, cast
 
 import torch
@@ -167,6 +168,24 @@ def _check(name: str, source: nn.RNNBase, decomposed: LinearRecurrent, calls: li
                 )
 
 
+def record_calls(model: nn.Module, layers: Mapping[str, nn.Module],
+                 example_input: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """The positional arguments of every call of each of ``layers`` (by name) while ``model`` runs on
+    ``example_input``; no calls without one. The hooks are removed whatever happens."""
+    calls: dict[str, list[tuple[Any, ...]]] = {name: [] for name in layers}
+    if example_input is None:
+        return calls
+    hooks = [module.register_forward_pre_hook(lambda module, args, name=name: calls[name].append(args))
+             for name, module in layers.items()]
+    try:
+        with torch.no_grad():
+            call(model, example_input)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return calls
+
+
 def decompose_recurrent(model: nn.Module, example_input: Any, compressor: str) -> tuple[nn.Module, int]:
     """``model`` with every nn.LSTM, nn.GRU and nn.RNN replaced by its :class:`LinearRecurrent`, and their number.
 
@@ -177,16 +196,7 @@ def decompose_recurrent(model: nn.Module, example_input: Any, compressor: str) -
                  if isinstance(module, nn.RNNBase) and module.mode in _GATES}
     if not recurrent:
         return model, 0
-    calls: dict[str, list[tuple[Any, ...]]] = {name: [] for name in recurrent}
-    if example_input is not None:
-        hooks = [module.register_forward_pre_hook(lambda module, args, name=name: calls[name].append(args))
-                 for name, module in recurrent.items()]
-        try:
-            with torch.no_grad():
-                call(model, example_input)
-        finally:
-            for hook in hooks:
-                hook.remove()
+    calls = record_calls(model, recurrent, example_input)
     for name, module in recurrent.items():
         training = module.training
         decomposed = LinearRecurrent(module).to(next(module.parameters()).device)

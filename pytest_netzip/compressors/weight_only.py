@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Int8WeightOnly(_TorchaoLinears):
     """int8 weights (one scale per output channel) for every ``nn.Linear``, dequantised in the matmul;
-    recurrent layers are rewritten as nn.Linear gate projections and quantised too."""
+    recurrent layers are rewritten as nn.Linear gate projections, transformers' Conv1D as nn.Linear, and quantised
+    too."""
 
     name: ClassVar[str] = "int8_weight_only"
 
@@ -40,8 +41,9 @@ class Float8WeightOnly(_TorchaoLinears):
     """float8 (e4m3) weights, one scale per output channel, for every ``nn.Linear``; activations stay float.
 
     Runs on CPUs too (the weights are dequantised in the matmul); recurrent layers are rewritten as
-    nn.Linear gate projections and quantised too. A layer with a row of zero weights stays in float
-    (torchao's per-row scale would be zero, its outputs NaN) and the run says so.
+    nn.Linear gate projections, transformers' Conv1D layers as nn.Linear, and quantised too. A layer with
+    a row of zero weights stays in float (torchao's per-row scale would be zero, its outputs NaN) and the
+    run says so.
     """
 
     name: ClassVar[str] = "float8_weight_only"
