@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from torch import fx, nn
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_flatten, tree_leaves, tree_map
 from typing_extensions import override
 
 from pytest_netzip.data.inputs import arguments, convention_error
@@ -59,13 +59,25 @@ class Signature:
         return tuple(positional)
 
 
-def _batch_dims(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``dynamic_shapes`` for ``torch.export``: dimension 0 of every batched tensor is the batch, shared."""
+def _batch_dims(args: tuple[Any, ...], sequence: bool = True) -> tuple[Any, ...]:
+    """``dynamic_shapes`` for ``torch.export``: dimension 0 of every batched tensor is the batch, shared, and
+    (with ``sequence``) dimension 1 of every integer tensor of rank 2 (token ids, attention masks) is free too,
+    so that the program runs on batches padded to another length. ``Dim.AUTO`` lets the capture infer that
+    dimension's range (GPT-2's 32 positions) or fix it where the model needs a fixed one."""
     batch = torch.export.Dim("batch")
-    return tuple(
-        tree_map(lambda leaf: {0: batch} if isinstance(leaf, torch.Tensor) and leaf.ndim >= 1 else None, arg)
-        for arg in args
-    )
+
+    def dims(leaf: Any) -> Any:
+        if not isinstance(leaf, torch.Tensor) or leaf.ndim < 1:
+            return None
+        return {0: batch, 1: torch.export.Dim.AUTO} if sequence and _is_sequence(leaf) else {0: batch}
+
+    return tuple(tree_map(dims, arg) for arg in args)
+
+
+def _is_sequence(leaf: Any) -> bool:
+    """Whether ``leaf`` is a batch of integer sequences (token ids, an attention mask): (N, T) integers."""
+    return (isinstance(leaf, torch.Tensor) and leaf.ndim == 2 and not leaf.dtype.is_floating_point
+            and not leaf.dtype.is_complex)
 
 
 def _cloned(example: Any) -> Any:
@@ -74,22 +86,36 @@ def _cloned(example: Any) -> Any:
 
 
 def _capture(model: nn.Module, args: tuple[Any, ...]) -> fx.GraphModule:
-    """``model`` as an ATen graph with a free batch size, taking ``args`` positionally.
+    """``model`` as an ATen graph with a free batch size (and sequence length: :func:`_batch_dims`), taking
+    ``args`` positionally.
 
     Strict (dynamo) capture first: it tells apart the calls of a module used twice (ResNet's ReLU),
     which the quantiser's patterns need. Non-strict capture where dynamo refuses the model (side
-    effects in ``forward``).
+    effects in ``forward``). Where neither captures a free sequence length, the length is fixed to the example's.
     """
-    dims = _batch_dims(args)
-    try:
-        with warnings.catch_warnings():  # dynamo's notes on the model's side effects: the capture copes, or falls back
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.export.export(model, args, dynamic_shapes=dims, strict=True).module()
-    except Exception as strict_error:
+    shapes = [_batch_dims(args)]
+    if any(_is_sequence(leaf) for leaf in tree_leaves(args)):
+        shapes.append(_batch_dims(args, sequence=False))
+    attempts = [(dims, strict) for dims in shapes for strict in (True, False)]
+    first_error: Exception | None = None
+    for dims, strict in attempts:
         try:
-            return torch.export.export(model, args, dynamic_shapes=dims).module()
-        except Exception:
-            raise CompressionError(f"torch.export could not capture {type(model).__name__}: {strict_error}") from None
+            with warnings.catch_warnings():  # dynamo's notes on the model's side effects: it copes, or falls back
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.export.export(model, args, dynamic_shapes=dims, strict=strict).module()
+        except Exception as error:
+            first_error = first_error or error
+    raise CompressionError(
+        f"torch.export could not capture {type(model).__name__}: {first_error}{_hint(first_error)}"
+    ) from None
+
+
+def _hint(error: BaseException | None) -> str:
+    """What to do about a capture failure that has a known cause."""
+    if "Cache" in str(error):
+        return (" (the model returns a key-value cache, transformers' use_cache=True: build it with "
+                "use_cache=False, or set model.config.use_cache = False)")
+    return ""
 
 
 def quantize(

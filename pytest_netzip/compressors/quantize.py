@@ -179,19 +179,57 @@ def _require_x86_cpu(compressor: str, ctx: CompressionContext) -> None:
         raise CompressorUnsupported(f"{compressor} runs oneDNN int8 kernels on x86 CPUs only, not on {where}")
 
 
-def _program(model: nn.Module, ctx: CompressionContext, batches: Any, observe: Any, qat: bool = False) -> nn.Module:
+def _program(model: nn.Module, ctx: CompressionContext, batches: Any, observe: Any, compressor: str,
+             qat: bool = False) -> nn.Module:
     """``model`` quantised through PT2E, observed by ``observe``, lowered for the example's shape.
 
     The example is ``netzip_example_input``'s first sample; without one, the inputs of the first of ``batches``.
+    transformers' Conv1D layers become nn.Linear first (the quantiser annotates linear layers, not Conv1D's
+    matmul), and a key-value cache that torch.export cannot return is switched off (:func:`_without_cache`).
     """
     import pytest_netzip.compressors.pt2e as pt2e
+    from pytest_netzip.compressors.transformers_layers import linearise_conv1d
 
     example = ctx.example_input
     if example is None:
         example = take(ctx.format.inputs_of(next(iter(batches))), 1)
-    program = pt2e.quantize(model.cpu(), Workload(batch_size=2).batch(example), observe, qat=qat)
+    model, _ = linearise_conv1d(model.cpu(), example, compressor)
+    _without_cache(model, example, ctx, compressor)
+    program = pt2e.quantize(model, Workload(batch_size=2).batch(example), observe, qat=qat)
     call(program, example)  # lowers for the example's shape now, so that counting MACs on it runs no compiler
     return program
+
+
+def _without_cache(model: nn.Module, example: Any, ctx: CompressionContext, compressor: str) -> None:
+    """Set ``model.config.use_cache`` to False where the model returns transformers' key-value cache (a
+    DynamicCache, which torch.export cannot return and an int8 program has no use for) and its predictions
+    on ``example`` stay the same without it; leave it on otherwise (the capture then fails saying so)."""
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    config: Any = getattr(model, "config", None)  # a transformers PretrainedConfig
+    if not getattr(config, "use_cache", False):
+        return
+    training = model.training
+    model.eval()  # the same predictions twice: no dropout
+    try:
+        with torch.no_grad():
+            cached = call(model, example)
+            caches = {type(leaf).__name__ for leaf in tree_leaves(cached) if "Cache" in type(leaf).__name__}
+            if not caches:
+                return
+            config.use_cache = False
+            plain = call(model, example)
+    finally:
+        model.train(training)
+    expected, found = ctx.format.read(cached), ctx.format.read(plain)
+    same = (isinstance(expected, torch.Tensor) and isinstance(found, torch.Tensor) and expected.shape == found.shape
+            and torch.allclose(expected, found, rtol=0, atol=1e-5))
+    if not same or any("Cache" in type(leaf).__name__ for leaf in tree_leaves(plain)):
+        config.use_cache = True
+        return
+    ctx.report(f"{compressor}: captured with use_cache=False: torch.export cannot return {type(model).__name__}'s "
+               f"{', '.join(sorted(caches))}, and the predictions are the same without it")
 
 
 @dataclass(frozen=True)
@@ -224,7 +262,7 @@ class Int8Static(Compressor):
                 raise CompressionError(f"{self.id}: netzip_calibration_data yielded no batches")
             ctx.report(f"{self.id}: calibrated on {samples} samples")
 
-        return _program(model, ctx, ctx.calibration_data, calibrate)
+        return _program(model, ctx, ctx.calibration_data, calibrate, self.id)
 
 
 @dataclass(frozen=True)
@@ -258,4 +296,4 @@ class Int8QAT(Compressor):
                 self.id, self.epochs, self.lr)
 
         with seeded(ctx.seed):
-            return _program(model.train(), ctx, data, train, qat=True)
+            return _program(model.train(), ctx, data, train, self.id, qat=True)
