@@ -19,7 +19,7 @@ def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> No
     skips = [line for line in result.stdout.lines if line.startswith("SKIPPED")]
     # On a contended CPU (a shared runner) latency is not judged: such items skip saying so, and only they
     assert all(CONTENDED in line for line in skips), skips
-    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 40 and set(outcomes) <= {"passed", "skipped"}
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 42 and set(outcomes) <= {"passed", "skipped"}
     result.stdout.fnmatch_lines(["*= netzip =*", "DigitsCNN on cpu (* CPU thread*)", "reference *", "int8_dynamic *"])
     for title, columns in [
         ("ShapesDetector", "map * map50 * map_vs_reference"),
@@ -33,7 +33,7 @@ def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> No
     assert {record["compressor"] for record in records} == {
         "fp16", "bf16", "int8_dynamic", "int8_static", "int8_qat", "prune_l1", "prune_l1(amount=0.6)",
         "prune_random(amount=0.1)", "distill(student=mlp_student, epochs=30, lr=0.01)", "prune_l1(amount=0.1)",
-        "prune_l1(amount=0.3)", "lowrank", "prune_structured",
+        "prune_l1(amount=0.3)", "lowrank", "prune_structured", "int8_weight_only",
     }
     assert all(budget["passed"] is not False for record in records for budget in record["budgets"])
     assert all(CONTENDED in budget["note"] for record in records for budget in record["budgets"] if budget["passed"] is None)
@@ -41,5 +41,5 @@ def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> No
 
 def test_without_the_flag_the_example_project_skips(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(str(EXAMPLE), "-rs")
-    result.assert_outcomes(skipped=40)
+    result.assert_outcomes(skipped=42)
     result.stdout.fnmatch_lines(["SKIPPED [[]*[]] *: needs --netzip"])

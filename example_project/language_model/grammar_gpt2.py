@@ -35,7 +35,7 @@ def config() -> GPT2Config:
         attn_pdrop=0.0,
         bos_token_id=BOS,
         eos_token_id=VOCAB.index("."),
-        use_cache=False,  # no DynamicCache in the outputs: torch.export and lowrank need plain tensors
+        use_cache=False,  # scoring a whole sequence at once needs no key-value cache in the outputs
     )
 
 
@@ -84,7 +84,7 @@ def make_batches(count: int, seed: int, batch_size: int = 32) -> list[dict[str, 
     """``count`` sequences as HuggingFace causal-LM batches: ``input_ids``, ``attention_mask`` and ``labels``.
 
     ``labels`` are the ``input_ids`` (the model shifts them), -100 on the right padding. Every batch is padded
-    to ``MAX_LENGTH`` (a tokenizer's ``padding="max_length"``): int8_static's exported graph fixes the length.
+    to ``MAX_LENGTH``, as a tokenizer's ``padding="max_length"`` pads them.
     """
     texts = make_texts(count, seed)
     batches = []
