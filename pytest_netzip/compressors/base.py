@@ -6,7 +6,7 @@ import copy
 import dataclasses
 import sysconfig
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -78,6 +78,47 @@ def output_shapes(output: Any) -> tuple[Any, list[Any]]:
     return spec, [tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else
                   leaf if isinstance(leaf, (bool, int, float, str, type(None))) else type(leaf).__name__
                   for leaf in leaves]
+
+
+def outputs_on(model: nn.Module, example_input: Any) -> tuple[Any, list[Any]]:
+    """The :func:`output_shapes` of ``model`` run on ``example_input``."""
+    import torch
+
+    from pytest_netzip.data.inputs import call
+
+    with torch.no_grad():
+        return output_shapes(call(model, example_input))
+
+
+def require_outputs(model: nn.Module, example_input: Any, expected: tuple[Any, list[Any]], refusal: str) -> None:
+    """CompressorUnsupported, beginning with ``refusal`` (``lowrank cannot factor BertModel``), unless the reshaped
+    ``model`` runs on ``example_input`` giving outputs of the ``expected`` shapes."""
+    try:
+        found = outputs_on(model, example_input)
+    except Exception as exc:
+        raise CompressorUnsupported(
+            f"{refusal}: the compressed model fails on the example input ({describe_failure(exc)})"
+        ) from exc
+    if found != expected:
+        raise CompressorUnsupported(f"{refusal}: the compressed model's outputs are {found[1]}, the reference's "
+                                    f"{expected[1]}")
+
+
+def run_observed(model: nn.Module, example_input: Any, modules: Iterable[nn.Module],
+                 observe: Callable[[nn.Module, tuple[Any, ...]], object]) -> None:
+    """Run ``model`` on ``example_input``, calling ``observe(module, args)`` before each of ``modules`` runs; the
+    hooks are removed whatever happens."""
+    import torch
+
+    from pytest_netzip.data.inputs import call
+
+    hooks = [module.register_forward_pre_hook(observe) for module in modules]
+    try:
+        with torch.no_grad():
+            call(model, example_input)
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 @dataclass(frozen=True)

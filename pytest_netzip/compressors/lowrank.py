@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor, describe_failure, output_shapes
-from pytest_netzip.data.inputs import call
+from pytest_netzip.compressors.base import CompressionContext, Compressor, outputs_on, require_outputs, run_observed
 from pytest_netzip.errors import CompressorUnsupported
 
 if TYPE_CHECKING:
@@ -79,16 +78,8 @@ def _called(model: nn.Module, candidates: list[nn.Module], example_input: Any) -
     A layer that is never called has its weight read by its parent instead (as nn.MultiheadAttention
     reads ``out_proj.weight``): replacing it by factors would break the parent.
     """
-    import torch
-
     called: set[nn.Module] = set()
-    hooks = [layer.register_forward_pre_hook(lambda module, args: called.add(module)) for layer in candidates]
-    try:
-        with torch.no_grad():
-            call(model, example_input)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    run_observed(model, example_input, candidates, lambda module, args: called.add(module))
     return called
 
 
@@ -123,7 +114,6 @@ class LowRank(Compressor):
 
     @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
-        import torch
         from torch import nn
 
         from pytest_netzip.compressors.transformers_layers import linearise_conv1d
@@ -136,8 +126,7 @@ class LowRank(Compressor):
                      for child in module.modules()}
             kept = {module for module in candidates if id(module) not in owned}
         else:
-            with torch.no_grad():
-                expected = output_shapes(call(model, ctx.example_input))
+            expected = outputs_on(model, ctx.example_input)
             kept = _called(model, candidates, ctx.example_input)
         factored = 0
         for parent in list(model.modules()):
@@ -156,17 +145,5 @@ class LowRank(Compressor):
         if factored == 0:
             raise CompressorUnsupported(self.unchanged(model))
         if ctx.example_input is not None:
-            try:
-                with torch.no_grad():
-                    found = output_shapes(call(model, ctx.example_input))
-            except Exception as exc:
-                raise CompressorUnsupported(
-                    f"{self.id} cannot factor {type(model).__name__}: the factored model fails on the example input "
-                    f"({describe_failure(exc)})"
-                ) from exc
-            if found != expected:
-                raise CompressorUnsupported(
-                    f"{self.id} cannot factor {type(model).__name__}: the factored model's outputs are {found[1]}, "
-                    f"the reference's {expected[1]}"
-                )
+            require_outputs(model, ctx.example_input, expected, f"{self.id} cannot factor {type(model).__name__}")
         return model

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor, describe_failure, output_shapes
+from pytest_netzip.compressors.base import CompressionContext, Compressor, outputs_on, require_outputs, run_observed
 from pytest_netzip.data.inputs import call
 from pytest_netzip.devices import seeded
 from pytest_netzip.errors import CompressionError, CompressorUnsupported
@@ -141,19 +141,9 @@ def _input_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
 
     inputs = {id(leaf) for leaf in tree_leaves(example_input) if isinstance(leaf, torch.Tensor)}
     readers: list[nn.Module] = [module for module in model.modules() if isinstance(module, nn.Embedding)]
-    hooks = [
-        module.register_forward_pre_hook(
-            lambda module, args: readers.append(module) if any(id(arg) in inputs for arg in args) else None
-        )
-        for module in model.modules()
-        if not list(module.children())
-    ]
-    try:
-        with torch.no_grad():
-            call(model, example_input)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    leaves = [module for module in model.modules() if not list(module.children())]
+    run_observed(model, example_input, leaves,
+                 lambda module, args: readers.append(module) if any(id(arg) in inputs for arg in args) else None)
     return readers
 
 
@@ -183,7 +173,6 @@ class PruneStructured(_Pruning):
 
     @override
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
-        import torch
         import torch_pruning
         from torch import nn
 
@@ -204,8 +193,7 @@ class PruneStructured(_Pruning):
                 f"Conv1D layer '{conv1d}' (a Linear with a transposed weight, and GPT-2's fused query, key and value "
                 "projection, whose heads it does not know)"
             )
-        with torch.no_grad():
-            expected = output_shapes(call(model, ctx.example_input))
+        expected = outputs_on(model, ctx.example_input)
         heads = _attention_heads(model)
         ignored = _output_layers(model, ctx.example_input, ctx.format.read)
         multihead = [module for module in model.modules() if isinstance(module, nn.MultiheadAttention)]
@@ -233,17 +221,5 @@ class PruneStructured(_Pruning):
             )
             pruner.step()
         _set_head_counts(model, pruner.num_heads)
-        try:
-            with torch.no_grad():
-                found = output_shapes(call(model, ctx.example_input))
-        except Exception as exc:
-            raise CompressorUnsupported(
-                f"{self.id} cannot prune {type(model).__name__} safely: the pruned model fails on the example input "
-                f"({describe_failure(exc)})"
-            ) from exc
-        if found != expected:
-            raise CompressorUnsupported(
-                f"{self.id} cannot prune {type(model).__name__} safely: the pruned model's outputs are {found[1]}, "
-                f"the reference's {expected[1]}"
-            )
+        require_outputs(model, ctx.example_input, expected, f"{self.id} cannot prune {type(model).__name__} safely")
         return model

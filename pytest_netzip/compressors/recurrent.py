@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from typing_extensions import override
 
-from pytest_netzip.data.inputs import call
+from pytest_netzip.compressors.base import run_observed
 from pytest_netzip.errors import CompressorUnsupported
 
 #: Gates per mode, in the order of torch's stacked weights.
@@ -175,14 +175,8 @@ def record_calls(model: nn.Module, layers: Mapping[str, nn.Module],
     calls: dict[str, list[tuple[Any, ...]]] = {name: [] for name in layers}
     if example_input is None:
         return calls
-    hooks = [module.register_forward_pre_hook(lambda module, args, name=name: calls[name].append(args))
-             for name, module in layers.items()]
-    try:
-        with torch.no_grad():
-            call(model, example_input)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    names = {id(module): name for name, module in layers.items()}
+    run_observed(model, example_input, layers.values(), lambda module, args: calls[names[id(module)]].append(args))
     return calls
 
 
