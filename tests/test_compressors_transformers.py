@@ -508,3 +508,49 @@ def test_the_capture_falls_back_to_a_fixed_length_where_a_free_one_fails(monkeyp
     graph = pt2e._capture(model, (torch.randint(0, 10, (2, 6)),))
     assert tried == [True, True, False]  # strict then non-strict with a free length, then strict with a fixed one
     assert graph(torch.randint(0, 10, (3, 6))).shape == (3, 2)
+
+
+def test_a_change_the_state_does_not_show_is_still_a_change() -> None:
+    import types
+
+    class Hooked(Compressor):
+        name = "hooked"
+
+        def transform(self, model, ctx):
+            model[0].register_forward_hook(lambda module, args, output: torch.round(output * 16) / 16)
+            return model
+
+    class Rewired(Compressor):
+        name = "rewired"
+
+        def transform(self, model, ctx):
+            layer, original = model[0], model[0].forward
+            layer.forward = types.MethodType(lambda self, x: original(x) * 2, layer)
+            return model
+
+    class WithState(nn.Module):  # extra state holding a tensor: compared as a pytree, not with ==
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(3, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.layer(x)
+
+        def get_extra_state(self) -> dict[str, torch.Tensor]:
+            return {"scale": torch.tensor([1.0, 2.0, 3.0])}
+
+        def set_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+            pass
+
+    context = CompressionContext(device=torch.device("cpu"), example_input=torch.rand(1, 3))
+    model = nn.Sequential(nn.Linear(3, 3)).eval()
+    for compressor in (Hooked(), Rewired()):
+        assert not torch.equal(compressor.apply(model, context)(torch.ones(1, 3)), model(torch.ones(1, 3)))
+    class Unchanged(Compressor):
+        name = "unchanged"
+
+        def transform(self, model, ctx):
+            return model
+
+    with pytest.raises(CompressorUnsupported, match="changed nothing in WithState"):
+        Unchanged().apply(WithState().eval(), context)

@@ -354,3 +354,33 @@ def test_the_training_loss_of_each_task_is_what_netzip_scores() -> None:
     shifted = F.cross_entropy(tokens[:, :-1].reshape(-1, 7), ids[:, 1:].reshape(-1))  # HuggingFace-style labels
     assert torch.allclose(task_loss(tokens, ids, {"input_ids": ids}), shifted)
     assert torch.allclose(task_loss(tokens, ids, None), F.cross_entropy(tokens.reshape(-1, 7), ids.reshape(-1)))
+
+
+def test_the_first_batch_decides_whether_labels_are_shifted() -> None:
+    class Bigram(nn.Module):
+        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(input_ids, 5).float()
+
+    ids = torch.tensor([[1, 2, 3, 4]])
+    masked = torch.tensor([[-100, 2, -100, -100]])  # one scored position that kept its token, as MLM batches do
+    shifted = [{"input_ids": ids, "labels": ids}, {"input_ids": ids, "labels": masked}]
+    metrics = ["perplexity"]
+    with pytest.raises(DataError, match="batch 1: its targets repeat the input ids wherever they are scored, but "
+                                        "the first batch's targets do not repeat them"):
+        evaluate(Bigram(), Bigram(), [{"input_ids": ids, "labels": torch.tensor([[2, 3, 4, -100]])}, shifted[0]],
+                 metrics=metrics)
+    assert isinstance(evaluate(Bigram(), Bigram(), shifted, metrics=metrics)["compressed"]["perplexity"], float)
+
+
+def test_targets_that_cannot_be_judged_fail_naming_the_batch() -> None:
+    regressor = nn.Linear(4, 1).eval()
+    inputs, values = torch.rand(6, 4), torch.rand(6)
+    values[2] = float("nan")
+    with pytest.raises(DataError, match="batch 0: the targets hold NaN or infinite values"):
+        evaluate(regressor, regressor, [(inputs, values)], metrics=["mae"])
+    segmenter = nn.Conv2d(3, 4, 1).eval()
+    masks = torch.randint(0, 4, (2, 5, 5)).float()  # as ToTensor() gives them
+    with pytest.raises(DataError, match=r"class maps, an integer tensor: use \.long\(\)"):
+        evaluate(segmenter, segmenter, [(torch.rand(2, 3, 5, 5), masks)], metrics=["miou"])
+    one = evaluate(regressor, regressor, [(inputs[:1], torch.rand(1))], metrics=["r2"])
+    assert one["compressed"]["r2"] == "unavailable: r2 needs at least two samples (one has no variance to explain)"

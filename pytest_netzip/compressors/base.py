@@ -166,15 +166,15 @@ class Compressor:
                 f"compressor {self.id} returned {type(compressed).__name__}, not an nn.Module: its transform must "
                 "return the compressed model"
             )
-        if not self.allow_noop and same_model(model, compressed):
+        if not self.allow_noop and same_model(model, compressed) and same_outputs(model, compressed, ctx.example_input):
             raise CompressorUnsupported(self.unchanged(model))
         return compressed.eval()
 
     def unchanged(self, model: nn.Module) -> str:
         """Why the compressed model equals ``model``: the message of the items' skip (a subclass says more)."""
         return (
-            f"{self.id} changed nothing in {type(model).__name__}: no layer or weight differs from the reference "
-            "(allow_noop=True accepts that)"
+            f"{self.id} changed nothing in {type(model).__name__}: no layer, weight or output on the example input "
+            "differs from the reference's (allow_noop=True accepts that)"
         )
 
     @property
@@ -215,7 +215,7 @@ def same_model(first: nn.Module, second: nn.Module) -> bool:
     for key, value in state.items():
         theirs = other[key]
         if not (isinstance(value, torch.Tensor) and isinstance(theirs, torch.Tensor)):
-            if value != theirs:
+            if not _equal_leaves(value, theirs):  # extra state: any pytree, tensors and arrays inside
                 return False
         elif (type(value), value.dtype, value.shape, value.device) != (type(theirs), theirs.dtype, theirs.shape,
                                                                        theirs.device):
@@ -226,6 +226,44 @@ def same_model(first: nn.Module, second: nn.Module) -> bool:
                     return False
             except (NotImplementedError, RuntimeError, TypeError):  # a tensor subclass that cannot compare
                 return False
+    return True
+
+
+def same_outputs(first: nn.Module, second: nn.Module, example_input: Any) -> bool:
+    """Whether the two models give equal outputs on ``example_input`` (True without one): what a hook, a replaced
+    ``forward`` or a non-persistent buffer changes, which the state does not show."""
+    if example_input is None:
+        return True
+    import torch
+
+    from pytest_netzip.data.inputs import call
+
+    try:
+        with torch.no_grad():
+            return _equal_leaves(call(first, example_input), call(second, example_input))
+    except Exception:  # the compressed model runs differently (another device, another dtype): a change
+        return False
+
+
+def _equal_leaves(first: object, second: object) -> bool:
+    """Whether two pytrees hold equal leaves: tensors by ``torch.equal`` (dtype and shape too), the rest by ``==``."""
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    (left, left_spec), (right, right_spec) = tree_flatten(first), tree_flatten(second)
+    if left_spec != right_spec:
+        return False
+    for a, b in zip(left, right):
+        if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+            if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
+                    and a.shape == b.shape and torch.equal(a.detach().cpu(), b.detach().cpu())):
+                return False
+            continue
+        try:
+            if not bool(a == b):
+                return False
+        except Exception:  # an array's elementwise == or an object without one: not shown equal
+            return False
     return True
 
 

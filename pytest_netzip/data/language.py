@@ -3,7 +3,8 @@
 Targets ``(batch, positions)`` hold, at each position, the token the logits there predict (aligned, not
 shifted); ``-100`` marks a position not scored, as in HuggingFace. Batches whose targets are the input ids
 themselves (HuggingFace's causal LMs shift inside the model) are shifted here: the logits at position t
-are scored against the token at t + 1. Never are all logits kept: a long evaluation set would not fit.
+are scored against the token at t + 1. The first batch decides, for the whole set: a later batch that
+disagrees is a DataError. Never are all logits kept: a long evaluation set would not fit.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class LanguageCollector:
         self.nll = self.kl = 0.0
         self.correct = self.agreeing = self.tokens = self.samples = self.nonfinite = 0
         self.vocabulary = 0
-        self.shifted = False
+        self.shifted: bool | None = None  # decided by the first batch with scored positions, held for the rest
         self.fingerprints: list[torch.Tensor] = []
 
     def add(self, output: Any, targets: Any, where: str, inputs: Any, reference_output: Any = None) -> None:
@@ -102,8 +103,18 @@ class LanguageCollector:
         targets = targets.to(logits.device, torch.long)  # gather takes int64 indices; uint8 ones would not do
         self.samples += len(logits)
         self.nonfinite += int((~logits.isfinite()).flatten(1).any(dim=1).sum())
-        if targets_are_inputs(targets, inputs):  # HuggingFace-style labels: position t predicts token t + 1
-            self.shifted = True
+        if bool((targets != IGNORE_INDEX).any()):  # a batch with scored positions tells how its targets stand
+            shifted = targets_are_inputs(targets, inputs)
+            if self.shifted is not None and shifted != self.shifted:
+                told = "the first batch's targets " + ("repeat" if self.shifted else "do not repeat")
+                raise DataError(
+                    f"{where}: its targets {'repeat' if shifted else 'do not repeat'} the input ids wherever they are "
+                    f"scored, but {told} them: netzip shifts HuggingFace-style labels (labels = input_ids) for the "
+                    "whole evaluation set, so every batch must be alike (give aligned targets, the token each "
+                    "position predicts, to score them as they stand)"
+                )
+            self.shifted = shifted
+        if self.shifted:  # HuggingFace-style labels: position t predicts token t + 1
             logits, reference, targets = logits[:, :-1], reference[:, :-1], targets[:, 1:]
         self.vocabulary = logits.shape[-1]
         scored = targets != IGNORE_INDEX
@@ -126,4 +137,4 @@ class LanguageCollector:
         import torch
 
         return TokenOutputs(self.nll, self.correct, self.agreeing, self.kl, self.tokens, self.samples, self.nonfinite,
-                            self.vocabulary, self.shifted, inputs, torch.cat(self.fingerprints))
+                            self.vocabulary, bool(self.shifted), inputs, torch.cat(self.fingerprints))

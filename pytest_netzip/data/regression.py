@@ -41,6 +41,8 @@ class RegressionCollector(PerSampleCollector):
         if targets.is_complex() or str(targets.dtype) == "torch.bool":
             raise DataError(f"{where}: regression targets are numbers; got {describe(targets)}")
         values, wanted = output.detach().reshape(len(output), -1), targets.reshape(len(targets), -1)
+        if not wanted.isfinite().all():
+            raise DataError(f"{where}: the targets hold NaN or infinite values: no gate can judge a prediction of them")
         if values.shape != wanted.shape:
             raise DataError(f"{where}: the model returns {values.shape[1]} value(s) per sample ({describe(output)}), "
                             f"the targets hold {wanted.shape[1]} ({describe(targets)})")

@@ -75,6 +75,20 @@ def kind(task: str) -> str:
     return {kind.task: kind.kind for kind in outputs}[task]
 
 
+def _fits(task: str, output: Any, targets: Any) -> bool:
+    """Whether ``output`` has the form ``task``'s models return (its targets may still be wrong): then the
+    collector's message, about the targets, is the one to show."""
+    from pytest_netzip.data.detection import is_detection_batch
+
+    if task == "detection":
+        return is_detection_batch(output)
+    if not (hasattr(output, "ndim") and output.is_floating_point()):
+        return False
+    if task == "regression":
+        return hasattr(targets, "numel") and output.numel() == targets.numel()
+    return output.ndim == {"classification": 2, "segmentation": 4, "language_modeling": 3}[task]
+
+
 def infer_task(output: Any, targets: Any) -> str:
     """The task a model's output and targets on one batch show; a DataError where they fit none, or fit two."""
     from pytest_netzip.data.detection import is_detection_batch
@@ -98,6 +112,13 @@ def infer_task(output: Any, targets: Any) -> str:
         if logits and targets.ndim == 1:
             raise DataError(f"{shapes}: a classifier's targets are class indices, an integer tensor: use .long() "
                             "(float targets are a regression's)")
+        if logits and targets.shape == output.shape and bool(((targets == 0) | (targets == 1)).all()) \
+                and bool((targets.sum(dim=1) == 1).all()):
+            raise DataError(f"{shapes}, one-hot: a classifier's targets are class indices: use .argmax(dim=1) (float "
+                            "targets are a regression's)")
+        if output.ndim == 4 and targets.ndim == 3:
+            raise DataError(f"{shapes}: per-pixel logits are scored against class maps, an integer tensor: use "
+                            ".long() (float targets are a regression's)")
         return "regression"
     if logits and (targets.ndim == 1 or targets.ndim == 2 and targets.shape[1] == 1):
         return "classification"
@@ -152,9 +173,9 @@ def predict(
             try:
                 gathered.add(output, targets, where, inputs, reference_output)
             except DataError as error:
-                if task is not None and isinstance(inferred, str) and inferred != task:
+                if task is not None and isinstance(inferred, str) and inferred != task and not _fits(task, output, targets):
                     raise DataError(f"task={task!r} was declared, but the model returns {kind(inferred)}") from error
-                raise
+                raise  # the output fits the declared task: the collector's message says what is wrong
     if gathered is None:
         raise DataError("netzip_data yielded no batches")
     return gathered.finish(torch.cat(fingerprints)), inferred

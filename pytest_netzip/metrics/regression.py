@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.base import metric
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def mae(subject: Subject, reference: Subject) -> float:
     return float((outputs.values - outputs.targets).abs().mean())
 
 
-@metric("rmse", "root mean squared error against the targets, over every output", higher_is_better=False)
+@metric("rmse", "root mean squared error against the targets, every output's errors pooled", higher_is_better=False)
 def rmse(subject: Subject, reference: Subject) -> float:
     """Root mean squared error."""
     outputs = subject.regression
@@ -45,6 +46,8 @@ def rmse(subject: Subject, reference: Subject) -> float:
 def r2(subject: Subject, reference: Subject) -> float:
     """r2 against the targets."""
     outputs = subject.regression
+    if outputs.samples < 2:
+        raise MetricUnavailable("r2 needs at least two samples (one has no variance to explain)")
     return r2_score(outputs.values, outputs.targets)
 
 
