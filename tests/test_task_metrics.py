@@ -382,5 +382,10 @@ def test_targets_that_cannot_be_judged_fail_naming_the_batch() -> None:
     masks = torch.randint(0, 4, (2, 5, 5)).float()  # as ToTensor() gives them
     with pytest.raises(DataError, match=r"class maps, an integer tensor: use \.long\(\)"):
         evaluate(segmenter, segmenter, [(torch.rand(2, 3, 5, 5), masks)], metrics=["miou"])
+    depth = nn.Conv2d(3, 1, 1).eval()  # one value per pixel, integer targets: not a one-class segmentation
+    pixels, levels = torch.rand(2, 3, 5, 5), torch.randint(0, 9, (2, 5, 5))
+    with pytest.raises(DataError, match="one channel per pixel is no segmentation"):
+        evaluate(depth, depth, [(pixels, levels)], metrics=["mae"])
+    assert evaluate(depth, depth, [(pixels, levels)], metrics=["mae"], task="regression")["compressed"]["mae"] > 0
     one = evaluate(regressor, regressor, [(inputs[:1], torch.rand(1))], metrics=["r2"])
     assert one["compressed"]["r2"] == "unavailable: r2 needs at least two samples (one has no variance to explain)"

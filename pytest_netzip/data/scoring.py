@@ -122,6 +122,9 @@ def infer_task(output: Any, targets: Any) -> str:
         return "regression"
     if logits and (targets.ndim == 1 or targets.ndim == 2 and targets.shape[1] == 1):
         return "classification"
+    if output.ndim == 4 and targets.ndim == 3 and output.shape[1] == 1:
+        raise DataError(f"{shapes}: one channel per pixel is no segmentation (it needs a logit per class): a depth "
+                        "map or another per-pixel value? Give float targets, or declare task='regression'")
     if output.ndim == 4 and targets.ndim == 3:
         return "segmentation"
     if output.ndim == 3 and targets.ndim == 2:
