@@ -85,8 +85,8 @@ def _fits(task: str, output: Any, targets: Any) -> bool:
     if not (hasattr(output, "ndim") and output.is_floating_point()):
         return False
     if task == "regression":
-        return hasattr(targets, "numel") and output.numel() == targets.numel()
-    return output.ndim == {"classification": 2, "segmentation": 4, "language_modeling": 3}[task]
+        return hasattr(targets, "numel") and bool(output.numel() == targets.numel())
+    return bool(output.ndim == {"classification": 2, "segmentation": 4, "language_modeling": 3}[task])
 
 
 def infer_task(output: Any, targets: Any) -> str:
