@@ -33,7 +33,7 @@ class BatchFormat:
                     f"{self.target_key!r} (or name their key with a session fixture netzip_target_key), or yield "
                     "(inputs, targets) pairs"
                 )
-            return as_pytree({key: value for key, value in batch.items() if key != self.target_key}), batch[self.target_key]
+            return self._without_targets(batch), batch[self.target_key]
         if isinstance(batch, (tuple, list)) and len(batch) == 2:
             return as_pytree(batch[0]), batch[1]
         raise DataError(f"{where} is {describe(batch)}; expected (inputs, targets), or a dict holding the targets "
@@ -43,10 +43,14 @@ class BatchFormat:
         """The model input of a batch that may lack targets (calibration): a pair's inputs, a dict without its
         targets, else the batch itself."""
         if isinstance(batch, Mapping):
-            return as_pytree({key: value for key, value in batch.items() if key != self.target_key})
+            return self._without_targets(batch)
         if isinstance(batch, (tuple, list)) and len(batch) == 2:
             return as_pytree(batch[0])
         return as_pytree(batch)
+
+    def _without_targets(self, batch: Mapping[str, Any]) -> Any:
+        """A dict batch's keyword inputs: every key but ``target_key``."""
+        return as_pytree({key: value for key, value in batch.items() if key != self.target_key})
 
     def read(self, output: Any) -> Any:
         """A model's predictions in ``output``: through ``netzip_output`` where defined, else as netzip reads them."""

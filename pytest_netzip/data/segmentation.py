@@ -12,10 +12,6 @@ from pytest_netzip.errors import DataError
 if TYPE_CHECKING:
     import torch
 
-#: Target values that mark pixels not scored: torchvision's and VOC's 255 (where 255 is not a class), HF's -100.
-IGNORED = (255, -100)
-
-
 @dataclass(frozen=True)
 class SegmentationOutputs:
     """Per-pixel results of a segmentation model on every evaluation image, without the logits.
@@ -51,7 +47,8 @@ class SegmentationOutputs:
 
 
 def unscored(targets: torch.Tensor, classes: int) -> torch.Tensor:
-    """Where ``targets`` mark a pixel not scored: -100, and 255 for a model of at most 255 classes."""
+    """Where ``targets`` mark a pixel not scored: HuggingFace's -100, and torchvision's and VOC's 255 for a model of
+    at most 255 classes (where 255 is not a class)."""
     return (targets == -100) | ((targets == 255) & (classes <= 255))
 
 
