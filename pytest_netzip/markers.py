@@ -31,12 +31,22 @@ from pytest_netzip.variant import Variant
 
 NETZIP_MARKER = (
     "netzip(compressors=[...], devices=None, task=None): measure this test per compressor and device; "
-    "task is classification or detection (default: the model's output tells)"
+    "task: classification, detection, regression, segmentation or language_modeling (default: the model's output "
+    "tells)"
 )
 
 T = TypeVar("T")
 
-_KEYWORDS = ("compressors", "devices", "task")
+#: The keywords of ``@pytest.mark.netzip``, with what each means (the docs' marker reference reads them).
+NETZIP_KEYWORDS = {
+    "compressors": "required: the compressors to test, by name (``\"int8_dynamic\"``, ``\"prune_l1+int8_dynamic\"``) or as "
+                   "``Compressor`` objects (``PruneL1(amount=0.75)``); one item per compressor and device",
+    "devices": "``cpu``, ``cuda``, ``cuda:N``, ``mps``, or ``auto`` for every device present; default "
+               "``--netzip-devices`` (else ``cpu``); a device the machine lacks skips its items",
+    "task": "``classification``, ``detection``, ``regression``, ``segmentation`` or ``language_modeling``, checked "
+            "on every item; default: told from the model's output and targets",
+}
+_KEYWORDS = tuple(NETZIP_KEYWORDS)
 
 
 def compressor_registry(node: pytest.Item | pytest.Collector) -> CompressorRegistry:

@@ -57,6 +57,17 @@ def _adversarial_robustness(
     min_accuracy: float | None = None,
     samples: int = 256,
 ) -> list[Threshold]:
+    """Top-1 under a torchattacks attack: white-box where gradients reach the input, and by transfer from the reference.
+
+    :param attack: the attack, by torchattacks' name in any case: ``FGSM``, ``PGD``, ``BIM``, ``MIFGSM``, ``APGD``,
+        ``Square``, ``AutoAttack``, ...
+    :param eps: the L∞ budget on inputs scaled to [0, 1], in (0, 1]
+    :param steps: iterations of an iterative attack (default 10)
+    :param alpha: step size of an iterative attack (default 2.5 × ``eps`` / ``steps``)
+    :param max_drop: reference ``robust_accuracy`` − compressed ≤ ``max_drop``
+    :param min_accuracy: compressed ``robust_accuracy`` ≥ ``min_accuracy``
+    :param samples: the first ``samples`` evaluation samples are attacked
+    """
     attack_spec(attack=attack, eps=eps, steps=steps, alpha=alpha, samples=samples)
     marker, details = "adversarial_robustness", ("attack_detail",)
     thresholds: list[Threshold] = []
@@ -106,6 +117,15 @@ def _perturbation_robustness(
     samples: int = 256,
     max_examples: int = 20,
 ) -> list[Threshold]:
+    """Hypothesis searches noise, brightness, contrast, blur and shift for a perturbation that breaks the budget.
+
+    :param kinds: which perturbations (default: every kind that fits the inputs)
+    :param max_severity: severities searched lie in [0, ``max_severity``]
+    :param max_drop: under every perturbation tried, compressed top-1 ≥ reference top-1 under it − ``max_drop``
+    :param min_agreement: under every perturbation tried, agreement with the reference ≥ ``min_agreement``
+    :param samples: the first ``samples`` evaluation samples are perturbed
+    :param max_examples: perturbations hypothesis tries
+    """
     spec = perturbation_spec(kinds=kinds, max_severity=max_severity, max_drop=max_drop, min_agreement=min_agreement,
                              samples=samples, max_examples=max_examples)
     marker, details = "perturbation_robustness", ("worst_perturbation",)

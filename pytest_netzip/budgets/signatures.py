@@ -25,6 +25,13 @@ from pytest_netzip.errors import BudgetError
 def _accuracy_drop(
     registry: MetricRegistry, *, max: float, metric: str = "top1", max_class_drop: float | None = None
 ) -> list[Threshold]:
+    """The fall of an accuracy-type metric from the reference's, in points of a share (0.01 = 1 point).
+
+    :param max: reference − compressed ≤ ``max``
+    :param metric: which metric: ``top1``, ``top5``, ``precision``, ``recall``, ``f1``, ``map``, ``map50``, ``miou``,
+        ``pixel_accuracy``, ``token_accuracy``, ``r2``, or a hook metric that is a share
+    :param max_class_drop: the worst per-class accuracy drop ≤ ``max_class_drop``
+    """
     valid = [
         name for name in registry.names
         if registry[name].unit in ("share", "points") and registry[name].higher_is_better and not registry[name].relative
@@ -42,6 +49,14 @@ def _accuracy_drop(
 def _error_increase(
     registry: MetricRegistry, *, metric: str, max: float | None = None, max_ratio: float | None = None
 ) -> list[Threshold]:
+    """The rise of a lower-is-better metric over the reference's.
+
+    :param metric: which metric: ``perplexity``, ``mae``, ``rmse``, ``kl_divergence``, ``output_rmse_vs_reference``,
+        ``negative_flip_rate``, or a hook metric with ``higher_is_better=False``
+    :param max: compressed − reference ≤ ``max``, in the metric's units (for ``kl_divergence`` and
+        ``output_rmse_vs_reference``, measured against the reference already, the value itself)
+    :param max_ratio: compressed / reference ≤ ``max_ratio`` (refused for the metrics measured against the reference)
+    """
     valid = [
         name for name in registry.names
         if not registry[name].higher_is_better and not registry[name].workload and registry[name].unit != "label"
@@ -63,6 +78,12 @@ def _error_increase(
 def _agreement(
     registry: MetricRegistry, *, min: float | None = None, max_negative_flips: float | None = None
 ) -> list[Threshold]:
+    """Agreement of the top-1 predictions with the reference's.
+
+    :param min: ``agreement`` ≥ ``min``
+    :param max_negative_flips: ``negative_flip_rate`` (samples the reference gets right and the variant wrong)
+        ≤ ``max_negative_flips``
+    """
     thresholds: list[Threshold] = []
     if min is not None:
         thresholds.append(AtLeast("agreement", "min", "agreement", _share("agreement", "min", min)))
@@ -73,6 +94,11 @@ def _agreement(
 
 
 def _size_ratio(registry: MetricRegistry, *, min: float | None = None, max_mb: float | None = None) -> list[Threshold]:
+    """How much smaller the variant is, by ``torch.save`` bytes of its state dict.
+
+    :param min: reference bytes / compressed bytes ≥ ``min``
+    :param max_mb: compressed ``size_bytes`` ≤ ``max_mb`` × 10⁶
+    """
     thresholds: list[Threshold] = []
     if min is not None:
         thresholds.append(AtLeast("size_ratio", "min", "size_ratio", _positive("size_ratio", "min", min)))
@@ -88,6 +114,12 @@ _COMPUTE_METRICS = ("macs", "chats", "effective_macs")
 def _compute_budget(
     registry: MetricRegistry, *, max_macs: float | None = None, max_ratio: float | None = None, metric: str = "macs"
 ) -> list[Threshold]:
+    """Multiply-accumulates of one forward pass on the example input.
+
+    :param max_macs: the count ≤ ``max_macs``
+    :param max_ratio: compressed / reference count ≤ ``max_ratio``
+    :param metric: which count: ``macs``, ``chats`` (MACs × bit width) or ``effective_macs`` (MACs × non-zero share)
+    """
     if metric not in _COMPUTE_METRICS:
         raise BudgetError(f"compute_budget(metric=...): {unknown_name_message('metric', metric, _COMPUTE_METRICS)}")
     thresholds: list[Threshold] = []
@@ -110,6 +142,17 @@ def _latency_budget(
     min_speedup: float | None = None,
     batch_size: int = 1,
 ) -> list[Threshold]:
+    """Time per call, timed with pytest-benchmark; relative gates decide on a 95% confidence interval.
+
+    :param p50_ms: the compressed model's median time per call ≤ ``p50_ms`` milliseconds
+    :param p95_ms: its 95th percentile ≤ ``p95_ms`` milliseconds
+    :param p99_ms: its 99th percentile ≤ ``p99_ms`` milliseconds
+    :param max_slowdown: not shown slower than ``max_slowdown`` × the reference: fails only when the whole 95%
+        confidence interval of ``speedup`` lies below 1 / ``max_slowdown``
+    :param min_speedup: ``speedup`` not shown below ``min_speedup``: fails only when the whole interval lies below it
+    :param batch_size: samples per call, for latency, memory and energy alike (where several markers give it,
+        they must agree)
+    """
     _whole("latency_budget", "batch_size", batch_size)
     thresholds: list[Threshold] = [
         AtMost("latency_budget", keyword, f"latency_{keyword}", _positive("latency_budget", keyword, limit))
@@ -127,6 +170,11 @@ def _latency_budget(
 
 
 def _memory_budget(registry: MetricRegistry, *, max_mb: float, batch_size: int = 1) -> list[Threshold]:
+    """Peak memory of one call on a batch: weights, input and the most activation bytes alive at once.
+
+    :param max_mb: ``peak_memory_mb`` ≤ ``max_mb``
+    :param batch_size: samples per call (as ``latency_budget``'s)
+    """
     _whole("memory_budget", "batch_size", batch_size)
     return [AtMost("memory_budget", "max_mb", "peak_memory_mb", _positive("memory_budget", "max_mb", max_mb))]
 
@@ -138,6 +186,12 @@ def _energy_budget(
     min_efficiency: float | None = None,
     batch_size: int = 1,
 ) -> list[Threshold]:
+    """Energy per sample, read from NVML or RAPL counters; skips where no counter can be read.
+
+    :param max_mj_per_sample: ``energy_mj_per_sample`` ≤ ``max_mj_per_sample`` millijoules
+    :param min_efficiency: ``efficiency_ratio`` (reference energy / compressed energy per sample) ≥ ``min_efficiency``
+    :param batch_size: samples per call (as ``latency_budget``'s)
+    """
     _whole("energy_budget", "batch_size", batch_size)
     thresholds: list[Threshold] = []
     if max_mj_per_sample is not None:
