@@ -1,23 +1,29 @@
-"""``python -m pytest_netzip``: draw the report of a saved run, or compare two runs, without running the tests.
+"""``python -m pytest_netzip``: draw the report of a saved run, compare two runs, or merge CI shards into one run,
+without running the tests.
 
     python -m pytest_netzip report RUN --out DIR
     python -m pytest_netzip compare A B
+    python -m pytest_netzip merge RUN... --out FILE [--save NAME] [--ocs-weights P,S,C,E]
 
 RUN, A and B are run documents (``--netzip-json`` files) or runs saved with ``--netzip-save`` (``latest``, a
-counter, a name), looked up in ``--storage`` (default ``.netzip``). Neither command imports torch.
+counter, a name), looked up in ``--storage`` (default ``.netzip``). ``merge`` writes one run document holding every
+shard's results (see ``pytest_netzip.output.merge``). No command imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from pytest_netzip.errors import ReportError, StorageError
 from pytest_netzip.metrics import MetricRegistry, is_number
+from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS
 from pytest_netzip.output.html_report import REFERENCE, ordered_metrics
-from pytest_netzip.output.storage import Storage, read_document
+from pytest_netzip.output.merge import Shard, merge_runs
+from pytest_netzip.output.storage import Storage, check_run_name, read_document, write_document
 from pytest_netzip.output.tables import format_change, format_value, wrap_blocks
 from pytest_netzip.output.visualise import document_variants, write_report
 
@@ -33,7 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="print two runs' metrics side by side, with the change")
     compare.add_argument("a", metavar="A", help="the run compared with (a JSON file or a saved run's name)")
     compare.add_argument("b", metavar="B", help="the run compared (a JSON file or a saved run's name)")
-    for command in (report, compare):
+    merge = commands.add_parser("merge", help="merge the runs of CI shards into one run document")
+    merge.add_argument("runs", metavar="RUN", nargs="*", help="the shards' run documents (JSON files) or saved runs' names")
+    merge.add_argument("--out", metavar="FILE", type=Path, help="write the merged run document to FILE")
+    merge.add_argument("--save", metavar="NAME", help="save the merged run as NAME in --storage, as --netzip-save does")
+    merge.add_argument("--ocs-weights", metavar="P,S,C,E", type=_weights, default=DEFAULT_OCS_WEIGHTS,
+                       help="the shards' --netzip-ocs-weights, to recompute OCS with (default: 1,1,1,1)")
+    for command in (report, compare, merge):
         command.add_argument("--storage", metavar="DIR", type=Path, default=Path(".netzip"),
                              help="folder of saved runs, for names (default: .netzip)")
     return parser
@@ -48,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "report":
             return _report(_load(args.run, args.storage), args.out)
+        if args.command == "merge":
+            return _merge(args.runs, args.storage, args.out, args.save, args.ocs_weights)
         print(_compare(_load(args.a, args.storage), _load(args.b, args.storage), args.a, args.b))
         return 0
     except (StorageError, ReportError) as exc:
@@ -55,17 +69,61 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _load(run: str, storage: Path) -> dict[str, Any]:
-    """The run document in the file ``run``, or of the saved run named ``run``; StorageError saying what is wrong."""
+def _weights(text: str) -> tuple[float, ...]:
+    """``1,0.5,1,1`` as the four OCS weights; argparse's error otherwise."""
+    try:
+        weights = tuple(float(value) for value in text.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != 4 or not all(0 <= weight < math.inf for weight in weights):
+        raise argparse.ArgumentTypeError(
+            f"takes four finite numbers >= 0, the weights of P, S, C and E (e.g. 1,1,1,1), got {text!r}"
+        )
+    return weights
+
+
+def _locate(run: str, storage: Path) -> Path:
+    """The file ``run``, or that of the saved run named ``run``; StorageError saying what is wrong."""
     path = Path(run)
     if path.is_file():
-        return read_document(path)
+        return path
     if path.suffix == ".json":
         raise StorageError(f"cannot read the run {run}: no such file")
     saved = Storage(storage)
     if not saved.runs():
         raise StorageError(f"{run!r} is neither a file nor a saved run (no saved run in {storage})")
-    return read_document(saved.find(run))
+    return saved.find(run)
+
+
+def _load(run: str, storage: Path) -> dict[str, Any]:
+    """The run document in the file ``run``, or of the saved run named ``run``; StorageError saying what is wrong."""
+    return read_document(_locate(run, storage))
+
+
+def _merge(runs: list[str], storage: Path, out: Path | None, save: str | None, weights: tuple[float, ...]) -> int:
+    """Merge the shards ``runs`` into ``out`` and/or the saved run ``save``; StorageError where that cannot be done."""
+    if save is not None:
+        check_run_name(save)
+    shards = [Shard(str(path), read_document(path)) for path in (_locate(run, storage) for run in runs)]
+    document, notes = merge_runs(shards, weights)
+    if out is None and save is None:
+        raise StorageError("merge writes the merged run to --out FILE or saves it with --save NAME: give one")
+    written = []
+    try:
+        if out is not None:
+            written.append(write_document(out, document))
+        if save is not None:
+            written.append(Storage(storage).save(save, document))
+    except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL
+        target = out if out is not None and not written else storage
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise StorageError(f"cannot write the merged run to {target}: {reason}") from None
+    for note in notes:
+        print(f"netzip: {note}")
+    for path in written:
+        merged = f"{len(shards)} run{'s' * (len(shards) > 1)}"
+        print(f"netzip: merged {merged} ({len(document['results'])} results) into {path}")
+    return 0
 
 
 def _report(document: dict[str, Any], directory: Path) -> int:
