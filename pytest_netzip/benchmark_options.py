@@ -1,4 +1,8 @@
-"""pytest-benchmark's options and ``@pytest.mark.benchmark``, read into the Workload an item is timed with."""
+"""pytest-benchmark's options and ``@pytest.mark.benchmark``, read into the Workload an item is timed with.
+
+Under pytest-xdist, timing stays on only for a CUDA item on a GPU its worker has to itself (each worker owns
+one GPU: ``devices.worker_gpu``); the workers share the CPU, so CPU (and MPS) items are not timed.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_netzip.data.workload import Workload
+from pytest_netzip.devices import shared_gpu_reason
 from pytest_netzip.errors import BudgetError
 from pytest_netzip.metrics.base import is_number, is_whole
 
@@ -56,7 +61,7 @@ def workload_of(item: pytest.Item, batch_size: int) -> Workload:
     """The workload of ``item``: pytest-benchmark's options, overridden by its ``benchmark`` marker."""
     config = item.config
     if not config.pluginmanager.hasplugin("benchmark"):  # -p no:benchmark: its defaults
-        return Workload(batch_size, disabled=_under_xdist(config))
+        return Workload(batch_size, disabled=_under_xdist(item))
     from pytest_benchmark.utils import load_timer
 
     options: dict[str, Any] = {
@@ -67,19 +72,38 @@ def workload_of(item: pytest.Item, batch_size: int) -> Workload:
         "disable_gc": config.getoption("benchmark_disable_gc"),
     }
     options.update(benchmark_options(item))
-    return Workload(batch_size, disabled=_timing_disabled(config), **options)
+    return Workload(batch_size, disabled=_timing_disabled(item), **options)
 
 
-def _timing_disabled(config: pytest.Config) -> str | None:
-    """Why pytest-benchmark's options switch timing off, or None (its own rules, applied to netzip)."""
+def _timing_disabled(item: pytest.Item) -> str | None:
+    """Why pytest-benchmark's options switch timing off for ``item``, or None (its own rules, applied to netzip)."""
+    config = item.config
     if config.getoption("benchmark_skip"):
         return "timing is skipped (--benchmark-skip)"
     if config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"):
         return "timing is off (--benchmark-disable)"
-    return None if config.getoption("benchmark_enable") else _under_xdist(config)
+    return None if config.getoption("benchmark_enable") else _under_xdist(item)
 
 
-def _under_xdist(config: pytest.Config) -> str | None:
-    if config.getoption("dist", "no") != "no" or hasattr(config, "workerinput"):
-        return "timing is off under pytest-xdist, whose workers share the CPU (--benchmark-enable times anyway)"
-    return None
+def _under_xdist(item: pytest.Item) -> str | None:
+    """Why pytest-xdist keeps ``item`` from being timed: its workers share the CPU, and a GPU where there are
+    more workers than GPUs; None outside xdist, and for a CUDA item on a GPU its worker has to itself."""
+    config = item.config
+    worker = getattr(config, "workerinput", None)
+    if worker is None and config.getoption("dist", "no") == "no":
+        return None
+    device = _device(item)
+    if worker is not None and device is not None and device.startswith("cuda"):
+        import torch
+
+        reason = shared_gpu_reason(device, worker["workerid"], worker["workercount"], torch.cuda.device_count())
+        return f"timing is off under pytest-xdist: {reason} (--benchmark-enable times anyway)" if reason else None
+    return "timing is off under pytest-xdist, whose workers share the CPU (--benchmark-enable times anyway)"
+
+
+def _device(item: pytest.Item) -> str | None:
+    """The device ``item``'s variant is written with (``cuda``, ``cuda:1``, ``cpu``), or None for another item."""
+    callspec = getattr(item, "callspec", None)
+    variant = callspec.params.get("_netzip_variant") if callspec is not None else None
+    device = getattr(variant, "device", None)
+    return device if isinstance(device, str) else None

@@ -1,4 +1,4 @@
-"""Device names a marker may use, and whether this machine has them."""
+"""Device names a marker may use, whether this machine has them, and which GPU a pytest-xdist worker owns."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 _DEVICE = re.compile(r"auto|cpu|cuda(?::(\d+))?|mps")
 VALID_DEVICES = "auto, cpu, cuda, cuda:N, mps"
+#: pytest-xdist's worker ids: ``gw0``, ``gw1``, ...
+_WORKER = re.compile(r"gw(\d+)")
 
 #: The highest device index torch can hold (its DeviceIndex is a signed 8-bit integer).
 MAX_DEVICE_INDEX = 127
@@ -42,6 +44,55 @@ def expand(names: list[str]) -> list[str]:
         present.append("mps")
     expanded = [device for name in names for device in (present if name == "auto" else [name])]
     return list(dict.fromkeys(expanded))
+
+
+def cuda_index(name: str) -> int | None:
+    """The index of a device name written ``cuda:N``; None for a bare ``cuda`` and every other device."""
+    match = _DEVICE.fullmatch(name)
+    return int(match.group(1)) if match is not None and match.group(1) is not None else None
+
+
+def worker_gpu(worker_id: str, gpu_count: int) -> int | None:
+    """The CUDA device xdist worker ``worker_id`` owns: ``gwK`` owns K mod ``gpu_count``, counted among the
+    devices torch sees (so ``CUDA_VISIBLE_DEVICES`` is respected); None without a GPU, or for a worker named
+    otherwise (``--tx popen//id=NAME``)."""
+    match = _WORKER.fullmatch(worker_id)
+    return int(match.group(1)) % gpu_count if match is not None and gpu_count > 0 else None
+
+
+def shared_gpu_reason(device: str, worker_id: str, worker_count: int, gpu_count: int) -> str | None:
+    """Why CUDA ``device`` cannot be timed on xdist worker ``worker_id`` of ``worker_count``: another worker
+    may run on that GPU meanwhile. None where this worker has it alone, or where there is no GPU (the item
+    then skips for want of it)."""
+    if gpu_count == 0:
+        return None
+    own = worker_gpu(worker_id, gpu_count)
+    if own is None:
+        return f"xdist worker {worker_id!r} is not named gwN, so netzip cannot tell which GPU it has to itself"
+    index = cuda_index(device)
+    if index is not None and index != own:
+        return (
+            f"{device} is named explicitly, and this xdist worker ({worker_id}) owns cuda:{own}: "
+            f"the worker that owns {device} may be running on it"
+        )
+    sharing = [f"gw{number}" for number in range(own, worker_count, gpu_count)]
+    if len(sharing) > 1:
+        return (
+            f"{worker_count} xdist workers share {gpu_count} GPU{'s' if gpu_count > 1 else ''}: "
+            f"{', '.join(sharing[:-1])} and {sharing[-1]} run on cuda:{own}"
+        )
+    return None
+
+
+def claim_gpu(worker_id: str) -> int | None:
+    """Make the GPU xdist worker ``worker_id`` owns the current CUDA device of this process, so that a bare
+    ``cuda`` means it; that device's index, or None where there is none to claim."""
+    import torch
+
+    index = worker_gpu(worker_id, torch.cuda.device_count()) if torch.cuda.is_available() else None
+    if index is not None:
+        torch.cuda.set_device(index)
+    return index
 
 
 def missing_reason(device: torch.device) -> str | None:

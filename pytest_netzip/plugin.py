@@ -130,6 +130,50 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _note_stray_thresholds(config, items)
     if settings.compressors:
         _filter_compressors(config, items, settings.compressors)
+    _claim_gpu(config, items)
+
+
+def _claim_gpu(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker with netzip items on a bare ``cuda``, make the worker's own GPU the current device."""
+    worker = getattr(config, "workerinput", None)
+    if worker is not None and any(getattr(_variant_of(item), "device", None) == "cuda" for item in items):
+        from pytest_netzip.devices import claim_gpu
+
+        claim_gpu(worker["workerid"])
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under ``--dist loadgroup``, put a netzip item without an ``xdist_group`` of its own in its model's and
+    device's group, so that one worker evaluates that model's reference once for all its variants."""
+    variant = _variant_of(item)
+    if variant is None or not item.config.getoption("loadgroup", False) or item.get_closest_marker("xdist_group"):
+        return
+    if item.config.stash[SETTINGS_KEY].enabled:
+        item.add_marker(pytest.mark.xdist_group(name=_model_group(item, variant.device)))
+
+
+def _model_group(item: pytest.Item, device: str) -> str:
+    """The xdist group of an item's model and device: where its ``netzip_model`` fixture is defined (and which
+    of its parameters), ``netzip:tests/vision:cuda``; ``netzip:cuda`` for a model of the root conftest."""
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    definitions = fixture_info.name2fixturedefs.get("netzip_model", ()) if fixture_info is not None else ()
+    where = definitions[-1].baseid if definitions else ""
+    callspec = getattr(item, "callspec", None)
+    parameter = callspec.indices.get("netzip_model") if callspec is not None else None
+    model = f"{where}#{parameter}" if parameter is not None else where
+    return ":".join(part for part in ("netzip", model, device) if part)
+
+
+def _test_id(item: pytest.Item) -> str:
+    """The item's node id less the ``@group`` that ``--dist loadgroup`` appends: what records and saved runs
+    are keyed by, the same in every run."""
+    groups = sorted({
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    })
+    if groups and item.config.getoption("loadgroup", False):
+        return item.nodeid.removesuffix("@" + "_".join(groups))
+    return item.nodeid
 
 
 def _note_stray_thresholds(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -174,7 +218,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail("\n".join(errors), pytrace=False)
     if _variant_of(item) is not None:
         report = item.config.stash.get(REPORT_KEY, None)
-        regressions = report.regression_thresholds(item.nodeid) if report is not None else []
+        regressions = report.regression_thresholds(_test_id(item)) if report is not None else []
         item.stash[PLAN_KEY] = ItemPlan.of(item, item.config.stash[READINGS_KEY].get(_test_key(item)), regressions)
 
 
@@ -259,7 +303,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         from pytest_netzip.output.records import make_record
 
         result.complete()
-        record = make_record(item.nodeid, result, item.stash.get(VERDICTS_KEY, []))
+        record = make_record(_test_id(item), result, item.stash.get(VERDICTS_KEY, []))
         try:
             item.ihook.pytest_netzip_result(item=item, result=result, record=record)
         except Exception as exc:  # a user's hook failed: fail this item, keep the run going
