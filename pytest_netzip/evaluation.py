@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from pytest_netzip.data.batches import EvalData
 from pytest_netzip.data.predictions import Predictions
@@ -28,13 +28,29 @@ T = TypeVar("T")
 
 #: What ``Subject.uses`` lists for a measurement that read the model's outputs on the evaluation set.
 OUTPUTS = "outputs"
+#: What ``Subject.cache`` says of the outputs of a model that some passes reused and others made.
+MADE, UNCACHED = "made", "uncached"
 OutputsT = TypeVar("OutputsT", bound=TaskOutputs)
+
+#: A model's outputs on the evaluation set, and the task its first batch shows (or why it shows none).
+Predicted = tuple[TaskOutputs, str | DataError]
+
+
+class OutputsStore(Protocol):
+    """Where a subject's outputs outlive the session (``--netzip-cache``:
+    :class:`pytest_netzip.output.disk_cache.DiskCache`)."""
+
+    def outputs(self, subject: Subject, task: str | None, predict: Callable[[], Predicted]) -> tuple[Predicted, str]:
+        """``predict()``'s value for ``subject`` scored as ``task``, or the one kept from an earlier run; with where
+        it came from (``reused``, ``made`` or ``uncached``)."""
 
 
 class Subject:
     """A model as measured on one device and evaluation set; each measurement is made at most once.
 
-    A compressed model's subject knows its ``reference``, whose samples it must see in the same order.
+    A compressed model's subject knows its ``reference``, whose samples it must see in the same order. With a
+    ``store``, its outputs come from there where an earlier run kept them; :attr:`cache` says, by what (``model``,
+    ``outputs``), whether a value was ``reused`` from ``--netzip-cache``, ``made`` and kept there, or ``uncached``.
     """
 
     def __init__(
@@ -45,6 +61,8 @@ class Subject:
         device: torch.device,
         reference: Subject | None = None,
         compress_seconds: float | None = None,
+        store: OutputsStore | None = None,
+        cache: dict[str, str] | None = None,
     ) -> None:
         self.label = label
         self.model = model
@@ -52,6 +70,8 @@ class Subject:
         self.device = device
         self.reference = reference
         self.compress_seconds = compress_seconds
+        self.store = store
+        self.cache = dict(cache or {})
         self._outcomes: dict[Hashable, object] = {}  # predictions, compute, timings..., or why they failed
         self._values: dict[tuple[str, Workload | None, Hashable], MetricValue | MetricUnavailable] = {}
         self._uses: dict[tuple[str, Workload | None, Hashable], list[str]] = {}  # the metrics each one measured
@@ -167,11 +187,17 @@ class Subject:
         reference = self.reference
         expected = reference.outputs if reference is not None else None
 
-        def run() -> tuple[TaskOutputs, str | DataError]:
-            return predict(self.model, self.data, self.device, expected.task if expected is not None else task,
-                           reference.model if reference is not None else None)
+        scored = expected.task if expected is not None else task
 
-        outputs, self._inferred = self.blamed("evaluating", run)
+        def run() -> Predicted:
+            return predict(self.model, self.data, self.device, scored, reference.model if reference is not None else None)
+
+        if self.store is None:
+            outputs, self._inferred = self.blamed("evaluating", run)
+        else:
+            (outputs, self._inferred), origin = self.store.outputs(self, scored, lambda: self.blamed("evaluating", run))
+            seen = self.cache.get("outputs", origin)  # a reference scored as two tasks: reused only if both were
+            self.cache["outputs"] = origin if seen == origin else MADE if MADE in (seen, origin) else UNCACHED
         if outputs.nonfinite:
             raise DataError(f"{self.label} returns NaN or infinite outputs for {outputs.nonfinite} of {outputs.samples} "
                             "samples: no gate can judge them")

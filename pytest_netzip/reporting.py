@@ -15,6 +15,7 @@ from pytest_netzip.errors import StorageError
 from pytest_netzip.markers import metric_registry
 from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS
 from pytest_netzip.naming import unknown_name_message
+from pytest_netzip.output.disk_cache import CACHE_KEY
 from pytest_netzip.output.storage import (
     Storage,
     check_run_name,
@@ -103,10 +104,16 @@ class NetzipReport:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """Under xdist, take the notes a worker made (at collection, say), once each."""
-        for note in getattr(node, "workeroutput", {}).get("netzip_notes", []):
+        """Under xdist, take the notes a worker made (at collection, say), once each, and what it took from
+        ``--netzip-cache`` and put there."""
+        output = getattr(node, "workeroutput", {})
+        for note in output.get("netzip_notes", []):
             if note not in self.notes:
                 self.notes.append(note)
+        cache = self.config.stash.get(CACHE_KEY, None)
+        if cache is not None and "netzip_cache" in output:
+            cache.counts.add(output["netzip_cache"]["counts"])
+            cache.notes.extend(note for note in output["netzip_cache"]["notes"] if note not in cache.notes)
 
     def pytest_report_header(self) -> list[str]:
         """Name the saved run compared with, and how its machine differed."""
@@ -125,6 +132,11 @@ class NetzipReport:
         settings = self.settings
         if hasattr(self.config, "workerinput"):  # the controller writes, holding every worker's records and notes
             self.config.workeroutput["netzip_notes"] = self.notes  # type: ignore[attr-defined]  # set by xdist
+            cache = self.config.stash.get(CACHE_KEY, None)
+            if cache is not None:
+                self.config.workeroutput["netzip_cache"] = {  # type: ignore[attr-defined]  # set by xdist
+                    "counts": cache.counts.state(), "notes": cache.notes,
+                }
             return
         if not (
             settings.json_path or settings.save or settings.autosave or settings.report_dir
@@ -161,13 +173,16 @@ class NetzipReport:
         return report_dir / "index.html"
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        """Print the notes and a table per model and device; append them to GITHUB_STEP_SUMMARY."""
-        if not (self.records or self.notes):
+        """Print the notes, what came from ``--netzip-cache``, and a table per model and device; append them to
+        GITHUB_STEP_SUMMARY."""
+        cache = self.config.stash.get(CACHE_KEY, None)
+        if not (self.records or self.notes or cache is not None):
             return
         registry = metric_registry(self.config)
         terminalreporter.ensure_newline()
         terminalreporter.section("netzip")
-        for note in [*self.notes, *self._uncompared()]:
+        cached = [*cache.notes, cache.summary()] if cache is not None and not hasattr(self.config, "workerinput") else []
+        for note in [*self.notes, *self._uncompared(), *cached]:
             terminalreporter.write_line(f"netzip: {note}", yellow=True)
         width = self.config.get_terminal_writer().fullwidth
         for table in render_tables(self.records, registry, width, self._ocs_weights):

@@ -42,6 +42,16 @@ class MetricValues(Mapping[str, MetricValue]):
         self._task = task
         self._accessed: list[str] = []
 
+    @property
+    def subject(self) -> Subject:
+        """The model measured."""
+        return self._subject
+
+    @property
+    def reference(self) -> Subject:
+        """The reference it is measured against."""
+        return self._reference
+
     def __getitem__(self, name: str) -> MetricValue:
         metric = self._registry[name]
         if name not in self._accessed:
@@ -84,6 +94,12 @@ class MetricValues(Mapping[str, MetricValue]):
         }
         return {name: value for name in self._registry.ordered(values) if (value := values[name]) is not None}
 
+    def read_outputs(self) -> bool:
+        """Whether a metric read so far was computed from the subject's outputs on the evaluation set."""
+        return any(
+            OUTPUTS in self._subject.uses(name, self._workload, self._registry[name].setting) for name in self._accessed
+        )
+
     def held(self) -> list[str]:
         """The registered metrics that the measurements read so far measured on the way (a size_ratio's sizes)."""
         return [
@@ -125,6 +141,18 @@ class Result:
         for name in names:
             with contextlib.suppress(MetricUnavailable, DataError):
                 self.metrics[name]  # noqa: B018 - measures it
+
+    def cached(self) -> dict[str, str] | None:
+        """Where the figures of this item came from under ``--netzip-cache`` (None without it): ``reused`` from the
+        cache folder, ``made`` and kept there, or ``uncached``; of the ``compressed_model`` and, where a metric read
+        them, the ``outputs`` of both models on the evaluation set."""
+        subject, reference = self.metrics.subject, self.metrics.reference
+        if subject.store is None:
+            return None
+        origins = {"compressed_model": subject.cache.get("model")}
+        if self.metrics.read_outputs() or self.reference_metrics.read_outputs():
+            origins |= {"outputs": subject.cache.get("outputs"), "reference_outputs": reference.cache.get("outputs")}
+        return {what: origin for what, origin in origins.items() if origin is not None}
 
     @property
     def threads(self) -> int:

@@ -19,6 +19,7 @@ from pytest_netzip.errors import CompressionError, DataError
 from pytest_netzip.evaluation import Subject
 from pytest_netzip.metrics import Metric, MetricRegistry
 from pytest_netzip.model_cache import ModelCache
+from pytest_netzip.output.disk_cache import CACHE_KEY, REUSED, DiskCache
 from pytest_netzip.results import Result
 from pytest_netzip.settings import Settings
 
@@ -78,13 +79,17 @@ class NetzipSession:
     """The plugin registered under ``--netzip`` that compresses and measures: caches models and measurements.
 
     Each (model, data, compressor, device) is compressed and measured at most once per session,
-    and the user's model is never moved or modified.
+    and the user's model is never moved or modified. Under ``--netzip-cache``, compressed models and outputs
+    come from the cache folder where an earlier run made them from the same content.
     """
 
     def __init__(self, settings: Settings, config: pytest.Config) -> None:
         self.settings = settings
         self.config = config
         self._cache = ModelCache()
+        self._disk = DiskCache(settings.cache) if settings.cache is not None else None
+        if self._disk is not None:
+            config.stash[CACHE_KEY] = self._disk
 
     def _eval_data_of(
         self, data: Any, example_input: Any = None, space: InputSpace | None = None, format: BatchFormat | None = None,
@@ -139,7 +144,7 @@ class NetzipSession:
         """The reference model measured on ``device``: one per model, data and device."""
         def measured() -> Subject:
             self._set_threads()
-            return Subject("reference", on_device(model, device), self._eval_data_of(data), device)
+            return Subject("reference", on_device(model, device), self._eval_data_of(data), device, store=self._disk)
 
         return self._cache.once("reference", (model, data), (str(device),), measured)
 
@@ -158,8 +163,8 @@ class NetzipSession:
         The compressor sees the first sample of ``example_input``, on the device of ``model``, the
         training and calibration batches, and a way to show its progress on the terminal.
         """
-        compressed, _ = self._compression(model, compressor, device, example_input, train_data, calibration_data,
-                                          format)
+        compressed, _, _ = self._compression(model, compressor, device, example_input, train_data, calibration_data,
+                                             format)
         if isinstance(compressed, CompressionError):
             raise compressed
         return compressed
@@ -167,23 +172,32 @@ class NetzipSession:
     def _compression(
         self, model: nn.Module, compressor: Compressor, device: torch.device, example_input: Any = None,
         train_data: Any = None, calibration_data: Any = None, format: BatchFormat | None = None,
-    ) -> tuple[nn.Module | CompressionError, float]:
-        """The compressed model (or why it failed) and the seconds compressing took, made once per session."""
+    ) -> tuple[nn.Module | CompressionError, float | None, str | None]:
+        """The compressed model (or why it failed), the seconds compressing took (None: it came from the cache) and
+        where it came from under ``--netzip-cache`` (``reused``, ``made``, ``uncached``; None without it), made
+        once per session."""
 
-        def compress() -> tuple[nn.Module | CompressionError, float]:
+        def compress() -> tuple[nn.Module | CompressionError, float | None, str | None]:
             self._set_threads()
             context = CompressionContext(
                 device=device, seed=self.settings.seed, example_input=_sample(model, example_input),
                 train_data=train_data, calibration_data=calibration_data, format=format or BatchFormat(),
                 report=self._report,
             )
-            start = time.perf_counter()
-            try:
+            def apply() -> nn.Module:
                 with _quiet_libraries():
-                    outcome: nn.Module | CompressionError = compressor.apply(model, context).to(device).eval()
+                    return compressor.apply(model, context).to(device).eval()
+
+            start = time.perf_counter()
+            origin = None
+            try:
+                if self._disk is None:
+                    outcome: nn.Module | CompressionError = apply()
+                else:
+                    outcome, origin = self._disk.compressed(model, compressor, context, apply)
             except CompressionError as error:
                 outcome = error
-            return outcome, time.perf_counter() - start
+            return outcome, None if origin == REUSED else time.perf_counter() - start, origin
 
         return self._cache.once("compressed", (model,), (compressor, str(device)), compress)
 
@@ -208,8 +222,9 @@ class NetzipSession:
         reference = self.reference(model, data, device)
         def measured() -> Subject:
             compressed = self.compressed(model, compressor, device)
-            _, seconds = self._compression(model, compressor, device)
-            return Subject(compressor.id, compressed, self._eval_data_of(data), device, reference, seconds)
+            _, seconds, origin = self._compression(model, compressor, device)
+            return Subject(compressor.id, compressed, self._eval_data_of(data), device, reference, seconds,
+                           store=self._disk, cache={"model": origin} if origin is not None else None)
 
         subject = self._cache.once("subject", (model, data), (compressor, str(device)), measured)
         return Result(

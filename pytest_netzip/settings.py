@@ -34,6 +34,7 @@ class Settings:
     compare: str | None = None
     compare_fail: tuple[RegressionRule, ...] = ()
     storage: Path = Path(".netzip")
+    cache: Path | None = None
     traceback: bool = False
 
 
@@ -122,6 +123,7 @@ _OPTIONS = (
     ("--netzip-compare", "netzip_compare", "optional", "compare with the saved run NAME (default: the latest)"),
     ("--netzip-compare-fail", "netzip_compare_fail", "list", "fail an item whose metric regressed against the compared run by more than this: metric:0.01 (absolute) or metric:10% (relative); repeatable"),
     ("--netzip-storage", "netzip_storage", "path", "folder of saved runs (default: .netzip in the rootdir)"),
+    ("--netzip-cache", "netzip_cache", "path", "keep compressed models and evaluation outputs in this folder and reuse them in later runs, keyed by content (never timings, memory or energy)"),
     ("--netzip-traceback", "netzip_traceback", "bool", "show the full traceback of a compressor that fails (also shown under -vv)"),
 )
 
@@ -178,5 +180,6 @@ def resolve(config: pytest.Config) -> Settings:
         compare=_compare(config.getoption("netzip_compare"), config.getini("netzip_compare")),
         compare_fail=rules,
         storage=path("netzip_storage") or Path(config.rootpath, ".netzip"),
+        cache=path("netzip_cache"),
         traceback=bool(value("netzip_traceback")) or config.get_verbosity() >= 2,
     )

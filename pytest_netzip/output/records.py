@@ -35,6 +35,7 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
         "metrics": values(measured),
         "reference": {"metrics": values(reference)},
         "unavailable": {name: value.reason for name, value in measured.items() if isinstance(value, MetricUnavailable)},
+        "cache": result.cached(),  # None without --netzip-cache
         "settings": {  # what a marker-configured metric was measured under: PGD(eps=0.05, ...)
             name: str(result.registry[name].setting) for name in measured if result.registry[name].setting is not None
         },
