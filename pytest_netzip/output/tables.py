@@ -100,11 +100,14 @@ def render_tables(
 ) -> list[str]:
     """One text table per (model, device): the reference first, then a row per compressor.
 
-    Columns that do not fit in ``width`` characters continue in another block below.
+    Columns that do not fit in ``width`` characters continue in another block below; a model of which
+    nothing was measured (every item failed before measuring) has no table.
     """
     tables = []
     for (model, device), group in _groups(records).items():
         title, grid, legend = _grid(model, device, group, registry, weights)
+        if len(grid[0]) == 1:
+            continue
         tables.append("\n".join([title, *wrap_blocks(grid, width), legend]))
     return tables
 
@@ -116,6 +119,8 @@ def render_markdown(
     sections = []
     for (model, device), group in _groups(records).items():
         title, grid, legend = _grid(model, device, group, registry, weights)
+        if len(grid[0]) == 1:
+            continue
         escaped = [[_escaped(cell) for cell in row] for row in grid]
         lines = [f"| {' | '.join(escaped[0])} |", "|" + "|".join([" --- "] + [" ---: "] * (len(grid[0]) - 1)) + "|"]
         lines += [f"| {' | '.join(row)} |" for row in escaped[1:]]
