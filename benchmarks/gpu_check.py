@@ -17,6 +17,7 @@ memory-efficient attention) beside the CPU's count.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import statistics
 import time
@@ -73,6 +74,9 @@ def latency(name: str, call: Callable[[], object]) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_check.py needs a CUDA GPU (torch.cuda.is_available() is False)")
     print(f"{datetime.date.today()}  {torch.cuda.get_device_name()}  torch {torch.__version__}")
     a = torch.randn(4096, 4096, device=CUDA, dtype=torch.bfloat16)
     latency("matmul 4096^3 bf16", lambda: a @ a)

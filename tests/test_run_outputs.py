@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.output.storage import Storage
+from pytest_netzip.output.tables import render_tables
 from tests.helpers import write_test
 
 GREEN = """
@@ -214,3 +216,13 @@ def test_huge_changes_and_dollars_are_shown_plainly(project: pytest.Pytester, mo
     result.stdout.fnmatch_lines(["priced* 1e+200 ms (1e+200x)"])
     markdown = summary.read_text()
     assert "| priced(tag='\\$5_\\$x^2\\$') | 1e+200 ms (1e+200x) |" in markdown
+
+
+def test_a_dict_valued_metric_gets_no_column_even_where_unavailable() -> None:
+    def record(compressor: str, metrics: dict[str, object]) -> dict[str, object]:
+        return {"test": "t.py::t", "model": "M", "device": "cpu", "compressor": compressor, "threads": 1, "budgets": [],
+                "metrics": metrics, "reference": {"metrics": {"size_ratio": 1.0, "speedup_interval": {"low": 1.0, "high": 1.0}}}}
+
+    (table,) = render_tables([record("fp16", {"size_ratio": 2.0, "speedup_interval": None})], MetricRegistry())
+    assert "speedup_interval" not in table and "2 values" not in table
+    assert table.splitlines()[1].split() == ["variant", "size_ratio"]

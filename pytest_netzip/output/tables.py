@@ -165,9 +165,11 @@ def _grid(
             elif budget["passed"] is False:
                 failing.add((record["compressor"], budget["metric"]))
     budgeted = {budget["metric"] for record in records for budget in record["budgets"]}
-    columns = {
-        name for row in rows.values() for name, value in row.items()
-        if (value is None or is_number(value) or isinstance(value, str))
+    shown = {name for row in rows.values() for name in row}
+    values = {name: [row[name] for row in (reference, *rows.values()) if name in row] for name in shown}
+    columns = {  # scalars and unavailable ones (None); a dict-valued metric (an interval) has no column
+        name for name, found in values.items()
+        if all(value is None or is_number(value) or isinstance(value, str) for value in found)
         and (name not in registry or registry[name].summary or name in budgeted)
     }
     names = registry.ordered(columns) + sorted(columns - set(registry.names))
