@@ -19,7 +19,7 @@ from pytest_netzip.errors import CompressionError, DataError
 from pytest_netzip.evaluation import Subject
 from pytest_netzip.metrics import Metric, MetricRegistry
 from pytest_netzip.model_cache import ModelCache
-from pytest_netzip.output.disk_cache import CACHE_KEY, REUSED, DiskCache
+from pytest_netzip.output.disk_cache import CACHE_KEY, DiskCache
 from pytest_netzip.results import Result
 from pytest_netzip.settings import Settings
 
@@ -184,11 +184,15 @@ class NetzipSession:
                 train_data=train_data, calibration_data=calibration_data, format=format or BatchFormat(),
                 report=self._report,
             )
-            def apply() -> nn.Module:
-                with _quiet_libraries():
-                    return compressor.apply(model, context).to(device).eval()
+            seconds: list[float] = []  # of compressing alone: not of hashing, loading or saving for the cache
 
-            start = time.perf_counter()
+            def apply() -> nn.Module:
+                start = time.perf_counter()
+                with _quiet_libraries():
+                    compressed = compressor.apply(model, context).to(device).eval()
+                seconds.append(time.perf_counter() - start)
+                return compressed
+
             origin = None
             try:
                 if self._disk is None:
@@ -197,7 +201,7 @@ class NetzipSession:
                     outcome, origin = self._disk.compressed(model, compressor, context, apply)
             except CompressionError as error:
                 outcome = error
-            return outcome, None if origin == REUSED else time.perf_counter() - start, origin
+            return outcome, seconds[0] if seconds else None, origin
 
         return self._cache.once("compressed", (model,), (compressor, str(device)), compress)
 
