@@ -18,6 +18,7 @@ def test_half_precision() -> None:
     """Half precision halves the checkpoint and the bit-weighted compute, and changes almost no prediction."""
 
 
+# --8<-- [start:int8]
 @pytest.mark.netzip(compressors=["int8_dynamic"])
 @pytest.mark.accuracy_drop(max=0.01)
 @pytest.mark.accuracy_drop(max=0.01, metric="f1")
@@ -29,6 +30,7 @@ def test_int8() -> None:
 
     The convolutions, most of the MACs, stay in float32, so CHATS fall by only 7%.
     """
+# --8<-- [end:int8]
 
 
 @pytest.mark.netzip(compressors=["int8_static", "int8_qat"])
