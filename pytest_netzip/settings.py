@@ -164,6 +164,9 @@ def resolve(config: pytest.Config) -> Settings:
         return Path(config.invocation_params.dir, cli) if cli else Path(config.rootpath, ini) if ini else None
 
     rules = _rules(_split(value("netzip_compare_fail")))
+    cache = path("netzip_cache")
+    if cache is not None and cache.exists() and not cache.is_dir():
+        raise pytest.UsageError(f"--netzip-cache / netzip_cache: {cache} is a file; it takes a folder (made if missing)")
     return Settings(
         enabled=bool(value("netzip")),
         compressors=_split(value("netzip_compressors")),
@@ -180,6 +183,6 @@ def resolve(config: pytest.Config) -> Settings:
         compare=_compare(config.getoption("netzip_compare"), config.getini("netzip_compare")),
         compare_fail=rules,
         storage=path("netzip_storage") or Path(config.rootpath, ".netzip"),
-        cache=path("netzip_cache"),
+        cache=cache,
         traceback=bool(value("netzip_traceback")) or config.get_verbosity() >= 2,
     )

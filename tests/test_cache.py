@@ -243,6 +243,13 @@ def test_the_ini_key_names_the_folder_relative_to_the_rootdir(project: pytest.Py
     assert json.loads((project.path / "elsewhere" / "plain.json").read_text())["results"][0]["cache"] is None
 
 
+def test_a_file_for_the_folder_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makefile(".txt", cache="not a folder")
+    result = project.runpytest("--netzip", "--netzip-cache=cache.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--netzip-cache / netzip_cache: *cache.txt is a file; it takes a folder (made if missing)"])
+
+
 def test_xdist_workers_share_the_folder_and_the_controller_counts_them_all(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     pytester.makeconftest(PROJECT_CONFTEST)
