@@ -182,7 +182,7 @@ def _damage(pytester: pytest.Pytester, how: str) -> Path:
     ("bad pickle", "does not load (UnpicklingError: *)"),
     ("foreign", "holds a key that does not match its file name"),
     ("version", "was written by pytest-netzip *, torch 0.1, torchao *; this run has pytest-netzip *, torch 2.*"),
-])
+], ids=["truncated", "bad-pickle", "foreign", "version"])
 def test_a_damaged_or_foreign_entry_is_noted_made_again_and_overwritten(repo: pytest.Pytester, how: str,
                                                                          note: str) -> None:
     _, first, _ = _run(repo, "cold")
