@@ -166,9 +166,9 @@ def _grid(
                 failing.add((record["compressor"], budget["metric"]))
     budgeted = {budget["metric"] for record in records for budget in record["budgets"]}
     shown = {name for row in rows.values() for name in row}
-    values = {name: [row[name] for row in (reference, *rows.values()) if name in row] for name in shown}
+    found_values = {name: [row[name] for row in (reference, *rows.values()) if name in row] for name in shown}
     columns = {  # scalars and unavailable ones (None); a dict-valued metric (an interval) has no column
-        name for name, found in values.items()
+        name for name, found in found_values.items()
         if all(value is None or is_number(value) or isinstance(value, str) for value in found)
         and (name not in registry or registry[name].summary or name in budgeted)
     }
