@@ -8,11 +8,12 @@ off (``--benchmark-disable``): timing is never cached, so it would add the same 
 loaded machine its gates skip in one run and not the other. Pass pytest arguments to run something else
 (``example_project/test_compression.py`` for the digits tests alone, or ``example_project`` to time too).
 
-    python benchmarks/cache_speedup.py [PYTEST ARGS...]
+    python benchmarks/cache_speedup.py [-- PYTEST ARGS...]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -63,14 +64,18 @@ def differences(cold: dict[str, dict[str, Any]], warm: dict[str, dict[str, Any]]
 
 
 def main() -> None:
-    arguments = sys.argv[1:] or [str(EXAMPLE), "--benchmark-disable"]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("pytest", nargs=argparse.REMAINDER, metavar="-- PYTEST ARGS",
+                        help="what to run instead of the whole example project with timing off")
+    given = [argument for argument in parser.parse_args().pytest if argument != "--"]
+    arguments = given or [str(EXAMPLE), "--benchmark-disable"]
     with tempfile.TemporaryDirectory(prefix="netzip-cache-") as folder:
         cache = Path(folder, "cache")
         cold = run(arguments, cache, Path(folder, "cold.json"))
         warm = run(arguments, cache, Path(folder, "warm.json"))
         changed = differences(untimed(Path(folder, "cold.json")), untimed(Path(folder, "warm.json")))
     print(f"pytest --netzip --netzip-cache DIR {' '.join(arguments)}")
-    if not sys.argv[1:]:
+    if not given:
         print("(by default all 42 items with timing off: timing is never cached, and would cost both runs alike)")
     for name, (seconds, outcome, cached) in (("cold", cold), ("warm", warm)):
         print(f"{name}: {seconds:.1f} s ({outcome}); {cached}")
