@@ -12,7 +12,12 @@ class DataError(TypeError):
 
 
 class MetricUnavailable(Exception):
-    """Raised by a metric that cannot be measured here; the message says why."""
+    """Raised by a metric that cannot be measured here; the message says why.
+
+    ``metric`` is the name it was read by, where a result's metrics were read (None where raised directly).
+    """
+
+    metric: str | None = None
 
     @property
     def reason(self) -> str:

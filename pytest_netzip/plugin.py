@@ -241,7 +241,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     try:
         outcome = yield
     except MetricUnavailable as exc:
-        body_unavailable, outcome = exc.reason, None
+        body_unavailable, outcome = (f"{exc.metric} ({exc.reason})" if exc.metric else exc.reason), None
     except DataError as exc:
         fail_with(exc)
     except BaseException:

@@ -226,3 +226,32 @@ def test_a_dict_valued_metric_gets_no_column_even_where_unavailable() -> None:
     (table,) = render_tables([record("fp16", {"size_ratio": 2.0, "speedup_interval": None})], MetricRegistry())
     assert "speedup_interval" not in table and "2 values" not in table
     assert table.splitlines()[1].split() == ["variant", "size_ratio"]
+
+
+UNAVAILABLE_METRIC = """
+from pytest_netzip import MetricUnavailable, metric
+
+
+@metric("band", "unavailable for the compressed model")
+def band(subject, reference):
+    if subject is reference:
+        return 1.0
+    raise MetricUnavailable("not measured here")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_netzip_metrics():
+    return [band]
+"""
+
+
+def test_a_body_reading_an_unavailable_metric_skips_naming_it(project: pytest.Pytester) -> None:
+    project.makeconftest(project.path.joinpath("conftest.py").read_text() + UNAVAILABLE_METRIC)
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        def test_deployable(netzip_result):
+            assert netzip_result.metrics["band"] > 0
+    """)
+    result = project.runpytest("--netzip", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED * netzip cannot measure band (not measured here)"])

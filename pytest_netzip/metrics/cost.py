@@ -18,7 +18,7 @@ def compress_seconds(subject: Subject, reference: Subject) -> float:
     if subject is reference:
         return 0.0
     if subject.compress_seconds is None:
-        raise MetricUnavailable("this model was not compressed by pytest-netzip")
+        raise MetricUnavailable("this model was not compressed in this run (reused from --netzip-cache, or made outside pytest-netzip)")
     return subject.compress_seconds
 
 
