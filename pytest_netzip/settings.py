@@ -112,10 +112,10 @@ _OPTIONS = (
     ("--netzip-compressors", "netzip_compressors", "list", "run only these compressors: names (every parametrisation) or ids, comma-separated"),
     ("--netzip-devices", "netzip_devices", "list", "devices for tests whose netzip marker names none: cpu, cuda, cuda:N, mps, auto = all present (default: cpu)"),
     ("--netzip-max-samples", "netzip_max_samples", "int", "evaluate at most N samples of netzip_data"),
-    ("--netzip-seed", "netzip_seed", "int", "seed for random compressors (default: 0)"),
+    ("--netzip-seed", "netzip_seed", "int", "seed for random compressors, training, attacks and perturbation searches (default: 0)"),
     ("--netzip-threads", "netzip_threads", "int", "CPU threads for torch (default: torch's own choice; 1 on shared runners of few cores)"),
     ("--netzip-json", "netzip_json", "path", "write every result to this JSON file"),
-    ("--netzip-report", "netzip_report", "path", "write plots of the trade-offs and a self-contained index.html to this folder (needs matplotlib: pip install 'pytest-netzip[report]')"),
+    ("--netzip-report", "netzip_report", "path", "write plots of the trade-offs and a self-contained index.html to this folder (needs matplotlib)"),
     ("--netzip-strict", "netzip_strict", "bool", "fail, instead of skip, when a budgeted metric cannot be measured"),
     ("--netzip-ocs-weights", "netzip_ocs_weights", "list", "weights of the performance, speedup, compression and efficiency ratios in OCS (default: 1,1,1,1)"),
     ("--netzip-save", "netzip_save", "name", "save this run's results as NAME in the storage folder"),
@@ -128,22 +128,30 @@ _OPTIONS = (
 )
 
 
+#: What an option's value is, as ``--help`` names it, where the kind's own word (NAMES, PATH, N) says less.
+_METAVARS = {
+    "--netzip-ocs-weights": "P,S,C,E", "--netzip-compare-fail": "RULE", "--netzip-report": "DIR",
+    "--netzip-storage": "DIR", "--netzip-cache": "DIR",
+}
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Register the ``netzip`` option group and its ini keys."""
     group = parser.getgroup("netzip", "compressed-model budgets (pytest-netzip)")
     for flag, key, kind, help_text in _OPTIONS:
         cli_help = help_text.replace("%", "%%")  # argparse %-formats the help of options, not of ini keys
+        named = _METAVARS.get(flag)
         if kind == "bool":
             group.addoption(flag, action="store_true", default=None, dest=key, help=cli_help)
             parser.addini(key, help_text, type="bool", default=False)
         elif kind == "list":
-            group.addoption(flag, action="append", default=None, dest=key, metavar="NAMES", help=cli_help)
+            group.addoption(flag, action="append", default=None, dest=key, metavar=named or "NAMES", help=cli_help)
             parser.addini(key, help_text, type="args", default=[])
         elif kind == "optional":
             group.addoption(flag, nargs="?", const="latest", default=None, dest=key, metavar="NAME", help=cli_help)
             parser.addini(key, help_text, default="")
         else:
-            metavar = {"path": "PATH", "name": "NAME"}.get(kind, "N")
+            metavar = named or {"path": "PATH", "name": "NAME"}.get(kind, "N")
             group.addoption(flag, default=None, dest=key, metavar=metavar, help=cli_help)
             parser.addini(key, help_text, default="")
 

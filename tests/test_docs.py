@@ -67,6 +67,16 @@ def test_every_output_shown_is_recorded_from_a_command_of_its_page(page: Page) -
         )
 
 
+def test_help_texts_hold_no_markup(tmp_path: Path) -> None:
+    from docs.record import _help
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "--help"], cwd=tmp_path, capture_output=True, text=True)
+    netzip = done.stdout[done.stdout.index("compressed-model budgets (pytest-netzip):"):]
+    texts = [netzip, _help([]), *(_help([command]) for command in ("report", "compare", "merge"))]
+    for text in texts:
+        assert "``" not in text and ":func:" not in text and ":class:" not in text, text
+
+
 def test_the_generated_references_are_current() -> None:
     assert stale_pages() == [], "run python docs/record.py"
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pytest_netzip.metrics.base import Subject
 
 #: What ``pip`` installs for the detection metrics.
-INSTALL = "pip install 'pytest-netzip[detection]' (torchmetrics and pycocotools)"
+INSTALL = "pip install torchmetrics pycocotools (the plugin's detection extra)"
 
 
 def mean_average_precision(

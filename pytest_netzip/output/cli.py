@@ -30,8 +30,14 @@ from pytest_netzip.output.visualise import document_variants, write_report
 _VARIANT_KEYS = ("model", "device", "compressor")
 
 
+_DESCRIPTION = (
+    "Draw the report of a saved run, compare two runs, or merge CI shards into one run, without running the tests "
+    "(and without importing torch). RUN, A and B are --netzip-json files or the names of saved runs."
+)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pytest_netzip", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pytest_netzip", description=_DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="write the plots and index.html of a run into a folder")
     report.add_argument("run", metavar="RUN", help="a run document (JSON file) or the name of a saved run")

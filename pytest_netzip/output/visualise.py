@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 from pytest_netzip.errors import ReportError
 
-INSTALL_HINT = "pip install 'pytest-netzip[report]'"
+INSTALL_HINT = "pip install matplotlib (the plugin's report extra)"
 
 
 def require_matplotlib() -> None:
