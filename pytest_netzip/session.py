@@ -63,7 +63,9 @@ _LIBRARY_LOGGERS = ("torch", "torchao", "torch_pruning")
 @contextlib.contextmanager
 def _quiet_libraries() -> Iterator[None]:
     """Keep the libraries' records below INFO out of the captured logs of an item while it compresses."""
-    loggers = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
+    children = tuple(f"{name}." for name in _LIBRARY_LOGGERS)  # torch.__trace has a level (DEBUG) of its own
+    names = [*_LIBRARY_LOGGERS, *(name for name in logging.root.manager.loggerDict if name.startswith(children))]
+    loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         if logger.getEffectiveLevel() < logging.INFO:

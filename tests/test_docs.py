@@ -42,9 +42,11 @@ def test_the_readme_is_short_and_starts_with_the_two_commands() -> None:
 
 
 def test_the_readmes_quick_start_is_the_docs_one() -> None:
+    for page in PAGES:
+        if page.path.name in ("README.md", "getting-started.md"):  # shown inline, so that GitHub shows it too
+            (conftest,) = [block for block in page.blocks if block.file == "conftest.py"]
+            assert conftest.body == (ROOT / "docs" / "projects" / "quickstart" / "conftest.py").read_text()
     readme = next(page for page in PAGES if page.path.name == "README.md")
-    (conftest,) = [block for block in readme.blocks if block.file == "conftest.py"]
-    assert conftest.body == (ROOT / "docs" / "projects" / "quickstart" / "conftest.py").read_text()
     table = readme.blocks[0]  # the table at the top: what the quick start's first run prints
     getting_started = next(page for page in PAGES if page.path.name == "getting-started.md")
     first_run = next(block for block in getting_started.blocks if block.recorded_command == "pytest --netzip")
@@ -128,15 +130,17 @@ def _check_install(step: Step) -> None:
                 assert "Provides-Extra: report" in archive.read(metadata).decode()
 
 
-def _check_pytest_options(step: Step, command: str) -> None:
-    """A pytest command's options are ones pytest and the plugin take (``--help`` parses them, collecting nothing)."""
+def _check_pytest_options(step: Step, command: str, pytester: pytest.Pytester) -> None:
+    """A pytest command's options are ones pytest and the plugin take (parsed as pytest parses them)."""
     words = [word for word in shlex.split(command)[1:] if not word.startswith(("example_project", "-k"))]
-    done = subprocess.run([sys.executable, "-m", "pytest", *words, "--help"], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, f"{step.block.where}: {command!r}: {done.stderr.strip()}"
+    try:
+        pytester.parseconfig(*words)
+    except pytest.UsageError as exc:
+        pytest.fail(f"{step.block.where}: {command!r}: {exc}")
 
 
 @pytest.mark.parametrize("page", [page for page in PAGES if steps(page, ROOT)], ids=_page_id)
-def test_the_commands_of_a_page_do_what_it_shows(page: Page, tmp_path: Path) -> None:
+def test_the_commands_of_a_page_do_what_it_shows(page: Page, tmp_path: Path, pytester: pytest.Pytester) -> None:
     for step, files in steps(page, tmp_path):
         if step.rule in ("run", "python", "wheel"):
             run(step, files, tmp_path)
@@ -155,7 +159,7 @@ def test_the_commands_of_a_page_do_what_it_shows(page: Page, tmp_path: Path) -> 
                 f"{step.block.where}: .ci/run does not run `{step.command}`"
             )
         elif step.rule == "example":
-            _check_pytest_options(step, step.command)
+            _check_pytest_options(step, step.command, pytester)
         elif step.rule == "benchmark":
             script = shlex.split(step.command)[1]
             done = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)
@@ -186,7 +190,7 @@ def _ci_commands(block: Block) -> list[str]:
 
 @pytest.mark.parametrize("page", [page for page in PAGES if any(b.lang in ("yaml", "toml") for b in page.blocks)],
                          ids=_page_id)
-def test_ci_files_and_settings_name_real_options(page: Page) -> None:
+def test_ci_files_and_settings_name_real_options(page: Page, pytester: pytest.Pytester) -> None:
     ini_keys = {match for match in re.findall(r"`(netzip\w*)`", (ROOT / "docs" / "cli.md").read_text())}
     for block in page.blocks:
         if block.lang == "toml":
@@ -198,4 +202,4 @@ def test_ci_files_and_settings_name_real_options(page: Page) -> None:
         for command in _ci_commands(block):
             for part in re.split(r"\s*(?:&&|;|\bthen\b|\belse\b)\s*", command):
                 if part.startswith("pytest "):
-                    _check_pytest_options(Step(block, part, "run", ROOT), part)
+                    _check_pytest_options(Step(block, part, "run", ROOT), part, pytester)
