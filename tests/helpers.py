@@ -111,3 +111,24 @@ def pytest_sessionfinish(session):
 def write_test(pytester: pytest.Pytester, source: str) -> None:
     """Write ``test_model.py`` from an indented snippet."""
     pytester.makepyfile(test_model="import pytest\n\n" + textwrap.dedent(source))
+
+
+#: Two test modules of one model, the one gating accuracy, the other size: what one worker or shard measures
+#: and another completes (pytest-xdist, merged shards).
+ACCURACY_TEST = """
+import pytest
+
+@pytest.mark.netzip(compressors=["fp16", "prune_l1"])
+@pytest.mark.accuracy_drop(max=1)
+def test_accuracy():
+    pass
+"""
+
+SIZE_TEST = """
+import pytest
+
+@pytest.mark.netzip(compressors=["fp16", "prune_l1"])
+@pytest.mark.size_ratio(min=0.5)
+def test_size():
+    pass
+"""

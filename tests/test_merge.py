@@ -14,27 +14,10 @@ import pytest
 from pytest_netzip.output.cli import main
 from pytest_netzip.output.storage import Storage, write_document
 from pytest_netzip.output.tables import variant_summaries
+from tests.helpers import ACCURACY_TEST, SIZE_TEST
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).resolve().parent / "data" / "example_run.json"
-
-ACCURACY = """
-import pytest
-
-@pytest.mark.netzip(compressors=["fp16", "prune_l1"])
-@pytest.mark.accuracy_drop(max=1)
-def test_accuracy():
-    pass
-"""
-
-SIZE = """
-import pytest
-
-@pytest.mark.netzip(compressors=["fp16", "prune_l1"])
-@pytest.mark.size_ratio(min=0.5)
-def test_size():
-    pass
-"""
 
 GATED = """
 import pytest
@@ -50,7 +33,7 @@ def test_deployable():
 @pytest.fixture
 def zoo(project: pytest.Pytester) -> pytest.Pytester:
     """The tiny model repo with an accuracy test file and a size test file, both of fp16 and prune_l1."""
-    project.makepyfile(test_accuracy=ACCURACY, test_size=SIZE)
+    project.makepyfile(test_accuracy=ACCURACY_TEST, test_size=SIZE_TEST)
     return project
 
 

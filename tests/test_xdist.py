@@ -7,25 +7,7 @@ import json
 import pytest
 
 from pytest_netzip.output.tables import variant_summaries
-from tests.helpers import PROJECT_CONFTEST
-
-ACCURACY = """
-import pytest
-
-@pytest.mark.netzip(compressors=["fp16", "prune_l1"])
-@pytest.mark.accuracy_drop(max=1)
-def test_accuracy():
-    pass
-"""
-
-SIZE = """
-import pytest
-
-@pytest.mark.netzip(compressors=["fp16", "prune_l1"])
-@pytest.mark.size_ratio(min=0.5)
-def test_size():
-    pass
-"""
+from tests.helpers import ACCURACY_TEST, PROJECT_CONFTEST, SIZE_TEST
 
 
 def _record(test: str, compressor: str, metrics: dict[str, float], reference: dict[str, float]) -> dict[str, object]:
@@ -51,7 +33,7 @@ def test_ratios_measured_by_other_items_combine_into_p_and_ocs() -> None:
 def test_xdist_summarises_as_a_serial_run_does(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     pytester.makeconftest(PROJECT_CONFTEST)
-    pytester.makepyfile(test_accuracy=ACCURACY, test_size=SIZE)
+    pytester.makepyfile(test_accuracy=ACCURACY_TEST, test_size=SIZE_TEST)
     summaries = {}
     for name, args in (("serial", ()), ("xdist", ("-n", "2", "--dist", "loadfile"))):
         result = pytester.runpytest_subprocess("--netzip", "--netzip-json", f"{name}.json", *args)
