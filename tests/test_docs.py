@@ -113,8 +113,11 @@ def test_included_files_exist_and_are_run_by_the_suite(page: Page) -> None:
 
 
 def _check_install(step: Step) -> None:
-    words = shlex.split(step.command)
-    requirements = [word for word in words[words.index("install") + 1:] if not word.startswith("-")]
+    words = shlex.split(step.command)[shlex.split(step.command).index("install") + 1:]
+    if words[:1] == ["-r"]:  # a requirements file of this repository
+        assert len(words) == 2 and (ROOT / words[1]).is_file(), f"{step.block.where}: no requirements file {words[1:]}"
+        return
+    requirements = [word for word in words if not word.startswith("-")]
     extras = set(PYPROJECT["project"]["optional-dependencies"])
     for requirement in requirements:
         match = re.fullmatch(r"(?P<where>\.|dist/pytest_netzip-[\w.]+-py3-none-any\.whl)(?:\[(?P<extras>[\w,]+)\])?",
