@@ -25,6 +25,7 @@ from pytest_netzip.metrics import is_number
 from pytest_netzip.plan import ItemPlan, MarkerReading, evaluate
 from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
+from pytest_netzip.xdist_groups import model_group, test_id
 
 if TYPE_CHECKING:
     from pytest_netzip.results import Result
@@ -149,31 +150,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     if variant is None or not item.config.getoption("loadgroup", False) or item.get_closest_marker("xdist_group"):
         return
     if item.config.stash[SETTINGS_KEY].enabled:
-        item.add_marker(pytest.mark.xdist_group(name=_model_group(item, variant.device)))
-
-
-def _model_group(item: pytest.Item, device: str) -> str:
-    """The xdist group of an item's model and device: where its ``netzip_model`` fixture is defined (and which
-    of its parameters), ``netzip:tests/vision:cuda``; ``netzip:cuda`` for a model of the root conftest."""
-    fixture_info = getattr(item, "_fixtureinfo", None)
-    definitions = fixture_info.name2fixturedefs.get("netzip_model", ()) if fixture_info is not None else ()
-    where = definitions[-1].baseid if definitions else ""
-    callspec = getattr(item, "callspec", None)
-    parameter = callspec.indices.get("netzip_model") if callspec is not None else None
-    model = f"{where}#{parameter}" if parameter is not None else where
-    return ":".join(part for part in ("netzip", model, device) if part)
-
-
-def _test_id(item: pytest.Item) -> str:
-    """The item's node id less the ``@group`` that ``--dist loadgroup`` appends: what records and saved runs
-    are keyed by, the same in every run."""
-    groups = sorted({
-        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
-        for mark in item.iter_markers("xdist_group")
-    })
-    if groups and item.config.getoption("loadgroup", False):
-        return item.nodeid.removesuffix("@" + "_".join(groups))
-    return item.nodeid
+        item.add_marker(pytest.mark.xdist_group(name=model_group(item, variant.device)))
 
 
 def _note_stray_thresholds(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -218,7 +195,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail("\n".join(errors), pytrace=False)
     if _variant_of(item) is not None:
         report = item.config.stash.get(REPORT_KEY, None)
-        regressions = report.regression_thresholds(_test_id(item)) if report is not None else []
+        regressions = report.regression_thresholds(test_id(item)) if report is not None else []
         item.stash[PLAN_KEY] = ItemPlan.of(item, item.config.stash[READINGS_KEY].get(_test_key(item)), regressions)
 
 
@@ -303,7 +280,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         from pytest_netzip.output.records import make_record
 
         result.complete()
-        record = make_record(_test_id(item), result, item.stash.get(VERDICTS_KEY, []))
+        record = make_record(test_id(item), result, item.stash.get(VERDICTS_KEY, []))
         try:
             item.ihook.pytest_netzip_result(item=item, result=result, record=record)
         except Exception as exc:  # a user's hook failed: fail this item, keep the run going
