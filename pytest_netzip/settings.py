@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from pytest_netzip.budgets.regression import RegressionRule
 from pytest_netzip.devices import check_device_name
 from pytest_netzip.errors import BudgetError
+from pytest_netzip.metrics.combined import parse_ocs_weights
 
 
 @dataclass(frozen=True)
@@ -71,18 +71,10 @@ MAX_THREADS = 1024
 
 
 def _weights(values: tuple[str, ...]) -> tuple[float, float, float, float] | None:
-    if not values:
-        return None
     try:
-        weights = tuple(float(value) for value in values)
-    except ValueError:
-        weights = ()
-    if len(weights) != 4 or not all(0 <= weight < math.inf for weight in weights):
-        raise pytest.UsageError(
-            "--netzip-ocs-weights takes four finite numbers >= 0, the weights of P, S, C and E (e.g. 1,1,1,1), "
-            f"got {','.join(values)!r}"
-        )
-    return weights  # four, checked above (mypy narrows the tuple by its length)
+        return parse_ocs_weights(values) if values else None
+    except ValueError as exc:
+        raise pytest.UsageError(f"--netzip-ocs-weights {exc}") from None
 
 
 def _rules(texts: tuple[str, ...]) -> tuple[RegressionRule, ...]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from pytest_netzip.errors import MetricUnavailable
@@ -16,6 +17,20 @@ if TYPE_CHECKING:
 OCS_RATIOS = ("performance_ratio", "speedup", "size_ratio", "efficiency_ratio")
 
 DEFAULT_OCS_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
+
+
+def parse_ocs_weights(values: Sequence[str]) -> tuple[float, float, float, float]:
+    """The four weights of P, S, C and E written as ``values`` (``["1", "0.5", "1", "1"]``); ValueError saying what
+    they must be."""
+    try:
+        weights = tuple(float(value) for value in values)
+    except ValueError:
+        weights = ()
+    if len(weights) != 4 or not all(0 <= weight < math.inf for weight in weights):
+        raise ValueError(
+            f"takes four finite numbers >= 0, the weights of P, S, C and E (e.g. 1,1,1,1), got {','.join(values)!r}"
+        )
+    return weights  # four, checked above (mypy narrows the tuple by its length)
 
 
 def overall_success(ratios: dict[str, float], weights: Iterable[float] = DEFAULT_OCS_WEIGHTS) -> float:

@@ -13,14 +13,13 @@ shard's results (see ``pytest_netzip.output.merge``). No command imports torch.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from pytest_netzip.errors import ReportError, StorageError
 from pytest_netzip.metrics import MetricRegistry, is_number
-from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS
+from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS, parse_ocs_weights
 from pytest_netzip.output.html_report import REFERENCE, ordered_metrics
 from pytest_netzip.output.merge import Shard, merge_runs
 from pytest_netzip.output.storage import Storage, check_run_name, read_document, write_document
@@ -78,14 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 def _weights(text: str) -> tuple[float, ...]:
     """``1,0.5,1,1`` as the four OCS weights; argparse's error otherwise."""
     try:
-        weights = tuple(float(value) for value in text.split(","))
-    except ValueError:
-        weights = ()
-    if len(weights) != 4 or not all(0 <= weight < math.inf for weight in weights):
-        raise argparse.ArgumentTypeError(
-            f"takes four finite numbers >= 0, the weights of P, S, C and E (e.g. 1,1,1,1), got {text!r}"
-        )
-    return weights
+        return parse_ocs_weights(text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _locate(run: str, storage: Path) -> Path:
