@@ -57,11 +57,12 @@ def benchmark_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
     return options
 
 
-def workload_of(item: pytest.Item, batch_size: int) -> Workload:
-    """The workload of ``item``: pytest-benchmark's options, overridden by its ``benchmark`` marker."""
+def workload_of(item: pytest.Item, batch_size: int, device: str | None) -> Workload:
+    """The workload of ``item`` on ``device`` (as its variant writes it: ``cuda``, ``cuda:1``, ``cpu``):
+    pytest-benchmark's options, overridden by its ``benchmark`` marker."""
     config = item.config
     if not config.pluginmanager.hasplugin("benchmark"):  # -p no:benchmark: its defaults
-        return Workload(batch_size, disabled=_under_xdist(item))
+        return Workload(batch_size, disabled=_under_xdist(config, device))
     from pytest_benchmark.utils import load_timer
 
     options: dict[str, Any] = {
@@ -72,27 +73,24 @@ def workload_of(item: pytest.Item, batch_size: int) -> Workload:
         "disable_gc": config.getoption("benchmark_disable_gc"),
     }
     options.update(benchmark_options(item))
-    return Workload(batch_size, disabled=_timing_disabled(item), **options)
+    return Workload(batch_size, disabled=_timing_disabled(config, device), **options)
 
 
-def _timing_disabled(item: pytest.Item) -> str | None:
-    """Why pytest-benchmark's options switch timing off for ``item``, or None (its own rules, applied to netzip)."""
-    config = item.config
+def _timing_disabled(config: pytest.Config, device: str | None) -> str | None:
+    """Why pytest-benchmark's options switch timing off on ``device``, or None (its own rules, applied to netzip)."""
     if config.getoption("benchmark_skip"):
         return "timing is skipped (--benchmark-skip)"
     if config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"):
         return "timing is off (--benchmark-disable)"
-    return None if config.getoption("benchmark_enable") else _under_xdist(item)
+    return None if config.getoption("benchmark_enable") else _under_xdist(config, device)
 
 
-def _under_xdist(item: pytest.Item) -> str | None:
-    """Why pytest-xdist keeps ``item`` from being timed: its workers share the CPU, and a GPU where there are
-    more workers than GPUs; None outside xdist, and for a CUDA item on a GPU its worker has to itself."""
-    config = item.config
+def _under_xdist(config: pytest.Config, device: str | None) -> str | None:
+    """Why pytest-xdist keeps an item on ``device`` from being timed: its workers share the CPU, and a GPU where
+    there are more workers than GPUs; None outside xdist, and for a CUDA item on a GPU its worker has to itself."""
     worker = getattr(config, "workerinput", None)
     if worker is None and config.getoption("dist", "no") == "no":
         return None
-    device = _device(item)
     if worker is not None and device is not None and device.startswith("cuda"):
         import torch
 
@@ -100,10 +98,3 @@ def _under_xdist(item: pytest.Item) -> str | None:
         return f"timing is off under pytest-xdist: {reason} (--benchmark-enable times anyway)" if reason else None
     return "timing is off under pytest-xdist, whose workers share the CPU (--benchmark-enable times anyway)"
 
-
-def _device(item: pytest.Item) -> str | None:
-    """The device ``item``'s variant is written with (``cuda``, ``cuda:1``, ``cpu``), or None for another item."""
-    callspec = getattr(item, "callspec", None)
-    variant = callspec.params.get("_netzip_variant") if callspec is not None else None
-    device = getattr(variant, "device", None)
-    return device if isinstance(device, str) else None

@@ -104,6 +104,6 @@ class ItemPlan:
         markers differ) and its ``regressions``, the ``--netzip-compare-fail`` thresholds of its saved result."""
         if reading is None or not reading.reads(item):
             reading = MarkerReading.of(item)
-        return cls(
-            reading.task, (*reading.thresholds, *regressions), reading.registry, workload_of(item, reading.batch_size)
-        )
+        device = getattr(Variant.of(item), "device", None)
+        workload = workload_of(item, reading.batch_size, device)
+        return cls(reading.task, (*reading.thresholds, *regressions), reading.registry, workload)

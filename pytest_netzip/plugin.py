@@ -16,6 +16,7 @@ import pytest
 from pytest_netzip.budgets.decision import Judgement
 from pytest_netzip.budgets.signatures import THRESHOLD_MARKERS
 from pytest_netzip.budgets.thresholds import Verdict
+from pytest_netzip.devices import claim_gpu
 from pytest_netzip.errors import (
     MetricUnavailable,
 )
@@ -115,17 +116,12 @@ def _usage_errors(item: pytest.Item) -> list[str]:
     return item.config.stash[USAGE_ERRORS_KEY].get(_test_key(item), [])
 
 
-def _variant_of(item: pytest.Item) -> Variant | None:
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get("_netzip_variant") if callspec is not None else None
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip netzip items without ``--netzip``; note stray threshold markers; apply ``--netzip-compressors``."""
     settings = config.stash[SETTINGS_KEY]
     if not settings.enabled:
         for item in items:
-            if _variant_of(item) is not None and not _usage_errors(item):
+            if Variant.of(item) is not None and not _usage_errors(item):
                 item.add_marker(pytest.mark.skip(reason="needs --netzip"))
         return
     _note_stray_thresholds(config, items)
@@ -137,16 +133,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _claim_gpu(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On an xdist worker with netzip items on a bare ``cuda``, make the worker's own GPU the current device."""
     worker = getattr(config, "workerinput", None)
-    if worker is not None and any(getattr(_variant_of(item), "device", None) == "cuda" for item in items):
-        from pytest_netzip.devices import claim_gpu
-
+    if worker is not None and any(getattr(Variant.of(item), "device", None) == "cuda" for item in items):
         claim_gpu(worker["workerid"])
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Under ``--dist loadgroup``, put a netzip item without an ``xdist_group`` of its own in its model's and
     device's group, so that one worker evaluates that model's reference once for all its variants."""
-    variant = _variant_of(item)
+    variant = Variant.of(item)
     if variant is None or not item.config.getoption("loadgroup", False) or item.get_closest_marker("xdist_group"):
         return
     if item.config.stash[SETTINGS_KEY].enabled:
@@ -173,7 +167,7 @@ def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted:
     deselected: list[pytest.Item] = []
     matched: set[str] = set()
     for item in items:
-        variant = _variant_of(item)
+        variant = Variant.of(item)
         hits = set(wanted) & ({variant.compressor.name, variant.compressor.id} if variant else set())
         matched |= hits
         (selected if variant is None or hits else deselected).append(item)
@@ -193,7 +187,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     errors = _usage_errors(item)
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
-    if _variant_of(item) is not None:
+    if Variant.of(item) is not None:
         report = item.config.stash.get(REPORT_KEY, None)
         regressions = report.regression_thresholds(test_id(item)) if report is not None else []
         item.stash[PLAN_KEY] = ItemPlan.of(item, item.config.stash[READINGS_KEY].get(_test_key(item)), regressions)

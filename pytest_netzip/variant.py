@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pytest_netzip.compressors import Compressor
+
+if TYPE_CHECKING:
+    import pytest
 
 
 @dataclass(frozen=True)
@@ -13,6 +17,13 @@ class Variant:
 
     compressor: Compressor
     device: str
+
+    @staticmethod
+    def of(item: pytest.Item) -> Variant | None:
+        """The variant ``item`` was parametrised with (``_netzip_variant``), or None for an item that is not netzip's."""
+        callspec = getattr(item, "callspec", None)
+        variant = callspec.params.get("_netzip_variant") if callspec is not None else None
+        return variant if isinstance(variant, Variant) else None
 
     @property
     def id(self) -> str:
