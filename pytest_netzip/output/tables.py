@@ -103,13 +103,8 @@ def render_tables(
     Columns that do not fit in ``width`` characters continue in another block below; a model of which
     nothing was measured (every item failed before measuring) has no table.
     """
-    tables = []
-    for (model, device), group in _groups(records).items():
-        title, grid, legend = _grid(model, device, group, registry, weights)
-        if len(grid[0]) == 1:
-            continue
-        tables.append("\n".join([title, *wrap_blocks(grid, width), legend]))
-    return tables
+    grids = _grids(records, registry, weights)
+    return ["\n".join([title, *wrap_blocks(grid, width), legend]) for title, grid, legend in grids]
 
 
 def render_markdown(
@@ -117,16 +112,22 @@ def render_markdown(
 ) -> str:
     """The tables as GitHub-flavoured Markdown, for a CI job's summary page."""
     sections = []
-    for (model, device), group in _groups(records).items():
-        title, grid, legend = _grid(model, device, group, registry, weights)
-        if len(grid[0]) == 1:
-            continue
+    for title, grid, legend in _grids(records, registry, weights):
         escaped = [[_escaped(cell) for cell in row] for row in grid]
         lines = [f"| {' | '.join(escaped[0])} |", "|" + "|".join([" --- "] + [" ---: "] * (len(grid[0]) - 1)) + "|"]
         lines += [f"| {' | '.join(row)} |" for row in escaped[1:]]
         heading = _escaped(title).replace("_", "\\_")
         sections.append("\n".join([f"### netzip: {heading}", "", *lines, "", _escaped(legend), ""]))
     return "\n".join(sections)
+
+
+def _grids(
+    records: Iterable[dict[str, Any]], registry: MetricRegistry, weights: tuple[float, ...]
+) -> list[tuple[str, list[list[str]], str]]:
+    """The title, cells and legend of each (model, device)'s table; none for a model of which nothing was
+    measured (every item failed before measuring)."""
+    grids = [_grid(model, device, group, registry, weights) for (model, device), group in _groups(records).items()]
+    return [(title, grid, legend) for title, grid, legend in grids if len(grid[0]) > 1]
 
 
 def wrap_blocks(table: list[list[str]], width: int) -> list[str]:
