@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
-import tempfile
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from pytest_netzip.data.content import batches_digest, model_digest, value_digest
+from pytest_netzip.output.storage import atomic_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -272,16 +271,10 @@ class DiskCache:
         payload = buffer.getvalue()
         header = {"key": content, "versions": self.versions, "size": len(payload),
                   "sha256": hashlib.sha256(payload).hexdigest()}
-        temporary = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(handle, "wb") as stream:
+            with atomic_file(path, "wb") as stream:
                 stream.write(MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
-            os.replace(temporary, path)
         except OSError as exc:
-            if temporary is not None:
-                Path(temporary).unlink(missing_ok=True)
             self._note(f"cannot write the cache entry {path} ({exc.strerror or exc}): {what} is not cached")
             return False
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
@@ -11,9 +12,9 @@ import platform
 import re
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pytest_netzip.errors import StorageError
 from pytest_netzip.metrics import is_number
@@ -109,15 +110,24 @@ def write_document(path: Path, document: dict[str, Any]) -> Path:
 
     An interrupted write leaves the previous file (or none), never half a document. Returns ``path``.
     """
+    with atomic_file(path) as stream:
+        json.dump(json_safe(document), stream, indent=2, allow_nan=False)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file to write ``path``'s content into, whole or not at all: a temporary file beside it, renamed over
+    it once the block ends without error (so that readers, other xdist workers among them, never see half a
+    file). OSError where it cannot be written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with temporary.open("w") as stream:
-            json.dump(json_safe(document), stream, indent=2, allow_nan=False)
+        with temporary.open(mode) as stream:
+            yield stream
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    return path
 
 
 def _refuse_constant(constant: str) -> float:
