@@ -201,6 +201,7 @@ def steps(page: Page, project: Path) -> list[tuple[Step, list[Block]]]:
     A page without project files runs its commands in the repository.
     """
     cwd = project if page.files else ROOT
+    ci_lines = {line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()}
     found: list[tuple[Step, list[Block]]] = []
     pending: list[Block] = []
     for block in page.blocks:
@@ -210,7 +211,6 @@ def steps(page: Page, project: Path) -> list[tuple[Step, list[Block]]]:
             found.append((Step(block, "python -", "python", cwd), pending))
             pending = []
         elif block.lang == "bash":
-            ci_lines = {line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()}
             for line in block.commands():
                 ci = line in ci_lines  # .ci/run runs it verbatim: the README's test command
                 for command in [line] if ci else line.split(" && "):
