@@ -12,6 +12,26 @@ def run(project: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     return project.runpytest("--netzip", "-p", "no:cacheprovider", *args)
 
 
+#: The summary table of each faithful run: every compressor keeps Signed's predictions, so each matches the
+#: reference (top-1 0.9, macro F1 0.9069, agreement 1); half precision stores 2 bytes a weight, int8 1.
+FAITHFUL_TABLES = {
+    "accuracy_drop(max=0.0)": [
+        "variant * top1", "reference * 0.9000", "bf16 * 0.9000", "fp16 * 0.9000", "int8_dynamic * 0.9000",
+    ],
+    "accuracy_drop(max=0.0, metric='f1', max_class_drop=0.0)": [
+        "variant * f1", "reference * 0.9069", "bf16 * 0.9069", "fp16 * 0.9069", "int8_dynamic * 0.9069",
+    ],
+    "agreement(min=1.0, max_negative_flips=0.0)": [
+        "variant * agreement * negative_flip_rate", "reference * 1.0000 * 0.0000", "bf16 * 1.0000 * 0.0000",
+        "fp16 * 1.0000 * 0.0000", "int8_dynamic * 1.0000 * 0.0000",
+    ],
+    "size_ratio(min=1.5, max_mb=0.05)": [
+        "variant * size_bytes * size_ratio", "reference * kB * 1", "bf16 * kB (0.54x) * 1.86",
+        "fp16 * kB (0.54x) * 1.86", "int8_dynamic * kB (0.46x) * 2.16",
+    ],
+}
+
+
 @pytest.mark.parametrize(
     "marker",
     [
@@ -29,6 +49,7 @@ def test_a_faithful_compression_meets_its_budget(project: pytest.Pytester, marke
             pass
         """)
     result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(FAITHFUL_TABLES[marker], consecutive=True)
 
 
 def test_accuracy_drop_fails_with_every_threshold_in_one_message(project: pytest.Pytester) -> None:
@@ -84,6 +105,7 @@ def test_int8_and_fp16_shrink_the_model(project: pytest.Pytester) -> None:
             assert netzip_result.metrics["size_bytes"] < netzip_result.reference_metrics["size_bytes"]
         """)
     result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(FAITHFUL_TABLES["size_ratio(min=1.5, max_mb=0.05)"], consecutive=True)
 
 
 def test_the_body_can_read_more_metrics(project: pytest.Pytester) -> None:
@@ -154,4 +176,5 @@ def test_an_absent_device_skips_with_the_reason(project: pytest.Pytester) -> Non
             pass
         """, "-rs")
     result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["Signed on cpu *", "variant * agreement", "reference * 1.0000", "fp16 * 1.0000"])
     result.stdout.fnmatch_lines(["SKIPPED*cuda:99 is not available*"])
