@@ -7,6 +7,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,15 @@ def _saved(pytester: pytest.Pytester) -> list[Path]:
     return sorted((pytester.path / ".netzip").glob("*.json"))
 
 
+def _measured(document: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Each compressor's top1 and size_ratio in a run document."""
+    return {record["compressor"]: (record["metrics"]["top1"], record["metrics"]["size_ratio"]) for record in document["results"]}
+
+
+#: What GATED measures of the tiny repo: top1 0.9 for both; fp16 stores 2 bytes a weight, prune_l1 stores its zeros.
+GATED_MEASURED = {"fp16": (0.9, pytest.approx(1.86, abs=0.01)), "prune_l1": (0.9, 1.0)}
+
+
 def test_a_saved_run_holds_every_result_and_the_machine(gated: pytest.Pytester) -> None:
     result = gated.runpytest("--netzip", "--netzip-save", "main")
     result.assert_outcomes(passed=2)
@@ -47,6 +57,7 @@ def test_a_saved_run_holds_every_result_and_the_machine(gated: pytest.Pytester) 
     assert document["version"] == 1
     assert {"python", "torch", "cpu", "cpu_count", "threads", "cuda"} <= set(document["machine"])
     assert [record["compressor"] for record in document["results"]] == ["fp16", "prune_l1"]
+    assert _measured(document) == GATED_MEASURED
     assert not list((gated.path / ".netzip").glob(".*.tmp"))
 
 
@@ -54,6 +65,7 @@ def test_autosave_names_the_run_by_commit_and_time(gated: pytest.Pytester) -> No
     gated.runpytest("--netzip", "--netzip-autosave").assert_outcomes(passed=2)
     (saved,) = _saved(gated)
     assert saved.name.startswith("0001_nocommit_2")  # not a git repository
+    assert _measured(json.loads(saved.read_text())) == GATED_MEASURED
 
 
 def test_a_drop_beyond_the_budget_fails_the_item_with_both_values(
@@ -71,7 +83,10 @@ def test_a_drop_beyond_the_budget_fails_the_item_with_both_values(
         "fp16 * 0.8000 * 0.9000 (-0.1000) [*]",
     ])
     monkeypatch.setenv("NETZIP_TEST_FLIP_EVERY", "20")  # an improvement: top1 0.95
-    gated.runpytest("--netzip", "--netzip-compare-fail", "top1:0.05").assert_outcomes(passed=2)
+    result = gated.runpytest("--netzip", "--netzip-compare-fail", "top1:0.05")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["variant * top1 * top1 saved", "reference * 0.9500 * -",
+                                 "fp16 * 0.9500 * 0.9000 (+0.0500)", "prune_l1 * 0.9500 * 0.9000 (+0.0500)"])
 
 
 def test_a_lower_is_better_metric_fails_when_it_grows_by_more_than_the_percentage(
@@ -83,7 +98,12 @@ def test_a_lower_is_better_metric_fails_when_it_grows_by_more_than_the_percentag
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*--netzip-compare-fail size_bytes:10% * FAIL (worse: +9*% vs saved)"])
     monkeypatch.setenv("NETZIP_TEST_HIDDEN", "256")  # half the weights
-    gated.runpytest("--netzip", "--netzip-compare-fail", "size_bytes:10%").assert_outcomes(passed=2)
+    monkeypatch.setenv("COLUMNS", "200")
+    result = gated.runpytest("--netzip", "--netzip-compare-fail", "size_bytes:10%")
+    result.assert_outcomes(passed=2)
+    # each now 0.54 to 0.57 of its saved size: the weights halve, torch.save's overhead stays
+    result.stdout.fnmatch_lines(["variant * size_bytes * size_bytes saved", "reference * kB * -",
+                                 "fp16 * kB (0.57x) * kB (0.57x)", "prune_l1 * kB * kB (0.54x)"])
 
 
 def test_what_the_saved_run_lacks_is_not_compared_and_said_so(gated: pytest.Pytester) -> None:
@@ -99,6 +119,9 @@ def test_what_the_saved_run_lacks_is_not_compared_and_said_so(gated: pytest.Pyte
     budgets = {record["compressor"]: record["budgets"] for record in json.loads((gated.path / "out.json").read_text())["results"]}
     assert [budget["marker"] for budget in budgets["fp16"]] == ["accuracy_drop", "size_ratio", "--netzip-compare-fail"]
     assert [budget["marker"] for budget in budgets["prune_l1"]] == ["accuracy_drop", "size_ratio"]
+    assert [(budget["value"], budget["reference"]) for budget in budgets["fp16"]] == [
+        (0.9, 0.9), (pytest.approx(1.86, abs=0.01), 1.0), (0.9, 0.9)]  # top1 now and in the saved run
+    assert [(budget["value"], budget["reference"]) for budget in budgets["prune_l1"]] == [(0.9, 0.9), (1.0, 1.0)]
 
 
 @pytest.mark.parametrize(
@@ -154,6 +177,8 @@ def test_rules_without_any_saved_run_say_that_nothing_was_compared(gated: pytest
     result = gated.runpytest("--netzip", "--netzip-compare-fail", "top1:0.01")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["netzip: no saved run in *.netzip to compare with: --netzip-compare-fail checked nothing"])
+    result.stdout.fnmatch_lines(["variant * top1 *", "reference * 0.9000 *", "fp16 * 0.9000 * 1.86 *",
+                                 "prune_l1 * 0.9000 *"], consecutive=True)
 
 
 def test_a_different_machine_is_warned_about(gated: pytest.Pytester) -> None:
@@ -231,6 +256,7 @@ def test_under_xdist_the_controller_saves_every_item_and_workers_compare(
     assert summary.read_text().count("### netzip:") == 1  # the controller's, not one per worker
     (saved,) = _saved(gated)
     assert len(json.loads(saved.read_text())["results"]) == 2
+    assert _measured(json.loads(saved.read_text())) == GATED_MEASURED  # the workers' values, saved by the controller
     monkeypatch.setenv("NETZIP_TEST_FLIP_EVERY", "5")
     result = gated.runpytest_subprocess("--netzip", "-n", "2", "--netzip-compare-fail", "top1:0.05")
     result.assert_outcomes(failed=2)
@@ -243,6 +269,7 @@ def test_ini_keys_set_the_storage_and_the_rules_once(gated: pytest.Pytester, mon
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["netzip: no saved run in *runs to compare with: --netzip-compare-fail checked nothing"])
     assert (gated.path / "runs" / "0001_main.json").exists()
+    assert _measured(json.loads((gated.path / "runs" / "0001_main.json").read_text())) == GATED_MEASURED
     monkeypatch.setenv("NETZIP_TEST_FLIP_EVERY", "5")
     gated.runpytest().assert_outcomes(failed=2)
 
@@ -251,9 +278,13 @@ def test_a_rule_measures_its_metric_so_the_next_run_can_compare(gated: pytest.Py
     gated.runpytest("--netzip", "--netzip-save", "first", "--netzip-compare-fail", "macs:0").assert_outcomes(passed=2)
     first = json.loads(_saved(gated)[0].read_text())
     assert all("macs" in record["metrics"] for record in first["results"])  # no gate asked for MACs
-    result = gated.runpytest("--netzip", "--netzip-compare-fail", "macs:0")
+    assert [record["metrics"]["macs"] for record in first["results"]] == [2 * 6 * 512] * 2  # pruning keeps the shapes
+    result = gated.runpytest("--netzip", "--netzip-compare-fail", "macs:0", "--netzip-json", "out.json")
     result.assert_outcomes(passed=2)
     result.stdout.no_fnmatch_line("*compared 0 of*")
+    for record in json.loads((gated.path / "out.json").read_text())["results"]:
+        (compared,) = [budget for budget in record["budgets"] if budget["marker"] == "--netzip-compare-fail"]
+        assert (compared["metric"], compared["value"], compared["reference"]) == ("macs", 2 * 6 * 512, 2 * 6 * 512)
 
 
 def test_a_rule_on_a_metric_unavailable_now_skips_and_keeps_the_table(
@@ -303,6 +334,8 @@ def test_a_run_is_found_by_the_name_it_was_saved_under(gated: pytest.Pytester) -
     result = gated.runpytest("--netzip", "--netzip-compare", "feature/fast path")
     result.stdout.fnmatch_lines(["netzip: comparing with *0001_feature-fast-path.json"])
     result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["variant * top1 *", "reference * 0.9000 *", "fp16 * 0.9000 * 1.86 *",
+                                 "prune_l1 * 0.9000 *"], consecutive=True)
 
 
 NAN_METRIC = """
