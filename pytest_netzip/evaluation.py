@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from pytest_netzip.data.batches import EvalData
 from pytest_netzip.data.predictions import Predictions
-from pytest_netzip.data.scoring import TaskOutputs, predict
+from pytest_netzip.data.scoring import TaskOutputs, predict, stacked
 from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
 from pytest_netzip.devices import to_device
 from pytest_netzip.errors import DataError, MetricUnavailable, WrongTask
@@ -125,6 +125,24 @@ class Subject:
     @predictions.setter
     def predictions(self, predictions: Predictions) -> None:
         self._resolved = predictions
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """A classifier's logits (samples, classes), float32 on the CPU, for a metric that needs them whole: one
+        more pass over the evaluation data on first use, kept for the next (so memory grows with the data; netzip's
+        own metrics read :attr:`predictions`, a few numbers per sample)."""
+        predictions = self.predictions
+        return self.once("logits", lambda: self._stacked(predictions.inputs).float())
+
+    @property
+    def values(self) -> torch.Tensor:
+        """A regression model's values (samples, outputs), float64 on the CPU, for a metric that needs them whole,
+        as :attr:`logits` are a classifier's."""
+        regression = self.regression
+        return self.once("values", lambda: self._stacked(regression.inputs).double().reshape(regression.samples, -1))
+
+    def _stacked(self, expected: torch.Tensor | None) -> torch.Tensor:
+        return self.blamed("evaluating", lambda: stacked(self.model, self.data, self.device, expected))
 
     @property
     def detections(self) -> Detections:

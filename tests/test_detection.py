@@ -88,7 +88,7 @@ def test_metrics_of_the_other_task_are_unavailable_saying_why() -> None:
     with pytest.raises(MetricUnavailable, match=r"^top1 needs a classification model; this model returns detections"):
         boxes.measure(registry["top1"], boxes)
     classifier = Subject("classifier", nn.Identity(), EvalData([]), torch.device("cpu"))
-    classifier.predictions = Predictions(torch.eye(3), torch.arange(3))
+    classifier.predictions = Predictions.of(torch.eye(3), torch.arange(3))
     with pytest.raises(MetricUnavailable, match=r"^map needs a detection model; this model returns logits$"):
         classifier.measure(registry["map"], classifier)
 

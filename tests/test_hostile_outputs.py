@@ -139,9 +139,9 @@ TIED_TARGETS = torch.randint(0, 8, (50,), generator=torch.Generator().manual_see
 def test_top1_breaks_ties_as_argmax_and_scikit_learn_do() -> None:
     expected = accuracy_score(TIED_TARGETS.numpy(), TIED.argmax(dim=1).numpy())
     assert expected == (TIED_TARGETS == 0).sum().item() / 50
-    assert topk_accuracy(TIED, TIED_TARGETS, 1) == expected
+    assert topk_accuracy(Predictions.of(TIED, TIED_TARGETS), 1) == expected
     subject = Subject("tied", nn.Identity(), EvalData([]), torch.device("cpu"))
-    subject.predictions = Predictions(TIED, TIED_TARGETS)
+    subject.predictions = Predictions.of(TIED, TIED_TARGETS)
     assert subject.measure(MetricRegistry()["top1"], subject) == expected
     per_class = class_accuracy(subject.predictions.labels, TIED_TARGETS)
     assert per_class == {str(label): float(label == 0) for label in TIED_TARGETS.unique().tolist()}
@@ -150,8 +150,8 @@ def test_top1_breaks_ties_as_argmax_and_scikit_learn_do() -> None:
 def test_topk_ranks_tied_logits_by_class_index() -> None:
     logits = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 2.0, 2.0, 2.0], [3.0, 1.0, 1.0, 1.0]])
     # the two highest: classes 0 and 1, then 1 and 2, then 0 and 1
-    assert topk_accuracy(logits, torch.tensor([1, 2, 1]), 2) == 1.0
-    assert topk_accuracy(logits, torch.tensor([2, 3, 2]), 2) == 0.0
+    assert topk_accuracy(Predictions.of(logits, torch.tensor([1, 2, 1])), 2) == 1.0
+    assert topk_accuracy(Predictions.of(logits, torch.tensor([2, 3, 2])), 2) == 0.0
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -159,7 +159,7 @@ def test_topk_matches_scikit_learn_without_ties(k: int) -> None:
     logits = torch.randn(200, 10, generator=torch.Generator().manual_seed(k))
     targets = torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(k + 1))
     expected = top_k_accuracy_score(targets.numpy(), logits.numpy(), k=k, labels=list(range(10)))
-    assert topk_accuracy(logits, targets, k) == pytest.approx(expected, abs=1e-12)
+    assert topk_accuracy(Predictions.of(logits, targets), k) == pytest.approx(expected, abs=1e-12)
 
 
 NOISY_DATA = """

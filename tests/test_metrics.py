@@ -40,13 +40,13 @@ PREDICTED = torch.tensor([0, 2, 1, 0])
 
 
 def test_topk_accuracy() -> None:
-    assert topk_accuracy(LOGITS, TARGETS, 1) == 2 / 4
-    assert topk_accuracy(LOGITS, TARGETS, 2) == 4 / 4  # each target is among the two highest
+    assert topk_accuracy(Predictions.of(LOGITS, TARGETS), 1) == 2 / 4
+    assert topk_accuracy(Predictions.of(LOGITS, TARGETS), 2) == 4 / 4  # each target is among the two highest
 
 
 def test_topk_needs_more_classes_than_k() -> None:
     with pytest.raises(MetricUnavailable, match="top5 needs more than 5 classes, the model has 3"):
-        topk_accuracy(LOGITS, TARGETS, 5)
+        topk_accuracy(Predictions.of(LOGITS, TARGETS), 5)
 
 
 def test_confusion_matrix() -> None:
@@ -79,7 +79,7 @@ def subjects(reference_logits: torch.Tensor, logits: torch.Tensor) -> tuple[Subj
     made = []
     for label, values in (("reference", reference_logits), ("compressed", logits)):
         subject = Subject(label, nn.Identity(), EvalData([]), torch.device("cpu"))
-        subject.predictions = Predictions(values, TARGETS)
+        subject.predictions = Predictions.of(values, TARGETS)
         made.append(subject)
     return made[0], made[1]
 

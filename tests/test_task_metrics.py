@@ -17,7 +17,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardInd
 from pytest_netzip.data.batches import EvalData
 from pytest_netzip.data.language import TokenOutputs
 from pytest_netzip.data.scoring import predict
-from pytest_netzip.errors import DataError
+from pytest_netzip.errors import DataError, WrongTask
+from pytest_netzip.evaluation import Subject
 from pytest_netzip.results import evaluate
 
 CPU = torch.device("cpu")
@@ -287,24 +288,71 @@ class Random(nn.Module):
         return logits
 
 
-@pytest.mark.parametrize(("shape", "targets", "kept"), [
-    ((16, 50), lambda: torch.randint(0, 50, (4, 16)), False),  # language modelling: (positions, vocabulary)
-    ((5, 8, 8), lambda: torch.randint(0, 5, (4, 8, 8)), False),  # segmentation: (classes, height, width)
-    ((50,), lambda: torch.randint(0, 50, (4,)), True),  # the control: a classifier keeps its logits, 40 x 50
-], ids=["language_modeling", "segmentation", "classification"])
-def test_streamed_tasks_keep_no_batch_of_logits(shape: tuple[int, ...], targets: Any, kept: bool) -> None:
+def alive_batches(shape: tuple[int, ...]) -> list[torch.Tensor]:
+    """The tracked tensors still alive that are as large as a batch of four outputs of ``shape``."""
+    gc.collect()
+    batch_bytes = 4 * math.prod(shape) * 4  # one batch's float32 outputs
+    with torch._C.DisableTorchFunctionSubclass():
+        return [tensor for made in Tracked.made if (tensor := made()) is not None and tensor.nbytes >= batch_bytes]
+
+
+@pytest.mark.parametrize(("shape", "targets"), [
+    ((16, 50), lambda: torch.randint(0, 50, (4, 16))),  # language modelling: (positions, vocabulary)
+    ((5, 8, 8), lambda: torch.randint(0, 5, (4, 8, 8))),  # segmentation: (classes, height, width)
+    ((50,), lambda: torch.randint(0, 50, (4,))),  # classification: 40 x 50 logits
+    ((6,), lambda: torch.randn(4, 6)),  # regression: six values per sample
+], ids=["language_modeling", "segmentation", "classification", "regression"])
+def test_evaluation_keeps_no_batch_of_outputs(shape: tuple[int, ...], targets: Any) -> None:
     batches = [(torch.randn(4, 3), targets()) for _ in range(10)]
     Tracked.made.clear()
     outputs, _ = predict(Random(shape), EvalData(batches), CPU)
-    gc.collect()
-    batch_bytes = 4 * math.prod(shape) * 4  # one batch's float32 logits
-    with torch._C.DisableTorchFunctionSubclass():
-        alive = [tensor for made in Tracked.made if (tensor := made()) is not None and tensor.nbytes >= batch_bytes]
-    assert bool(alive) is kept  # while the outputs live: what they hold, or anything else that kept the logits
+    assert not alive_batches(shape)  # while the outputs live: nothing holds a batch of the model's outputs
     assert outputs.samples == 40
 
 
-# Known bugs, left failing for the owner (not committed): targets of a narrow integer dtype.
+def test_whole_outputs_are_kept_only_when_a_metric_reads_them() -> None:
+    batches = [(torch.randn(4, 3), torch.randint(0, 50, (4,))) for _ in range(10)]
+    subject = Subject("model", Random((50,)), EvalData(batches), CPU)
+    Tracked.made.clear()
+    assert subject.predictions.samples == 40
+    assert not alive_batches((50,))
+    logits = subject.logits  # the control: what the tracking finds when the logits are kept
+    assert logits.shape == (40, 50)
+    assert alive_batches((50,))
+    assert subject.logits is logits  # one more pass, once
+
+
+def test_a_metric_reads_the_logits_and_values_of_every_sample() -> None:
+    inputs = torch.randn(10, 4, generator=torch.Generator().manual_seed(0))
+    head = nn.Linear(4, 3)
+    classifier = Subject("classifier", head, EvalData([(inputs[:6], torch.zeros(6, dtype=torch.long)),
+                                                      (inputs[6:], torch.ones(4, dtype=torch.long))]), CPU)
+    with torch.no_grad():
+        torch.testing.assert_close(classifier.logits, head(inputs))
+    assert torch.equal(classifier.logits.argmax(dim=1), classifier.predictions.labels)
+    with pytest.raises(AttributeError, match="Predictions keep no logits.*reads subject.logits"):
+        classifier.predictions.logits  # noqa: B018 - the attribute of the 0.1 release, gone
+    regressor = Subject("regressor", head, EvalData([(inputs, torch.zeros(10, 3))]), CPU)
+    with torch.no_grad():
+        torch.testing.assert_close(regressor.values, head(inputs).double())
+    with pytest.raises(WrongTask, match="needs a classification model; this model returns values"):
+        regressor.logits  # noqa: B018
+
+
+def test_reading_every_output_needs_the_same_samples_again() -> None:
+    class Shuffled:
+        """Other noise on every pass."""
+
+        def __iter__(self) -> Any:
+            yield torch.randn(8, 4), torch.zeros(8, dtype=torch.long)
+
+    subject = Subject("classifier", nn.Linear(4, 3), EvalData(Shuffled()), CPU)
+    assert subject.predictions.samples == 8
+    with pytest.raises(DataError, match=r"other samples on a second pass \(shuffle=True\?\)"):
+        subject.logits  # noqa: B018
+
+
+# Targets of a narrow integer dtype.
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32], ids=str)

@@ -162,7 +162,7 @@ from pytest_netzip import metric
 
 @metric("logits_sum", "not a number", unit="share")
 def logits_sum(subject, reference):
-    return subject.predictions.logits.sum()
+    return subject.logits.sum()
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_netzip_metrics():

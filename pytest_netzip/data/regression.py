@@ -1,12 +1,12 @@
-"""A regression model's outputs on the evaluation set: its values and the float targets they estimate."""
+"""A regression model's outputs on the evaluation set, reduced batch by batch to sums of errors."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pytest_netzip.data.fingerprint import same_inputs
 from pytest_netzip.data.inputs import describe
-from pytest_netzip.data.per_sample import PerSampleCollector, PerSampleOutputs
 from pytest_netzip.errors import DataError
 
 if TYPE_CHECKING:
@@ -14,40 +14,99 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class RegressionOutputs(PerSampleOutputs):
-    """Values (N, K) a regression model returns for every sample (float64, CPU), the targets (N, K), the inputs' fingerprint."""
+class RegressionOutputs:
+    """Sums over every evaluation sample of a regression model's errors (float64), without its values.
+
+    Per output (column): ``residual``, the squared errors against the targets, and the targets' ``mean`` and
+    ``spread`` (squared deviations from that mean). Over every output: ``absolute``, the absolute errors, and
+    ``moved``, the squared differences from the reference model's values on the same samples.
+    """
 
     task: ClassVar[str] = "regression"
     kind: ClassVar[str] = "values"
 
-    values: torch.Tensor
-    targets: torch.Tensor
+    residual: torch.Tensor
+    mean: torch.Tensor
+    spread: torch.Tensor
+    absolute: float
+    moved: float
+    samples: int
+    nonfinite: int
     inputs: torch.Tensor | None = None
+    targets: torch.Tensor | None = None  # a fingerprint of the targets
 
     @property
-    def rows(self) -> torch.Tensor:
-        """The values."""
-        return self.values
+    def values(self) -> int:
+        """The number of values scored: samples times outputs."""
+        return self.samples * len(self.residual)
+
+    def same_samples(self, other: object) -> bool:
+        """Whether ``other`` was computed on the same samples and targets, in the same order."""
+        return (isinstance(other, RegressionOutputs) and same_inputs(self.inputs, other.inputs)
+                and same_inputs(self.targets, other.targets))
 
 
-class RegressionCollector(PerSampleCollector):
-    """Keeps a regression model's values and targets batch by batch, each as (samples, outputs)."""
+def _values(output: Any, where: str) -> torch.Tensor:
+    """``output`` checked to be float values, as (samples, outputs) in float64."""
+    if not (hasattr(output, "is_floating_point") and output.is_floating_point() and output.ndim >= 1):
+        raise DataError(f"{where}: a regression model returns float values, (batch,) or (batch, outputs); this "
+                        f"model returns {describe(output)}")
+    values: torch.Tensor = output.detach().reshape(len(output), -1).double()
+    return values
+
+
+class RegressionCollector:
+    """Adds each batch's errors to per-output sums (the targets' mean and spread merged as Chan et al. do):
+    memory stays that of one batch."""
+
+    paired: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.residual: torch.Tensor | None = None
+        self.mean: torch.Tensor | None = None
+        self.spread: torch.Tensor | None = None
+        self.absolute = self.moved = 0.0
+        self.samples = self.nonfinite = 0
+        self.fingerprints: list[torch.Tensor] = []
 
     def add(self, output: Any, targets: Any, where: str, inputs: Any, reference_output: Any = None) -> None:
-        """Check and keep one batch: as many values per sample as targets."""
-        if not (hasattr(output, "is_floating_point") and output.is_floating_point() and output.ndim >= 1):
-            raise DataError(f"{where}: a regression model returns float values, (batch,) or (batch, outputs); this "
-                            f"model returns {describe(output)}")
+        """Score one batch of values against its targets and the reference's values on the same samples."""
+        from pytest_netzip.data.fingerprint import fingerprint
+
+        values = _values(output, where)
         if targets.is_complex() or str(targets.dtype) == "torch.bool":
             raise DataError(f"{where}: regression targets are numbers; got {describe(targets)}")
-        values, wanted = output.detach().reshape(len(output), -1), targets.reshape(len(targets), -1)
+        wanted = targets.reshape(len(targets), -1).to(values.device, values.dtype)
         if not wanted.isfinite().all():
             raise DataError(f"{where}: the targets hold NaN or infinite values: no gate can judge a prediction of them")
         if values.shape != wanted.shape:
             raise DataError(f"{where}: the model returns {values.shape[1]} value(s) per sample ({describe(output)}), "
                             f"the targets hold {wanted.shape[1]} ({describe(targets)})")
-        self.keep(values.double(), wanted.double())
+        if self.residual is not None and values.shape[1] != len(self.residual):
+            raise DataError(f"{where}: the model returns {values.shape[1]} value(s) per sample, "
+                            f"{len(self.residual)} on the batches before")
+        errors = values - wanted
+        residual, mean = (errors**2).sum(dim=0).cpu(), wanted.mean(dim=0).cpu()
+        spread = ((wanted - wanted.mean(dim=0)) ** 2).sum(dim=0).cpu()
+        count = len(values)
+        if self.residual is None or self.mean is None or self.spread is None:
+            self.residual, self.mean, self.spread = residual, mean, spread
+        else:
+            total = self.samples + count
+            delta = mean - self.mean
+            self.residual = self.residual + residual
+            self.spread = self.spread + spread + delta**2 * (self.samples * count / total)
+            self.mean = self.mean + delta * (count / total)
+        self.absolute += float(errors.abs().sum())
+        self.moved += float(((values - _values(reference_output, where)) ** 2).sum())
+        self.samples += count
+        self.nonfinite += int((~values.isfinite()).any(dim=1).sum())
+        self.fingerprints.append(fingerprint(wanted, count))
 
     def finish(self, inputs: torch.Tensor) -> RegressionOutputs:
-        """The outputs on every batch."""
-        return RegressionOutputs(*self.joined(), inputs)
+        """The reduced outputs of every batch."""
+        import torch
+
+        assert self.residual is not None and self.mean is not None and self.spread is not None  # after an add
+        return RegressionOutputs(self.residual, self.mean, self.spread, self.absolute, self.moved, self.samples,
+                                 self.nonfinite, inputs, torch.cat(self.fingerprints))

@@ -182,3 +182,22 @@ def predict(
     if gathered is None:
         raise DataError("netzip_data yielded no batches")
     return gathered.finish(torch.cat(fingerprints)), inferred
+
+
+def stacked(model: nn.Module, data: EvalData, device: torch.device, expected: torch.Tensor | None) -> torch.Tensor:
+    """``model``'s outputs on every batch of ``data``, read as its predictions and joined on the CPU: memory grows
+    with the evaluation set. A DataError where the batches are not the samples of the pass ``expected`` fingerprints."""
+    import torch
+
+    from pytest_netzip.data.fingerprint import fingerprint, same_inputs
+
+    outputs: list[torch.Tensor] = []
+    fingerprints: list[torch.Tensor] = []
+    with torch.inference_mode():
+        for inputs, targets in data:
+            fingerprints.append(fingerprint(inputs, len(targets)))
+            outputs.append(data.format.read(call(model, to_device(inputs, device))).detach().cpu())
+    if not fingerprints or not same_inputs(torch.cat(fingerprints), expected):
+        raise DataError("netzip_data gave other samples on a second pass (shuffle=True?): a metric reading the "
+                        "outputs of every sample needs the same samples in the same order every time")
+    return torch.cat(outputs)

@@ -1,4 +1,4 @@
-"""Classification quality from one cached forward pass: top-k, macro P/R/F1, agreement, flips."""
+"""Classification quality from one streamed pass: top-k, macro P/R/F1, agreement, flips."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pytest_netzip.metrics.base import metric
 if TYPE_CHECKING:
     import torch
 
+    from pytest_netzip.data.predictions import Predictions
     from pytest_netzip.metrics.base import Subject
 
 
@@ -19,21 +20,16 @@ def share(mask: torch.Tensor) -> float:
     return mask.sum().item() / mask.numel()
 
 
-def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: int) -> float:
+def topk_accuracy(predictions: Predictions, k: int) -> float:
     """Share of samples whose target is among the ``k`` highest logits.
 
     Tied logits rank by class index, lowest first, as ``argmax`` breaks ties: so top-1 is the accuracy of
     the labels that agreement, flips and P/R/F1 count. (scikit-learn's ``top_k_accuracy_score`` ranks ties
     highest index first instead.)
     """
-    import torch
-
-    if logits.shape[1] <= k:
-        raise MetricUnavailable(f"top{k} needs more than {k} classes, the model has {logits.shape[1]}")
-    target_logits = logits.gather(1, targets[:, None])
-    lower_index = torch.arange(logits.shape[1], device=logits.device) < targets[:, None]
-    ranked_before = (logits > target_logits) | ((logits == target_logits) & lower_index)
-    return share(ranked_before.sum(dim=1) < k)
+    if predictions.num_classes <= k:
+        raise MetricUnavailable(f"top{k} needs more than {k} classes, the model has {predictions.num_classes}")
+    return share(predictions.ranks < k)
 
 
 def _per_class(predicted: torch.Tensor, targets: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, ...]:
@@ -77,13 +73,13 @@ def class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[str, 
 @metric("top1", "share of samples whose highest logit is the target", unit="share")
 def top1(subject: Subject, reference: Subject) -> float:
     """Top-1 accuracy."""
-    return topk_accuracy(subject.predictions.logits, subject.predictions.targets, 1)
+    return topk_accuracy(subject.predictions, 1)
 
 
 @metric("top5", "share of samples whose target is among the five highest logits", unit="share")
 def top5(subject: Subject, reference: Subject) -> float:
     """Top-5 accuracy."""
-    return topk_accuracy(subject.predictions.logits, subject.predictions.targets, 5)
+    return topk_accuracy(subject.predictions, 5)
 
 
 @metric("precision", "macro-averaged precision over classes", unit="share")

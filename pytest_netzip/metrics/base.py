@@ -55,7 +55,15 @@ class Subject(Protocol):
 
     @property
     def predictions(self) -> Predictions:
-        """A classifier's predictions on the evaluation set."""
+        """A classifier's predictions on the evaluation set: its top-1 label and target rank per sample."""
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """A classifier's logits (samples, classes) on the evaluation set: one more pass, kept."""
+
+    @property
+    def values(self) -> torch.Tensor:
+        """A regression model's values (samples, outputs) on the evaluation set: one more pass, kept."""
 
     @property
     def detections(self) -> Detections:
@@ -63,7 +71,7 @@ class Subject(Protocol):
 
     @property
     def regression(self) -> RegressionOutputs:
-        """A regression model's values on the evaluation set."""
+        """A regression model's error sums on the evaluation set."""
 
     @property
     def segmentation(self) -> SegmentationOutputs:

@@ -1,4 +1,4 @@
-"""Regression quality from one cached forward pass: errors against the targets, r2, and fidelity to the reference."""
+"""Regression quality from one streamed pass: errors against the targets, r2, and fidelity to the reference."""
 
 from __future__ import annotations
 
@@ -9,21 +9,18 @@ from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.metrics.base import metric
 
 if TYPE_CHECKING:
-    import torch
-
+    from pytest_netzip.data.regression import RegressionOutputs
     from pytest_netzip.metrics.base import Subject
 
 
-def r2_score(values: torch.Tensor, targets: torch.Tensor) -> float:
+def r2_score(outputs: RegressionOutputs) -> float:
     """The coefficient of determination, averaged over outputs (columns) as scikit-learn's ``r2_score`` does.
 
     An output whose targets are constant scores 1 if predicted exactly, else 0 (scikit-learn's ``force_finite``).
     """
-    residual = ((targets - values) ** 2).sum(dim=0)
-    total = ((targets - targets.mean(dim=0)) ** 2).sum(dim=0)
     scores = [
-        1.0 - float(res) / float(tot) if tot > 0 else (1.0 if res == 0 else 0.0)
-        for res, tot in zip(residual, total)
+        1.0 - float(residual) / float(spread) if spread > 0 else (1.0 if residual == 0 else 0.0)
+        for residual, spread in zip(outputs.residual, outputs.spread)
     ]
     return sum(scores) / len(scores)
 
@@ -32,14 +29,14 @@ def r2_score(values: torch.Tensor, targets: torch.Tensor) -> float:
 def mae(subject: Subject, reference: Subject) -> float:
     """Mean absolute error."""
     outputs = subject.regression
-    return float((outputs.values - outputs.targets).abs().mean())
+    return outputs.absolute / outputs.values
 
 
 @metric("rmse", "root mean squared error against the targets, every output's errors pooled", higher_is_better=False)
 def rmse(subject: Subject, reference: Subject) -> float:
     """Root mean squared error."""
     outputs = subject.regression
-    return math.sqrt(float(((outputs.values - outputs.targets) ** 2).mean()))
+    return math.sqrt(float(outputs.residual.sum()) / outputs.values)
 
 
 @metric("r2", "coefficient of determination, averaged over outputs (1: exact, 0: the targets' mean)", unit="points")
@@ -48,14 +45,15 @@ def r2(subject: Subject, reference: Subject) -> float:
     outputs = subject.regression
     if outputs.samples < 2:
         raise MetricUnavailable("r2 needs at least two samples (one has no variance to explain)")
-    return r2_score(outputs.values, outputs.targets)
+    return r2_score(outputs)
 
 
 @metric("output_rmse_vs_reference", "root mean squared difference between this model's values and the reference's",
         higher_is_better=False, relative=True)
 def output_rmse_vs_reference(subject: Subject, reference: Subject) -> float:
-    """How far the values moved from the reference's."""
-    return math.sqrt(float(((subject.regression.values - reference.regression.values) ** 2).mean()))
+    """How far the values moved from the reference's (compared batch by batch, as the two models ran)."""
+    outputs = subject.regression
+    return math.sqrt(outputs.moved / outputs.values)
 
 
 REGRESSION_METRICS = (mae, rmse, r2, output_rmse_vs_reference)

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: The first line of every entry; a new layout of the file gets a new number.
-MAGIC = b"pytest-netzip cache 1\n"
+#: The first line of every entry; a new layout of the file, or of the outputs it holds, gets a new number
+#: (2: a classifier's and a regression model's outputs reduced batch by batch).
+MAGIC = b"pytest-netzip cache 2\n"
 
 #: Where an enabled run keeps its cache: ``config.stash[CACHE_KEY]`` (absent without ``--netzip-cache``).
 CACHE_KEY = pytest.StashKey["DiskCache"]()
