@@ -79,6 +79,15 @@ def _untimed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _faithful(records: list[dict[str, Any]], top1: float = 0.9, hidden: int = 512) -> None:
+    """Every record measured what the tiny repo is built to give: each compressor keeps the reference's predictions."""
+    for record in records:
+        metrics, reference = record["metrics"], record["reference"]["metrics"]
+        assert (metrics["top1"], reference["top1"], metrics["agreement"]) == (top1, top1, 1.0), record["test"]
+        assert metrics["macs"] == reference["macs"] == 2 * 6 * hidden, record["test"]
+        assert all(budget["passed"] for budget in record["budgets"]), record["test"]
+
+
 def _entries(pytester: pytest.Pytester, kind: str) -> list[Path]:
     return sorted((pytester.path / "cache" / kind).glob("*.pt"))
 
@@ -95,6 +104,7 @@ def test_a_second_run_reuses_every_model_and_evaluation_and_passes_no_evaluation
     cold, first, cold_batches = _run(repo, "cold")
     cold.assert_outcomes(passed=3)
     cold.stdout.fnmatch_lines([_summary((0, 0), (3, 4))])  # 3 compressed models; the outputs of 4 models
+    _faithful(first)
     assert 10 in cold_batches  # the evaluation batches: 4 of 10 samples per model
     warm, second, warm_batches = _run(repo, "warm")
     warm.assert_outcomes(passed=3)
@@ -102,6 +112,7 @@ def test_a_second_run_reuses_every_model_and_evaluation_and_passes_no_evaluation
     # only the runs on the example input (MACs) and on the workload's batch of 1 (latency, memory) remain
     assert warm_batches and set(warm_batches) == {1}
     assert _untimed(second) == _untimed(first)
+    _faithful(second)
     assert [record["cache"] for record in first] == [
         {"compressed_model": "made", "outputs": "made", "reference_outputs": "made"}] * 3
     assert [record["cache"] for record in second] == [
@@ -118,6 +129,7 @@ def test_changed_weights_compress_and_evaluate_afresh(repo: pytest.Pytester, mon
     result.stdout.fnmatch_lines([_summary((0, 0), (3, 4))])
     assert 10 in batches
     assert records[0]["reference"]["metrics"]["size_bytes"] < 26_000  # the smaller model was measured
+    _faithful(records, hidden=256)
     assert len(_entries(repo, "models")) == 6  # the entries of both models are kept
 
 
@@ -137,6 +149,7 @@ def test_fewer_samples_are_evaluated_afresh_with_the_same_models(repo: pytest.Py
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines([_summary((3, 0), (0, 4))])
     assert sorted(set(batches)) == [1, 5, 10]  # 10 + 10 + 5 samples
+    _faithful(records, top1=22 / 25)  # samples 0, 10 and 20 are mislabelled
     assert {record["cache"]["outputs"] for record in records} == {"made"}
 
 
@@ -154,6 +167,9 @@ def test_a_changed_compressor_parameter_is_compressed_afresh(pytester: pytest.Py
         result = pytester.runpytest("--netzip", "--netzip-cache=cache")
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines([f"netzip: cache *: {1 - made} compressed model* reused; {made} compressed model*"])
+        # pruning zeroes weights in place: the state dict keeps its size, made or reused
+        result.stdout.fnmatch_lines(["variant * size_bytes * size_ratio", "reference * kB * 1",
+                                     "prune_l1(allow_noop=True*) * kB * 1"], consecutive=True)
 
 
 def _damage(pytester: pytest.Pytester, how: str) -> Path:
@@ -192,6 +208,7 @@ def test_a_damaged_or_foreign_entry_is_noted_made_again_and_overwritten(repo: py
     result.stdout.fnmatch_lines([f"netzip: cache entry {entry}*{note}*; not trusted: made again and overwritten",
                                  _summary((3, 3), (0, 1))])
     assert _untimed(second) == _untimed(first)
+    _faithful(second)
     assert [record["cache"]["outputs"] for record in second] == ["reused", "reused", "made"]
     again, _, _ = _run(repo, "again")
     again.stdout.fnmatch_lines([_summary((3, 4), (0, 0))])  # the entry was overwritten with a sound one
@@ -221,6 +238,9 @@ def test_a_model_that_cannot_be_pickled_is_noted_once_and_its_outputs_still_cach
             f"{2 - reused} evaluations made",
         ])
         assert result.stdout.str().count("cannot be saved") == 1
+        # the reused evaluations read as the made ones: int8_static keeps Signed's predictions
+        result.stdout.fnmatch_lines(["variant * top1 * agreement", "reference * 0.9000 * 1.0000",
+                                     "int8_static * 0.9000 * 1.0000"], consecutive=True)
 
 
 def test_the_ini_key_names_the_folder_relative_to_the_rootdir(project: pytest.Pytester,
@@ -236,6 +256,7 @@ def test_the_ini_key_names_the_folder_relative_to_the_rootdir(project: pytest.Py
     result = project.runpytest("--netzip", str(project.path / "test_model.py"))
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"netzip: cache {project.path / '.netzip-cache'}: *; 1 compressed model and 2 *"])
+    result.stdout.fnmatch_lines(["variant * top1", "reference * 0.9000", "fp16 * 0.9000"], consecutive=True)
     assert len(list((project.path / ".netzip-cache" / "models").glob("*.pt"))) == 1
     uncached = project.runpytest("--netzip", "-o", "netzip_cache=", str(project.path / "test_model.py"),
                                  "--netzip-json=plain.json")
@@ -268,6 +289,8 @@ def test_xdist_workers_share_the_folder_and_the_controller_counts_them_all(pytes
     # each worker reads the reference's outputs for itself: 4 compressed models' and 2 readings of the reference's
     warm.stdout.fnmatch_lines(["netzip: cache *: 4 compressed models and 6 evaluations reused; 0 compressed models "
                                "and 0 evaluations made"])
+    warm.stdout.fnmatch_lines(["variant * top1", "reference * 0.9000", "bf16 * 0.9000", "fp16 * 0.9000",
+                               "int8_dynamic * 0.9000", "prune_l1 * 0.9000"], consecutive=True)
     assert not list((pytester.path / "cache").rglob("*.tmp"))
 
 
