@@ -28,9 +28,11 @@ def test_every_model_is_run_once_per_session(project: pytest.Pytester, monkeypat
     forwards = project.path / "forwards.json"
     monkeypatch.setenv("NETZIP_TEST_FORWARDS", str(forwards))
     write_test(project, TWO_TESTS)
-    project.runpytest("--netzip").assert_outcomes(passed=3, failed=2)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(passed=3, failed=2)
     # four batches each, for the reference, fp16, prune_l1 and negate: shared by all five items
     assert json.loads(forwards.read_text()) == [4, 4, 4, 4]
+    result.stdout.fnmatch_lines(["variant * top1 *", "reference * 0.9000 *", "fp16 * 0.9000 *"])
 
 
 def test_max_samples_bounds_the_evaluation(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,6 +110,8 @@ def test_compressor_filter_deselects_the_others(project: pytest.Pytester) -> Non
     write_test(project, TWO_TESTS)
     result = project.runpytest("--netzip", "--netzip-compressors", "fp16,prune_l1")
     result.assert_outcomes(passed=3, failed=1, deselected=1)
+    result.stdout.fnmatch_lines(["variant * top1 *", "reference * 0.9000 *", "fp16 * 0.9000 *", "prune_l1 * 0.9000 *"],
+                                consecutive=True)  # and no row of negate
 
 
 def test_a_compressor_object_with_parameters_is_named_by_them(project: pytest.Pytester) -> None:
@@ -185,7 +189,17 @@ def test_xdist_gives_the_same_outcomes_and_one_table(project: pytest.Pytester) -
     result = project.runpytest_subprocess("--netzip", "-n", "2", "--netzip-json", "out.json")
     result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines(["*= netzip =*", "Signed on cpu (*)", "variant *", "reference *"])
-    assert len(json.loads((project.path / "out.json").read_text())["results"]) == 5
+    records = json.loads((project.path / "out.json").read_text())["results"]
+    assert len(records) == 5
+    # the workers' measurements of what each item gates: top1 for test_deployable, f1 for test_f1
+    gated = {record["test"]: record["metrics"]["f1" if "test_f1" in record["test"] else "top1"] for record in records}
+    assert gated == {
+        "test_model.py::test_deployable[fp16-cpu]": 0.9,
+        "test_model.py::test_deployable[negate-cpu]": 0.0,
+        "test_model.py::test_deployable[prune_l1-cpu]": 0.9,
+        "test_model.py::test_f1[fp16-cpu]": pytest.approx(0.9069, abs=1e-4),
+        "test_model.py::test_f1[prune_l1-cpu]": pytest.approx(0.9069, abs=1e-4),
+    }
 
 
 def test_a_wide_table_continues_below_within_the_terminal_width(
