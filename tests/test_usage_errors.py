@@ -258,6 +258,7 @@ def test_devices_none_means_the_default_devices(project: pytest.Pytester) -> Non
     result = project.runpytest("--netzip", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_deployable[[]fp16-cpu[]] PASSED*"])
+    result.stdout.fnmatch_lines(["Signed on cpu *", "variant * agreement", "reference * 1.0000", "fp16 * 1.0000"])
 
 
 @pytest.mark.parametrize("registered", [False, True])
@@ -419,6 +420,7 @@ def test_a_failing_compressor_errors_that_item_only(project: pytest.Pytester, fa
     result = project.runpytest("--netzip")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([expected])
+    result.stdout.fnmatch_lines(["variant * agreement", "reference * 1.0000", "fp16 * 1.0000"], consecutive=True)
     result.stdout.no_fnmatch_line("*plugin.py*")  # one message, not a traceback through the plugin
     result.stdout.no_fnmatch_line("*raise RuntimeError*")
     for asked in ("--netzip-traceback", "-vv"):
