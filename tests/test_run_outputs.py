@@ -21,6 +21,9 @@ def test_deployable(netzip_result):
     pass
 """
 
+#: The table of GREEN: fp16 stores 2 bytes a weight, and torch.save's overhead besides.
+GREEN_TABLE = ["variant * size_bytes * size_ratio", "reference * kB * 1", "fp16 * kB (0.54x) * 1.86"]
+
 #: A metric whose values a strict JSON parser cannot hold: inf for the reference, -inf, NaN and 10**400 for the others.
 NON_FINITE_METRIC = """
 import math
@@ -115,6 +118,7 @@ def test_an_unwritable_step_summary_is_a_warning(
         f"netzip: WARNING: could not append the summary to GITHUB_STEP_SUMMARY {project.path / summary}: *",
         "*= 1 passed*",
     ])
+    result.stdout.fnmatch_lines(GREEN_TABLE, consecutive=True)
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
@@ -129,6 +133,7 @@ def test_an_output_that_cannot_be_written_fails_the_run_after_the_tables(
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([f"netzip: ERROR: could not write the {what}: *", "Signed on cpu*", "*= 1 passed*"])
+    result.stdout.fnmatch_lines(GREEN_TABLE, consecutive=True)
 
 
 HUGE_METRICS = """
