@@ -130,7 +130,9 @@ def test_a_dict_batch_without_the_target_key_names_the_key_and_the_fixture(proje
         "*netzip_data batch 0 is a dict of x, target, without 'labels': put the targets under 'labels' (or name "
         "their key with a session fixture netzip_target_key)*"
     ])
-    with_data(project, '[{"x": x, "target": t}]', key="target").assert_outcomes(passed=1)
+    result = with_data(project, '[{"x": x, "target": t}]', key="target")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["variant * agreement", "reference * 1.0000", "fp16 * 1.0000"], consecutive=True)
     result = with_data(project, '[{"x": x, "labels": t}]', key="target")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*without 'target': put the targets under 'target'*"])
