@@ -78,7 +78,10 @@ def test_disabling_the_plugin_by_name(project: pytest.Pytester) -> None:
 def test_ini_key_switches_the_plugin_on(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\nnetzip = true\n")
     write_test(project, TEST)
-    project.runpytest().assert_outcomes(passed=3)
+    result = project.runpytest()
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["variant * top1", "reference * 0.9000", "fp16 * 0.9000", "int8_dynamic * 0.9000"],
+                                consecutive=True)
 
 
 def test_threads_are_set_and_reported(project: pytest.Pytester) -> None:
