@@ -204,6 +204,10 @@ def test_a_model_without_gradients_is_attacked_by_transfer(robust_project: pytes
     result = robust_project.runpytest("--netzip")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["variant*attack_mode*", "reference*white-box*", "fp16*white-box*", "int8_dynamic*transfer*"])
+    # eps 0.1 moves two features by 0.1 each: the 0.4 margin of every sample holds, for every model, either way
+    result.stdout.fnmatch_lines(["variant * top1 * robust_accuracy * attack_mode", "reference * 1.0000 * 1.0000 * white-box",
+                                 "fp16 * 1.0000 * 1.0000 * white-box", "int8_dynamic * 1.0000 * 1.0000 * transfer"],
+                                consecutive=True)
 
 
 def test_an_unknown_attack_is_a_usage_error(robust_project: pytest.Pytester) -> None:
@@ -344,8 +348,13 @@ def test_perturbations_default_to_the_kinds_that_fit_the_inputs(robust_project: 
         def test_blur():
             pass
     """)
-    result = robust_project.runpytest("--netzip", "-rs")
+    result = robust_project.runpytest("--netzip", "-rs", "--netzip-json", "out.json")
     result.assert_outcomes(passed=1, skipped=1)
+    import json
+
+    (any_kind,) = [r for r in json.loads((robust_project.path / "out.json").read_text())["results"] if "any_kind" in r["test"]]
+    # pruning takes only the weights off the diagonal, too small to move a prediction, perturbed or not
+    assert (any_kind["metrics"]["perturbation_drop"], any_kind["metrics"]["perturbation_agreement"]) == (0.0, 1.0)
     result.stdout.fnmatch_lines([
         "SKIPPED*blur need images (samples, ..., height, width); the inputs have shape (40, 6): choose kinds among "
         "noise, brightness, contrast)",
