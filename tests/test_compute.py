@@ -388,3 +388,4 @@ def test_tests_sharing_data_must_share_the_example_input(project: pytest.Pyteste
     result = project.runpytest("--netzip")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*netzip: netzip_example_input differs between tests that share one netzip_data*"])
+    result.stdout.fnmatch_lines(["variant * macs", "reference * 6.14 k", "fp16 * 6.14 k"], consecutive=True)  # 2 x 6 x 512
