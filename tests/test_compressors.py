@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar
@@ -287,9 +288,15 @@ def netzip_train_data():
 
 def test_distillation_trains_a_student_on_the_training_data_and_reports_progress(project: pytest.Pytester) -> None:
     project.makepyfile(test_model=DISTILLED.format(train_data=TRAIN_DATA))
-    result = project.runpytest("--netzip")
+    result = project.runpytest("--netzip", "--netzip-json", "out.json")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["netzip: distill(student=linear_student, lr=0.05): epoch 5/5, loss *"])
+    (record,) = json.loads((project.path / "out.json").read_text())["results"]
+    metrics = record["metrics"]
+    assert record["reference"]["metrics"]["top1"] == 0.9
+    assert metrics["top1"] == pytest.approx(0.85, abs=0.03)  # trained (seeded): 34 of 40, give or take a sample
+    assert metrics["performance_ratio"] == pytest.approx(metrics["top1"] / 0.9)
+    assert metrics["size_ratio"] == pytest.approx(15, rel=0.05)  # 36 weights for 6144, and torch.save's overhead
 
 
 def test_distillation_without_training_data_says_what_to_define(project: pytest.Pytester) -> None:
@@ -345,6 +352,8 @@ def test_static_int8_calibrates_on_the_evaluation_data_by_default_and_unsupporte
         "netzip: int8_static: calibrated on 40 samples",  # all of netzip_data: fewer than 256 samples
         "SKIPPED [[]1[]] * gpu_only needs a GPU",
     ])
+    result.stdout.fnmatch_lines(["variant * top1 * size_bytes * size_ratio *", "reference * 0.9000 * kB * 1 *",
+                                 "int8_static * 0.9000 * kB (0.57x) * 1.75 *"], consecutive=True)
 
 
 def test_static_int8_calibrates_on_netzip_calibration_data(project: pytest.Pytester) -> None:
@@ -357,6 +366,9 @@ def netzip_calibration_data():
     result = project.runpytest("--netzip")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["netzip: int8_static: calibrated on 12 samples"])
+    # the size does not hang on the (unseeded) calibration samples; top1 may, within the budget
+    result.stdout.fnmatch_lines(["variant * top1 * size_bytes * size_ratio *", "reference * 0.9000 * kB * 1 *",
+                                 "int8_static * 0.* * kB (0.57x) * 1.75 *"], consecutive=True)
 
 
 def test_structured_pruning_keeps_only_the_output_layer_whole_every_time() -> None:
