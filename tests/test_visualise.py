@@ -414,6 +414,14 @@ def _report_session(pytester: pytest.Pytester, compressors: str, header: str = "
     return pytester.runpytest("--netzip", "--netzip-report", "report")
 
 
+def _row(page: str, metric: str) -> dict[str, str]:
+    """The page's cell of ``metric`` for each variant (the first table's), by the variant heading its column."""
+    headings = re.findall(r"<th>(.*?)</th>", re.search(r"<thead><tr><th>metric</th>(.*?)</tr></thead>", page).group(1))
+    variants = [html.unescape(heading.replace("<wbr>", "")) for heading in headings]
+    cells = re.search(rf"<tr><th[^>]*>{metric}</th>(.*?)</tr>", page).group(1)
+    return dict(zip(variants, re.findall(r"<td[^>]*>(.*?)</td>", cells), strict=True))
+
+
 def test_netzip_report_writes_the_page_after_a_session(pytester: pytest.Pytester) -> None:
     from tests.helpers import PROJECT_CONFTEST
 
@@ -427,6 +435,8 @@ def test_netzip_report_writes_the_page_after_a_session(pytester: pytest.Pytester
     page = (pytester.path / "report" / "index.html").read_text()
     pictures = sorted(path.name for path in (pytester.path / "report").glob("*.png"))
     assert pictures and len(re.findall("data:image/png;base64,", page)) == len(pictures)
+    assert _row(page, "top1") == {"reference": "0.9000", "fp16": "0.9000", "prune_l1": "0.9000"}
+    assert _row(page, "size_ratio") == {"reference": "1", "fp16": "1.86", "prune_l1": "1"}
 
 
 def test_netzip_report_of_a_compressor_with_dollars_in_its_id(pytester: pytest.Pytester) -> None:
@@ -451,7 +461,11 @@ class Tagged(Compressor):
     assert result.ret == pytest.ExitCode.OK
     result.stdout.no_fnmatch_line("*drawing it failed*")
     result.stdout.fnmatch_lines(["netzip: report written to *report*index.html"])
-    assert "tag=&#x27;$$&#x27;)" in (pytester.path / "report" / "index.html").read_text()
+    page = (pytester.path / "report" / "index.html").read_text()
+    assert "tag=&#x27;$$&#x27;)" in page
+    # doubled weights keep the predictions and the size
+    assert _row(page, "top1") == {"reference": "0.9000", "fp16": "0.9000", "tagged(tag='$$')": "0.9000"}
+    assert _row(page, "size_ratio") == {"reference": "1", "fp16": "1.86", "tagged(tag='$$')": "1"}
 
 
 def test_netzip_report_without_matplotlib_is_a_usage_error(pytester: pytest.Pytester,
