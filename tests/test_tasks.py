@@ -489,6 +489,7 @@ DECLARED = """
 @pytest.mark.error_increase(metric="mae", max=0.6)
 def test_declared(netzip_result):
     assert netzip_result.reference_metrics["mae"] == pytest.approx(0.5)
+    assert netzip_result.metrics["mae"] == pytest.approx(1.0)  # shifted: errors 1, 1, 1, -1
 """
 
 UNDECLARED = """
