@@ -13,7 +13,8 @@ from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
 from pytest_netzip.devices import to_device
 from pytest_netzip.errors import DataError, MetricUnavailable, WrongTask
 from pytest_netzip.metrics import Metric, MetricValue, is_number
-from pytest_netzip.metrics.base import V
+from pytest_netzip.metrics.base import Measurement, V
+from pytest_netzip.metrics.base import Subject as Measured
 
 if TYPE_CHECKING:
     import torch
@@ -227,14 +228,13 @@ class Subject:
             )
         return outputs
 
-    def measure(self, metric: Metric[V], reference: Subject, workload: Workload = DEFAULT_WORKLOAD) -> V:
+    def measure(self, metric: Metric[V], reference: Measured, workload: Workload = DEFAULT_WORKLOAD) -> V:
         """``metric`` of this model given ``reference``; raises MetricUnavailable when it cannot be had."""
         key = (metric.name, workload if metric.workload else None, metric.setting)
         if key not in self._values or metric.fresh:
-            arguments = (self, reference, workload) if metric.workload else (self, reference)
             self._measuring.append([])
             try:
-                self._values[key] = _checked(metric, metric.compute(*arguments))
+                self._values[key] = _checked(metric, metric.value(Measurement(self, reference, workload)))
             except WrongTask as wrong:
                 self._values[key] = MetricUnavailable(f"{metric.name} {wrong.reason}")
             except MetricUnavailable as unavailable:

@@ -13,9 +13,10 @@ from torch import nn
 
 from pytest_netzip.data.batches import EvalData
 from pytest_netzip.data.predictions import Predictions
+from pytest_netzip.data.workload import Workload
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.evaluation import Subject
-from pytest_netzip.metrics import MetricRegistry
+from pytest_netzip.metrics import MetricRegistry, metric
 from pytest_netzip.metrics.accuracy import (
     class_accuracy,
     confusion_matrix,
@@ -197,3 +198,30 @@ def test_ocs_of_a_variant_combines_the_ratios_of_all_its_items() -> None:
     assert merged["fp16"]["ocs"] == pytest.approx(0.9 * (-0.1 + -0.5 + 1.0))  # P (P - 1 + S - 1 + C - 1)
     assert merged["reference"]["ocs"] == 0.0
     assert variant_summaries(records, (1.0, 0.0, 1.0, 0.0))[1]["metrics"]["ocs"] == pytest.approx(0.9 * (-0.1 + 1.0))
+
+
+def test_a_metric_names_the_parts_of_the_measurement_it_reads() -> None:
+    reference, compressed = subjects(LOGITS, LOGITS)
+
+    @metric("samples", "evaluation samples")
+    def samples(subject: Subject) -> float:  # neither the reference nor the workload
+        return float(subject.predictions.samples)
+
+    @metric("batch", "the workload's batch size")
+    def batch(workload: Workload, subject: Subject) -> float:  # any order
+        return float(workload.batch_size)
+
+    assert samples.arguments == ("subject",) and not samples.workload
+    assert batch.arguments == ("workload", "subject") and batch.workload
+    assert compressed.measure(samples, reference) == 4.0
+    # a metric that reads the workload is kept per workload; one that does not, once
+    assert compressed.measure(batch, reference, Workload(batch_size=8)) == 8.0
+    assert compressed.measure(batch, reference, Workload(batch_size=2)) == 2.0
+    assert compressed.measured("samples", Workload(batch_size=8)) == 4.0
+
+
+def test_a_metric_asking_for_anything_else_is_refused_when_defined() -> None:
+    with pytest.raises(TypeError, match=r"metric 'm': compute takes, by name, any of subject, reference, workload; "
+                                        r"it also asks for 'model', 'ref'"):
+        metric("m", "a typo")(lambda model, ref: 0.0)
+    assert metric("m", "a default is left alone")(lambda subject, scale=2.0: scale).arguments == ("subject",)

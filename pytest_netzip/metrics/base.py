@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeGuard, TypeVar
 
 if TYPE_CHECKING:
@@ -50,8 +51,11 @@ class Subject(Protocol):
     model: nn.Module
     data: EvalData
     device: torch.device
-    reference: Subject | None
     compress_seconds: float | None
+
+    @property
+    def reference(self) -> Subject | None:
+        """The reference this model was compressed from; None for the reference itself."""
 
     @property
     def predictions(self) -> Predictions:
@@ -108,6 +112,20 @@ def is_whole(value: object) -> TypeGuard[int]:
 
 
 @dataclass(frozen=True)
+class Measurement:
+    """What a metric is measured in: ``subject`` given ``reference`` (for the reference's own row, both are
+    it), under the item's ``workload``."""
+
+    subject: Subject
+    reference: Subject
+    workload: Workload
+
+
+#: The parts of a :class:`Measurement` a metric's ``compute`` may name.
+MEASUREMENT_PARTS = ("subject", "reference", "workload")
+
+
+@dataclass(frozen=True)
 class Metric(Generic[V]):
     """A measurement of ``subject`` given the ``reference`` (for the reference row, both are it).
 
@@ -115,9 +133,10 @@ class Metric(Generic[V]):
     unit such as ``ms`` shown after the number); ``higher_is_better`` gives the direction of a
     regression; a ``share`` lies in [0, 1]; ``points`` is a score compared in points as shares are, but
     unbounded (r2); a ``relative`` metric already compares with the reference
-    (agreement, ratios), so tables show no change against it. A ``workload`` metric runs the model
-    (latency, memory, energy): its ``compute`` takes the item's :class:`~pytest_netzip.data.workload.Workload`
-    as a third argument. Metrics of one ``group`` come from one measurement, so they are reported together;
+    (agreement, ratios), so tables show no change against it. ``compute`` takes, by name, the parts of
+    a :class:`Measurement` it reads, as a pytest hook names its arguments: ``subject``, ``reference``, and
+    ``workload`` for a metric that runs the model (latency, memory, energy), whose values are then kept per
+    workload. Metrics of one ``group`` come from one measurement, so they are reported together;
     those not ``summary`` go to the JSON only, and to the table when a budget uses them. A ``fresh`` metric
     combines others, so it is computed again each time it is read. A ``label`` metric is text (how a value
     was measured). A metric configured by a marker carries its ``setting``: values are kept per setting.
@@ -129,11 +148,23 @@ class Metric(Generic[V]):
     unit: str = "ratio"
     higher_is_better: bool = True
     relative: bool = False
-    workload: bool = False
     group: str | None = None
     summary: bool = True
     fresh: bool = False
     setting: Hashable = None
+    arguments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arguments", _arguments(self.name, self.compute))
+
+    @property
+    def workload(self) -> bool:
+        """Whether the metric reads the workload (it runs the model): its values are kept per workload."""
+        return "workload" in self.arguments
+
+    def value(self, measurement: Measurement) -> V:
+        """``compute`` given the parts of ``measurement`` it names."""
+        return self.compute(**{name: getattr(measurement, name) for name in self.arguments})
 
     def format(self, value: MetricValue) -> str:
         """The value as shown in tables and messages (any metric's: tables show values by name)."""
@@ -156,6 +187,19 @@ class Metric(Generic[V]):
         return number if self.unit == "ratio" else f"{number} {self.unit}"
 
 
+def _arguments(name: str, compute: Callable[..., object]) -> tuple[str, ...]:
+    """The parts of a :class:`Measurement` that ``compute`` names; a TypeError for a parameter that is none."""
+    parameters = inspect.signature(compute).parameters.values()
+    wanted = tuple(parameter.name for parameter in parameters if parameter.name in MEASUREMENT_PARTS)
+    unknown = [parameter.name for parameter in parameters if parameter.name not in MEASUREMENT_PARTS
+               and parameter.default is inspect.Parameter.empty
+               and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    if unknown:
+        raise TypeError(f"metric {name!r}: compute takes, by name, any of {', '.join(MEASUREMENT_PARTS)}; it also "
+                        f"asks for {', '.join(map(repr, unknown))}")
+    return wanted
+
+
 def _format_scaled(value: float, scales: tuple[tuple[str, float], ...], unit: str) -> str:
     """``value`` with the largest prefix it reaches: ``156.43 kB``, ``1.81 G``."""
     for prefix, scale in scales:
@@ -171,14 +215,14 @@ def metric(
     unit: str = "ratio",
     higher_is_better: bool = True,
     relative: bool = False,
-    workload: bool = False,
     group: str | None = None,
     summary: bool = True,
     fresh: bool = False,
 ) -> Callable[[Callable[..., V]], Metric[V]]:
-    """Decorator turning ``compute(subject, reference)`` into a :class:`Metric` named ``name``."""
+    """Decorator turning ``compute(subject, reference)`` (any of ``subject``, ``reference``, ``workload``, by
+    name) into a :class:`Metric` named ``name``."""
 
     def wrap(compute: Callable[..., V]) -> Metric[V]:
-        return Metric(name, compute, description, unit, higher_is_better, relative, workload, group, summary, fresh)
+        return Metric(name, compute, description, unit, higher_is_better, relative, group, summary, fresh)
 
     return wrap

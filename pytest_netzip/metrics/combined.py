@@ -46,7 +46,7 @@ def ocs_metric(weights: tuple[float, float, float, float] = DEFAULT_OCS_WEIGHTS)
     """The ``ocs`` metric with the weights (lambda 1-4) of P, S, C and E."""
 
     @metric("ocs", "NetZIP's overall compression success from the ratios measured so far (P, S, C, E)",
-            relative=True, workload=True, fresh=True)
+            relative=True, fresh=True)
     def ocs(subject: Subject, reference: Subject, workload: Workload) -> float:
         if subject is reference:
             return 0.0

@@ -173,21 +173,21 @@ def _energy(subject: Subject, workload: Workload) -> Energy:
 
 
 @metric("energy_mj_per_sample", "energy of one sample, read from the device's counter over >= 1 s of calls",
-        unit="mJ", higher_is_better=False, workload=True, group="energy")
+        unit="mJ", higher_is_better=False, group="energy")
 def energy_mj_per_sample(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Millijoules per sample."""
     return _energy(subject, workload).millijoules_per_sample
 
 
 @metric("power_w", "mean power of the device while the model runs", unit="W", higher_is_better=False,
-        workload=True, group="energy", summary=False)
+        group="energy", summary=False)
 def power_w(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Watts."""
     return _energy(subject, workload).watts
 
 
 @metric("efficiency_ratio", "reference energy per sample / compressed energy per sample (NetZIP's E)",
-        relative=True, workload=True, group="energy")
+        relative=True, group="energy")
 def efficiency_ratio(subject: Subject, reference: Subject, workload: Workload) -> float:
     """How many times less energy per sample than the reference."""
     if subject is reference:

@@ -185,28 +185,27 @@ def _share(pressure: Pressure | None) -> float:
 
 def _percentile(percent: int) -> Metric[float]:
     @metric(f"latency_p{percent}_ms", f"{percent}th percentile of the time of one call on a batch", unit="ms",
-            higher_is_better=False, workload=True, group="latency", summary=percent < 99)
+            higher_is_better=False, group="latency", summary=percent < 99)
     def percentile(subject: Subject, reference: Subject, workload: Workload) -> float:
         return _timing(subject, workload, partial(latency_of, subject)).percentile_ms(percent)
 
     return percentile
 
 
-@metric("latency_mean_ms", "mean time of one call on a batch", unit="ms", higher_is_better=False, workload=True,
-        group="latency", summary=False)
+@metric("latency_mean_ms", "mean time of one call on a batch", unit="ms", higher_is_better=False, group="latency", summary=False)
 def latency_mean_ms(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Mean milliseconds per call."""
     return _timing(subject, workload, partial(latency_of, subject)).mean_ms
 
 
-@metric("throughput_per_s", "samples per second at the mean call", unit="/s", workload=True, group="latency")
+@metric("throughput_per_s", "samples per second at the mean call", unit="/s", group="latency")
 def throughput_per_s(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Samples per second."""
     return _timing(subject, workload, partial(latency_of, subject)).throughput
 
 
 @metric("speedup", "median of reference / compressed time over interleaved rounds (NetZIP's S)", relative=True,
-        workload=True, group="speedup")
+        group="speedup")
 def speedup(subject: Subject, reference: Subject, workload: Workload) -> float:
     """How many times faster than the reference."""
     if subject is reference:
@@ -214,8 +213,7 @@ def speedup(subject: Subject, reference: Subject, workload: Workload) -> float:
     return _timing(subject, workload, partial(paired_latency_of, subject)).speedup
 
 
-@metric("speedup_interval", f"{CONFIDENCE:.0%} confidence interval of speedup", relative=True, workload=True,
-        group="speedup")
+@metric("speedup_interval", f"{CONFIDENCE:.0%} confidence interval of speedup", relative=True, group="speedup")
 def speedup_interval(subject: Subject, reference: Subject, workload: Workload) -> dict[str, float]:
     """The interval relative latency gates decide on."""
     if subject is reference:
@@ -225,14 +223,14 @@ def speedup_interval(subject: Subject, reference: Subject, workload: Workload) -
 
 
 @metric("cpu_pressure", "share of the time netzip's threads were ready to run but waited for a CPU, while timing",
-        unit="share", higher_is_better=False, workload=True, group="latency", summary=False)
+        unit="share", higher_is_better=False, group="latency", summary=False)
 def cpu_pressure(subject: Subject, reference: Subject, workload: Workload) -> float:
     """The pressure during the model's own timing: above 0.1, its latency metrics are unavailable."""
     return _share(_timing(subject, workload, partial(latency_of, subject), judged=False).pressure)
 
 
 @metric("speedup_cpu_pressure", "cpu_pressure while the model was timed with its reference", unit="share",
-        higher_is_better=False, workload=True, group="speedup", summary=False)
+        higher_is_better=False, group="speedup", summary=False)
 def speedup_cpu_pressure(subject: Subject, reference: Subject, workload: Workload) -> float:
     """The pressure during the paired rounds: above 0.1, speedup is unavailable."""
     if subject is reference:

@@ -132,7 +132,7 @@ def peak_memory_bytes(model: nn.Module, inputs: Any, device: torch.device) -> in
 
 
 @metric("peak_memory_mb", "peak memory of one call on a batch: weights, inputs and activations (MB = 1e6 bytes)",
-        unit="MB", higher_is_better=False, workload=True)
+        unit="MB", higher_is_better=False)
 def peak_memory_mb(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Peak megabytes of inference."""
     return peak_memory_of(subject, workload) / 1e6

@@ -142,22 +142,22 @@ def perturbation_metrics(spec: PerturbationSpec) -> tuple[Metric[Any], ...]:
         return subject.once(("corruption", spec, id(reference)), lambda: corruption_error_ratio(subject, reference, spec))
 
     return (
-        Metric("perturbation_drop", lambda s, r: outcome(s, r).drop,
+        Metric("perturbation_drop", lambda subject, reference: outcome(subject, reference).drop,
                "largest top-1 drop against the reference under the same perturbation that the search found",
                unit="share", higher_is_better=False, relative=True, group="perturbation", setting=spec),
-        Metric("perturbation_agreement", lambda s, r: outcome(s, r).agreement,
+        Metric("perturbation_agreement", lambda subject, reference: outcome(subject, reference).agreement,
                "lowest agreement with the reference under the same perturbation that the search found",
                unit="share", relative=True, group="perturbation", setting=spec),
-        Metric("worst_perturbation", lambda s, r: outcome(s, r).worst,
+        Metric("worst_perturbation", lambda subject, reference: outcome(subject, reference).worst,
                "the perturbation behind perturbation_drop: kind, severity, seed", unit="label",
                group="perturbation", summary=False, setting=spec),
-        Metric("perturbation_seconds", lambda s, r: outcome(s, r).seconds, "seconds the search took", unit="s",
+        Metric("perturbation_seconds", lambda subject, reference: outcome(subject, reference).seconds, "seconds the search took", unit="s",
                higher_is_better=False, group="perturbation", summary=False, setting=spec),
-        Metric("corruption_error_ratio", lambda s, r: corruption(s, r).ratio,
+        Metric("corruption_error_ratio", lambda subject, reference: corruption(subject, reference).ratio,
                "mean over kinds of the top-1 error summed over five severities, divided by the reference's (ImageNet-C's "
                "mCE, the reference in AlexNet's place)", higher_is_better=False, relative=True, group="perturbation",
                setting=spec),
-        Metric("corruption_seconds", lambda s, r: corruption(s, r).seconds, "seconds corruption_error_ratio took",
+        Metric("corruption_seconds", lambda subject, reference: corruption(subject, reference).seconds, "seconds corruption_error_ratio took",
                unit="s", higher_is_better=False, group="perturbation", summary=False, setting=spec),
     )
 
