@@ -355,6 +355,9 @@ def test_perturbations_default_to_the_kinds_that_fit_the_inputs(robust_project: 
     (any_kind,) = [r for r in json.loads((robust_project.path / "out.json").read_text())["results"] if "any_kind" in r["test"]]
     # pruning takes only the weights off the diagonal, too small to move a prediction, perturbed or not
     assert (any_kind["metrics"]["perturbation_drop"], any_kind["metrics"]["perturbation_agreement"]) == (0.0, 1.0)
+    # no perturbation moved it: the strongest tried is named, not the unperturbed inputs as if they trailed
+    worst = any_kind["metrics"]["worst_perturbation"]
+    assert " at severity " in worst and "trails" not in worst and worst.endswith("agreement 1.0000"), worst
     result.stdout.fnmatch_lines([
         "SKIPPED*blur need images (samples, ..., height, width); the inputs have shape (40, 6): choose kinds among "
         "noise, brightness, contrast)",

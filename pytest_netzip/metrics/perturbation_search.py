@@ -71,7 +71,8 @@ class Perturbed:
 
     def describe(self) -> str:
         """``brightness at severity 0.31 (seed 0): top-1 0.6200 vs reference 0.8500, agreement 0.7000``."""
-        what = ("unperturbed inputs (the clean top-1 already trails)" if self.severity == 0
+        trails = " (the clean top-1 already trails)" if self.drop > TOLERANCE else ""
+        what = (f"unperturbed inputs{trails}" if self.severity == 0
                 else f"{self.kind} at severity {self.severity:.3g} (seed {self.seed})")
         return (f"{what}: top-1 {self.accuracy:.4f} vs reference {self.reference_accuracy:.4f}, "
                 f"agreement {self.agreement:.4f}")
@@ -159,7 +160,8 @@ def search(subject: Subject, reference: Subject, spec: PerturbationSpec) -> Sear
     try:
         failing = find(perturbations, breaks, settings=options)
     except NoSuchExample:
-        worst = max(tried, key=lambda perturbed: (perturbed.drop, -perturbed.agreement))
+        # among equals, the most severe: a model no perturbation moves names the strongest one tried
+        worst = max(tried, key=lambda perturbed: (perturbed.drop, -perturbed.agreement, perturbed.severity))
         lowest_agreement = min(perturbed.agreement for perturbed in tried)
         return SearchOutcome(worst.drop, lowest_agreement, worst.describe(), time.perf_counter() - start)
     kind, severity, seed = failing
