@@ -198,6 +198,11 @@ def test_ocs_of_a_variant_combines_the_ratios_of_all_its_items() -> None:
     assert merged["fp16"]["ocs"] == pytest.approx(0.9 * (-0.1 + -0.5 + 1.0))  # P (P - 1 + S - 1 + C - 1)
     assert merged["reference"]["ocs"] == 0.0
     assert variant_summaries(records, (1.0, 0.0, 1.0, 0.0))[1]["metrics"]["ocs"] == pytest.approx(0.9 * (-0.1 + 1.0))
+    # an item that could not measure (None) does not hide what another item of the variant measured
+    records.append(record("test_zz_blur", {"top1": None, "size_ratio": None, "speedup": 0.8}, {"top1": None}))
+    merged = {variant["compressor"]: variant["metrics"] for variant in variant_summaries(records)}
+    assert (merged["fp16"]["top1"], merged["fp16"]["size_ratio"], merged["fp16"]["speedup"]) == (0.9, 2.0, 0.8)
+    assert merged["reference"]["top1"] == 1.0
 
 
 def test_a_metric_names_the_parts_of_the_measurement_it_reads() -> None:

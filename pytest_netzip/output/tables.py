@@ -70,8 +70,8 @@ def variant_summaries(records: Iterable[dict[str, Any]], weights: tuple[float, .
     for (model, device), group in _groups(records).items():
         reference = merged.setdefault((model, device, "reference"), {})
         for record in group:
-            reference.update(record["reference"]["metrics"])
-            merged.setdefault((model, device, record["compressor"]), {}).update(record["metrics"])
+            _merge(reference, record["reference"]["metrics"])
+            _merge(merged.setdefault((model, device, record["compressor"]), {}), record["metrics"])
     for (model, device, compressor), metrics in merged.items():
         _add_performance_ratio(metrics, merged[model, device, "reference"])
         ratios = {name: metrics[name] for name in OCS_RATIOS if is_number(metrics.get(name))}
@@ -83,6 +83,14 @@ def variant_summaries(records: Iterable[dict[str, Any]], weights: tuple[float, .
         {"model": model, "device": device, "compressor": compressor, "metrics": metrics}
         for (model, device, compressor), metrics in merged.items()
     ]
+
+
+def _merge(into: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """``metrics`` added to ``into``, later items' values over earlier ones', but never unavailable (None) over a
+    value another item measured: an item that skipped does not hide what one that ran found."""
+    for name, value in metrics.items():
+        if value is not None or name not in into:
+            into[name] = value
 
 
 def _add_performance_ratio(metrics: dict[str, Any], reference: dict[str, Any]) -> None:
