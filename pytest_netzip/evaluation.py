@@ -143,6 +143,9 @@ class Subject:
         return self.once("values", lambda: self._stacked(regression.inputs).double().reshape(regression.samples, -1))
 
     def _stacked(self, expected: torch.Tensor | None) -> torch.Tensor:
+        if expected is None:
+            raise DataError(f"the outputs of {self.label} were given, not computed from netzip_data: there is no "
+                            "pass to run again for every output")
         return self.blamed("evaluating", lambda: stacked(self.model, self.data, self.device, expected))
 
     @property
@@ -158,7 +161,7 @@ class Subject:
 
     @property
     def regression(self) -> RegressionOutputs:
-        """A regression model's values on the evaluation set; WrongTask for a model of another task."""
+        """A regression model's error sums on the evaluation set; WrongTask for a model of another task."""
         from pytest_netzip.data.regression import RegressionOutputs
 
         return self._as(RegressionOutputs)

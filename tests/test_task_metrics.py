@@ -16,6 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardInd
 
 from pytest_netzip.data.batches import EvalData
 from pytest_netzip.data.language import TokenOutputs
+from pytest_netzip.data.predictions import Predictions
 from pytest_netzip.data.scoring import predict
 from pytest_netzip.errors import DataError, WrongTask
 from pytest_netzip.evaluation import Subject
@@ -331,7 +332,7 @@ def test_a_metric_reads_the_logits_and_values_of_every_sample() -> None:
         torch.testing.assert_close(classifier.logits, head(inputs))
     assert torch.equal(classifier.logits.argmax(dim=1), classifier.predictions.labels)
     with pytest.raises(AttributeError, match="Predictions keep no logits.*reads subject.logits"):
-        classifier.predictions.logits  # noqa: B018 - the attribute of the 0.1 release, gone
+        classifier.predictions.logits  # noqa: B018 - an attribute of the first version, gone
     regressor = Subject("regressor", head, EvalData([(inputs, torch.zeros(10, 3))]), CPU)
     with torch.no_grad():
         torch.testing.assert_close(regressor.values, head(inputs).double())
@@ -437,3 +438,23 @@ def test_targets_that_cannot_be_judged_fail_naming_the_batch() -> None:
     assert evaluate(depth, depth, [(pixels, levels)], metrics=["mae"], task="regression")["compressed"]["mae"] > 0
     one = evaluate(regressor, regressor, [(inputs[:1], torch.rand(1))], metrics=["r2"])
     assert one["compressed"]["r2"] == "unavailable: r2 needs at least two samples (one has no variance to explain)"
+
+
+def test_empty_batches_are_scored_as_no_samples_and_only_empty_ones_are_an_error() -> None:
+    x = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    y = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    batches = [(x[:0], y[:0]), (x[:2], y[:2]), (x[2:2], y[2:2]), (x[2:], y[2:])]
+    assert evaluate(nn.Identity(), nn.Identity(), batches, ["mae", "r2"], task="regression")["reference"] == \
+        pytest.approx({"mae": 0.5, "r2": 1 - 4 / 14})
+    with pytest.raises(DataError, match=r"netzip_data yielded 2 batch\(es\), every one empty"):
+        evaluate(nn.Identity(), nn.Identity(), [(x[:0], y[:0])] * 2, ["mae"], task="regression")
+
+
+def test_old_readings_of_kept_outputs_say_where_they_went() -> None:
+    subject = Subject("regressor", nn.Identity(), EvalData([(torch.tensor([[1.0], [2.0]]), torch.ones(2))]), CPU)
+    with pytest.raises(AttributeError, match="keep sums, not values.*reads subject.values"):
+        subject.regression.values  # noqa: B018 - an attribute of the first version, gone
+    given = Subject("given", nn.Identity(), EvalData([]), CPU)
+    given.predictions = Predictions.of(torch.eye(3), torch.arange(3))
+    with pytest.raises(DataError, match="the outputs of given were given, not computed from netzip_data"):
+        given.logits  # noqa: B018

@@ -33,17 +33,23 @@ class RegressionOutputs:
     samples: int
     nonfinite: int
     inputs: torch.Tensor | None = None
-    targets: torch.Tensor | None = None  # a fingerprint of the targets
+    target_fingerprint: torch.Tensor | None = None
 
     @property
-    def values(self) -> int:
+    def scored(self) -> int:
         """The number of values scored: samples times outputs."""
         return self.samples * len(self.residual)
+
+    @property
+    def values(self) -> torch.Tensor:
+        """Not kept: an AttributeError saying where a metric reads them."""
+        raise AttributeError("regression outputs keep sums, not values, so that evaluation memory stays O(batch): a "
+                             "metric that needs them reads subject.values (one more pass over the evaluation data)")
 
     def same_samples(self, other: object) -> bool:
         """Whether ``other`` was computed on the same samples and targets, in the same order."""
         return (isinstance(other, RegressionOutputs) and same_inputs(self.inputs, other.inputs)
-                and same_inputs(self.targets, other.targets))
+                and same_inputs(self.target_fingerprint, other.target_fingerprint))
 
 
 def _values(output: Any, where: str) -> torch.Tensor:
@@ -51,13 +57,19 @@ def _values(output: Any, where: str) -> torch.Tensor:
     if not (hasattr(output, "is_floating_point") and output.is_floating_point() and output.ndim >= 1):
         raise DataError(f"{where}: a regression model returns float values, (batch,) or (batch, outputs); this "
                         f"model returns {describe(output)}")
-    values: torch.Tensor = output.detach().reshape(len(output), -1).double()
-    return values
+    return _per_sample(output.detach()).double()
+
+
+def _per_sample(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as (samples, values per sample), an empty batch too."""
+    return tensor.flatten(1) if tensor.ndim > 1 else tensor[:, None]
 
 
 class RegressionCollector:
-    """Adds each batch's errors to per-output sums (the targets' mean and spread merged as Chan et al. do):
-    memory stays that of one batch."""
+    """Adds each batch's errors to per-output sums: memory stays that of one batch.
+
+    The targets' mean and spread are merged from batch to batch as Chan et al.'s parallel variance does.
+    """
 
     paired: ClassVar[bool] = True
 
@@ -76,7 +88,7 @@ class RegressionCollector:
         values = _values(output, where)
         if targets.is_complex() or str(targets.dtype) == "torch.bool":
             raise DataError(f"{where}: regression targets are numbers; got {describe(targets)}")
-        wanted = targets.reshape(len(targets), -1).to(values.device, values.dtype)
+        wanted = _per_sample(targets).to(values.device, values.dtype)
         if not wanted.isfinite().all():
             raise DataError(f"{where}: the targets hold NaN or infinite values: no gate can judge a prediction of them")
         if values.shape != wanted.shape:
@@ -85,10 +97,12 @@ class RegressionCollector:
         if self.residual is not None and values.shape[1] != len(self.residual):
             raise DataError(f"{where}: the model returns {values.shape[1]} value(s) per sample, "
                             f"{len(self.residual)} on the batches before")
+        count = len(values)
+        if not count:
+            return
         errors = values - wanted
         residual, mean = (errors**2).sum(dim=0).cpu(), wanted.mean(dim=0).cpu()
         spread = ((wanted - wanted.mean(dim=0)) ** 2).sum(dim=0).cpu()
-        count = len(values)
         if self.residual is None or self.mean is None or self.spread is None:
             self.residual, self.mean, self.spread = residual, mean, spread
         else:
@@ -107,6 +121,7 @@ class RegressionCollector:
         """The reduced outputs of every batch."""
         import torch
 
-        assert self.residual is not None and self.mean is not None and self.spread is not None  # after an add
+        # predict gives at least one sample
+        assert self.residual is not None and self.mean is not None and self.spread is not None
         return RegressionOutputs(self.residual, self.mean, self.spread, self.absolute, self.moved, self.samples,
                                  self.nonfinite, inputs, torch.cat(self.fingerprints))

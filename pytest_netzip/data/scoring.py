@@ -143,8 +143,9 @@ def predict(
     """Run ``model`` once over ``data`` on ``device`` and gather its outputs as ``task``'s (by default the task its
     first batch shows); with it, what the first batch shows (a task, or why none can be told).
 
-    Tasks whose outputs are reduced batch by batch (segmentation, language modelling) read ``reference``'s
-    output on each batch beside the model's (the reference itself compares with its own outputs).
+    Every task's outputs are reduced batch by batch; those whose comparisons with the reference need its output on
+    the same batch (regression, segmentation, language modelling: their collectors are ``paired``) run
+    ``reference`` on each batch beside the model (the reference itself compares with its own outputs).
     """
     import torch
 
@@ -181,6 +182,8 @@ def predict(
                 raise  # the output fits the declared task: the collector's message says what is wrong
     if gathered is None:
         raise DataError("netzip_data yielded no batches")
+    if not sum(len(batch) for batch in fingerprints):
+        raise DataError(f"netzip_data yielded {len(fingerprints)} batch(es), every one empty")
     return gathered.finish(torch.cat(fingerprints)), inferred
 
 

@@ -28,12 +28,12 @@ class SegmentationOutputs:
     samples: int
     nonfinite: int
     inputs: torch.Tensor | None = None
-    targets: torch.Tensor | None = None  # a fingerprint of the target masks
+    target_fingerprint: torch.Tensor | None = None  # of the target masks
 
     def same_samples(self, other: object) -> bool:
         """Whether ``other`` was computed on the same images and masks, in the same order."""
         return (isinstance(other, SegmentationOutputs) and same_inputs(self.inputs, other.inputs)
-                and same_inputs(self.targets, other.targets))
+                and same_inputs(self.target_fingerprint, other.target_fingerprint))
 
     @property
     def pixels(self) -> int:

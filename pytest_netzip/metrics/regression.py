@@ -29,14 +29,14 @@ def r2_score(outputs: RegressionOutputs) -> float:
 def mae(subject: Subject, reference: Subject) -> float:
     """Mean absolute error."""
     outputs = subject.regression
-    return outputs.absolute / outputs.values
+    return outputs.absolute / outputs.scored
 
 
 @metric("rmse", "root mean squared error against the targets, every output's errors pooled", higher_is_better=False)
 def rmse(subject: Subject, reference: Subject) -> float:
     """Root mean squared error."""
     outputs = subject.regression
-    return math.sqrt(float(outputs.residual.sum()) / outputs.values)
+    return math.sqrt(float(outputs.residual.sum()) / outputs.scored)
 
 
 @metric("r2", "coefficient of determination, averaged over outputs (1: exact, 0: the targets' mean)", unit="points")
@@ -53,7 +53,7 @@ def r2(subject: Subject, reference: Subject) -> float:
 def output_rmse_vs_reference(subject: Subject, reference: Subject) -> float:
     """How far the values moved from the reference's (compared batch by batch, as the two models ran)."""
     outputs = subject.regression
-    return math.sqrt(outputs.moved / outputs.values)
+    return math.sqrt(outputs.moved / outputs.scored)
 
 
 REGRESSION_METRICS = (mae, rmse, r2, output_rmse_vs_reference)
