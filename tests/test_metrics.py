@@ -16,7 +16,7 @@ from pytest_netzip.data.predictions import Predictions
 from pytest_netzip.data.workload import Workload
 from pytest_netzip.errors import MetricUnavailable
 from pytest_netzip.evaluation import Subject
-from pytest_netzip.metrics import MetricRegistry, metric
+from pytest_netzip.metrics import Metric, MetricRegistry, metric
 from pytest_netzip.metrics.accuracy import (
     class_accuracy,
     confusion_matrix,
@@ -230,3 +230,11 @@ def test_a_metric_asking_for_anything_else_is_refused_when_defined() -> None:
                                         r"it also asks for 'model', 'ref'"):
         metric("m", "a typo")(lambda model, ref: 0.0)
     assert metric("m", "a default is left alone")(lambda subject, scale=2.0: scale).arguments == ("subject",)
+
+
+def test_a_metric_takes_its_parts_by_name_only() -> None:
+    for compute in (lambda *parts: 0.0, lambda subject, **more: 0.0):
+        with pytest.raises(TypeError, match=r"it also asks for '\*(parts|more)'"):
+            metric("m", "parts it cannot name")(compute)
+    with pytest.raises(TypeError, match="positional argument"):
+        Metric("m", lambda subject: 0.0, "d", "share")  # what follows the description is keyword-only

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeGuard, TypeVar
 
 if TYPE_CHECKING:
@@ -145,6 +145,7 @@ class Metric(Generic[V]):
     name: str
     compute: Callable[..., V]
     description: str
+    _: KW_ONLY
     unit: str = "ratio"
     higher_is_better: bool = True
     relative: bool = False
@@ -191,9 +192,10 @@ def _arguments(name: str, compute: Callable[..., object]) -> tuple[str, ...]:
     """The parts of a :class:`Measurement` that ``compute`` names; a TypeError for a parameter that is none."""
     parameters = inspect.signature(compute).parameters.values()
     wanted = tuple(parameter.name for parameter in parameters if parameter.name in MEASUREMENT_PARTS)
-    unknown = [parameter.name for parameter in parameters if parameter.name not in MEASUREMENT_PARTS
-               and parameter.default is inspect.Parameter.empty
-               and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    varying = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)
+    unknown = [("*" if parameter.kind in varying else "") + parameter.name for parameter in parameters
+               if parameter.kind in varying
+               or parameter.name not in MEASUREMENT_PARTS and parameter.default is inspect.Parameter.empty]
     if unknown:
         raise TypeError(f"metric {name!r}: compute takes, by name, any of {', '.join(MEASUREMENT_PARTS)}; it also "
                         f"asks for {', '.join(map(repr, unknown))}")
@@ -223,6 +225,7 @@ def metric(
     name) into a :class:`Metric` named ``name``."""
 
     def wrap(compute: Callable[..., V]) -> Metric[V]:
-        return Metric(name, compute, description, unit, higher_is_better, relative, group, summary, fresh)
+        return Metric(name, compute, description, unit=unit, higher_is_better=higher_is_better, relative=relative,
+                      group=group, summary=summary, fresh=fresh)
 
     return wrap

@@ -192,7 +192,8 @@ def _percentile(percent: int) -> Metric[float]:
     return percentile
 
 
-@metric("latency_mean_ms", "mean time of one call on a batch", unit="ms", higher_is_better=False, group="latency", summary=False)
+@metric("latency_mean_ms", "mean time of one call on a batch", unit="ms", higher_is_better=False, group="latency",
+        summary=False)
 def latency_mean_ms(subject: Subject, reference: Subject, workload: Workload) -> float:
     """Mean milliseconds per call."""
     return _timing(subject, workload, partial(latency_of, subject)).mean_ms

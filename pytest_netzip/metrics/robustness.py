@@ -151,14 +151,16 @@ def perturbation_metrics(spec: PerturbationSpec) -> tuple[Metric[Any], ...]:
         Metric("worst_perturbation", lambda subject, reference: outcome(subject, reference).worst,
                "the perturbation behind perturbation_drop: kind, severity, seed", unit="label",
                group="perturbation", summary=False, setting=spec),
-        Metric("perturbation_seconds", lambda subject, reference: outcome(subject, reference).seconds, "seconds the search took", unit="s",
-               higher_is_better=False, group="perturbation", summary=False, setting=spec),
+        Metric("perturbation_seconds", lambda subject, reference: outcome(subject, reference).seconds,
+               "seconds the search took", unit="s", higher_is_better=False, group="perturbation", summary=False,
+               setting=spec),
         Metric("corruption_error_ratio", lambda subject, reference: corruption(subject, reference).ratio,
                "mean over kinds of the top-1 error summed over five severities, divided by the reference's (ImageNet-C's "
                "mCE, the reference in AlexNet's place)", higher_is_better=False, relative=True, group="perturbation",
                setting=spec),
-        Metric("corruption_seconds", lambda subject, reference: corruption(subject, reference).seconds, "seconds corruption_error_ratio took",
-               unit="s", higher_is_better=False, group="perturbation", summary=False, setting=spec),
+        Metric("corruption_seconds", lambda subject, reference: corruption(subject, reference).seconds,
+               "seconds corruption_error_ratio took", unit="s", higher_is_better=False, group="perturbation",
+               summary=False, setting=spec),
     )
 
 

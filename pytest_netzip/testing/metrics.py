@@ -36,8 +36,8 @@ def _kind(value: MetricValue) -> Any:
 
 class MetricTester(Contract):
     """The metric contract: a JSON-serialisable value, the same when read twice, the same from a fresh
-    measurement (for timed metrics, which read the ``workload`` or are in seconds, a value of the same kind), and MetricUnavailable
-    rather than a wrong number on a model it cannot measure.
+    measurement (for timed metrics, which read the ``workload`` or are in seconds, a value of the same kind),
+    and MetricUnavailable rather than a wrong number on a model it cannot measure.
 
     A subclass sets ``metric`` and implements :meth:`make_reference`, :meth:`make_compressed` and
     :meth:`data`; it may implement :meth:`unmeasurable` (a model and data the metric cannot measure).
