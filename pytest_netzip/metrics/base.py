@@ -192,9 +192,10 @@ def _arguments(name: str, compute: Callable[..., object]) -> tuple[str, ...]:
     """The parts of a :class:`Measurement` that ``compute`` names; a TypeError for a parameter that is none."""
     parameters = inspect.signature(compute).parameters.values()
     wanted = tuple(parameter.name for parameter in parameters if parameter.name in MEASUREMENT_PARTS)
-    varying = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)
-    unknown = [("*" if parameter.kind in varying else "") + parameter.name for parameter in parameters
-               if parameter.kind in varying
+    stars: dict[object, str] = {  # none of these can be given by name
+        inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**", inspect.Parameter.POSITIONAL_ONLY: ""}
+    unknown = [stars.get(parameter.kind, "") + parameter.name for parameter in parameters
+               if parameter.kind in stars
                or parameter.name not in MEASUREMENT_PARTS and parameter.default is inspect.Parameter.empty]
     if unknown:
         raise TypeError(f"metric {name!r}: compute takes, by name, any of {', '.join(MEASUREMENT_PARTS)}; it also "
