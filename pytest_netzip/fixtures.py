@@ -73,7 +73,11 @@ def netzip_train_data() -> Any:
     return None
 
 
-@pytest.fixture(scope="session")
+# The plugin's fixtures that read the user's are function-scoped: a session-scoped one would be made once, from the
+# netzip_data of the first folder that asked, and handed to every folder that defines its own.
+
+
+@pytest.fixture
 def netzip_calibration_data(netzip_data: Any, netzip_target_key: str) -> Any:
     """Batches that static quantisation observes: by default the first 256 samples of ``netzip_data``."""
     from pytest_netzip.data.batches import BatchFormat, EvalData
@@ -94,7 +98,7 @@ def netzip_output() -> Callable[[Any], Any] | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def _netzip_format(netzip_target_key: Any, netzip_output: Any) -> BatchFormat:
     """How the batches and outputs of this session are read."""
     from pytest_netzip.data.batches import BatchFormat

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import textwrap
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar
@@ -369,6 +370,34 @@ def netzip_calibration_data():
     # the size does not hang on the (unseeded) calibration samples; top1 may, within the budget
     result.stdout.fnmatch_lines(["variant * top1 * size_bytes * size_ratio *", "reference * 0.9000 * kB * 1 *",
                                  "int8_static * 0.* * kB (0.57x) * 1.75 *"], consecutive=True)
+
+
+def test_each_folder_calibrates_on_its_own_netzip_data(project: pytest.Pytester) -> None:
+    """The default netzip_calibration_data reads the netzip_data of the test's folder: a session-scoped default was
+    made once, from the first folder's, and the zoo's segmenter was calibrated on an LSTM's token ids."""
+    project.makepyfile(test_model=STATIC.replace(', GpuOnly()', ''))
+    small = project.mkpydir("small")
+    (small / "conftest.py").write_text(textwrap.dedent("""
+        import pytest
+        import torch
+        from conftest import Signed
+
+        @pytest.fixture(scope="session")
+        def netzip_model():
+            return Signed(hidden=256).eval()
+
+        @pytest.fixture(scope="session")
+        def netzip_data():
+            inputs = torch.randn(20, 6, generator=torch.Generator().manual_seed(1))
+            return [(inputs[:10], inputs[:10].argmax(dim=1)), (inputs[10:], inputs[10:].argmax(dim=1))]
+        """))
+    (small / "test_small.py").write_text(STATIC.replace(', GpuOnly()', ''))
+    result = project.runpytest("--netzip", "test_model.py", "small")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["netzip: int8_static: calibrated on 40 samples",
+                                 "netzip: int8_static: calibrated on 20 samples"])
+    result.stdout.fnmatch_lines(["Signed #2 on cpu*", "variant * top1 *", "reference * 1.0000 *",
+                                 "int8_static * 1.0000 *"], consecutive=True)
 
 
 def test_structured_pruning_keeps_only_the_output_layer_whole_every_time() -> None:

@@ -178,3 +178,36 @@ def pytest_netzip_metrics():
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*TypeError: metric 'logits_sum' returned Tensor; a metric returns a float, a dict of floats, or (with unit='label') a str*"])
     assert json.loads((project.path / "out.json").read_text())["results"][0]["outcome"] == "failed"
+
+
+def test_each_folder_reads_its_batches_with_its_own_target_key(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.agreement(min=1.0)
+        def test_tuples():
+            pass
+        """)
+    keyed = project.mkpydir("keyed")
+    (keyed / "conftest.py").write_text(textwrap.dedent("""
+        import pytest
+        import torch
+        from conftest import Signed
+
+        @pytest.fixture(scope="session")
+        def netzip_model():
+            return Signed(hidden=256).eval()
+
+        @pytest.fixture(scope="session")
+        def netzip_data():
+            x = torch.randn(20, 6, generator=torch.Generator().manual_seed(1))
+            return [{"x": x, "target": x.argmax(dim=1)}]
+
+        @pytest.fixture(scope="session")
+        def netzip_target_key():
+            return "target"
+        """))
+    (keyed / "test_keyed.py").write_text((project.path / "test_model.py").read_text().replace("test_tuples", "test_dicts"))
+    result = project.runpytest("--netzip", "test_model.py", "keyed")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["Signed #2 on cpu*", "variant * agreement", "reference * 1.0000", "fp16 * 1.0000"],
+                                consecutive=True)
