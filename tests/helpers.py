@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -111,6 +112,22 @@ def pytest_sessionfinish(session):
 def write_test(pytester: pytest.Pytester, source: str) -> None:
     """Write ``test_model.py`` from an indented snippet."""
     pytester.makepyfile(test_model="import pytest\n\n" + textwrap.dedent(source))
+
+
+def second_folder(pytester: pytest.Pytester, name: str, data: str) -> Path:
+    """A folder ``name`` of the tiny repo whose conftest.py has a model of its own (``Signed(hidden=256)``) and the
+    session fixtures in ``data`` (an indented snippet defining its ``netzip_data`` and what else it overrides)."""
+    folder = pytester.mkpydir(name)
+    (folder / "conftest.py").write_text(textwrap.dedent("""
+        import pytest
+        import torch
+        from conftest import Signed
+
+        @pytest.fixture(scope="session")
+        def netzip_model():
+            return Signed(hidden=256).eval()
+        """) + textwrap.dedent(data))
+    return folder
 
 
 #: Two test modules of one model, the one gating accuracy, the other size: what one worker or shard measures

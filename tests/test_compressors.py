@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import textwrap
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar
@@ -28,7 +27,7 @@ from pytest_netzip import (
 )
 from pytest_netzip.compressors import BUILTIN_COMPRESSORS, CompressorRegistry
 from pytest_netzip.metrics.size import count_nonzero_params, serialized_state_dict
-from tests.helpers import PROJECT_CONFTEST
+from tests.helpers import PROJECT_CONFTEST, second_folder
 
 CALIBRATION = [
     (torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(i)), torch.zeros(8, dtype=torch.long)) for i in range(2)
@@ -376,21 +375,12 @@ def test_each_folder_calibrates_on_its_own_netzip_data(project: pytest.Pytester)
     """The default netzip_calibration_data reads the netzip_data of the test's folder: a session-scoped default was
     made once, from the first folder's, and the zoo's segmenter was calibrated on an LSTM's token ids."""
     project.makepyfile(test_model=STATIC.replace(', GpuOnly()', ''))
-    small = project.mkpydir("small")
-    (small / "conftest.py").write_text(textwrap.dedent("""
-        import pytest
-        import torch
-        from conftest import Signed
-
-        @pytest.fixture(scope="session")
-        def netzip_model():
-            return Signed(hidden=256).eval()
-
+    small = second_folder(project, "small", """
         @pytest.fixture(scope="session")
         def netzip_data():
             inputs = torch.randn(20, 6, generator=torch.Generator().manual_seed(1))
             return [(inputs[:10], inputs[:10].argmax(dim=1)), (inputs[10:], inputs[10:].argmax(dim=1))]
-        """))
+        """)
     (small / "test_small.py").write_text(STATIC.replace(', GpuOnly()', ''))
     result = project.runpytest("--netzip", "test_model.py", "small")
     result.assert_outcomes(passed=2)

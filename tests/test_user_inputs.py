@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from tests.helpers import write_test
+from tests.helpers import second_folder, write_test
 
 GATED = """
 @pytest.mark.netzip(compressors=["fp16"])
@@ -187,16 +187,7 @@ def test_each_folder_reads_its_batches_with_its_own_target_key(project: pytest.P
         def test_tuples():
             pass
         """)
-    keyed = project.mkpydir("keyed")
-    (keyed / "conftest.py").write_text(textwrap.dedent("""
-        import pytest
-        import torch
-        from conftest import Signed
-
-        @pytest.fixture(scope="session")
-        def netzip_model():
-            return Signed(hidden=256).eval()
-
+    keyed = second_folder(project, "keyed", """
         @pytest.fixture(scope="session")
         def netzip_data():
             x = torch.randn(20, 6, generator=torch.Generator().manual_seed(1))
@@ -205,7 +196,7 @@ def test_each_folder_reads_its_batches_with_its_own_target_key(project: pytest.P
         @pytest.fixture(scope="session")
         def netzip_target_key():
             return "target"
-        """))
+        """)
     (keyed / "test_keyed.py").write_text((project.path / "test_model.py").read_text().replace("test_tuples", "test_dicts"))
     result = project.runpytest("--netzip", "test_model.py", "keyed")
     result.assert_outcomes(passed=2)
