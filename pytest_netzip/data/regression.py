@@ -101,8 +101,9 @@ class RegressionCollector:
         if not count:
             return
         errors = values - wanted
-        residual, mean = (errors**2).sum(dim=0).cpu(), wanted.mean(dim=0).cpu()
-        spread = ((wanted - wanted.mean(dim=0)) ** 2).sum(dim=0).cpu()
+        batch_mean = wanted.mean(dim=0)
+        residual, mean = (errors**2).sum(dim=0).cpu(), batch_mean.cpu()
+        spread = ((wanted - batch_mean) ** 2).sum(dim=0).cpu()
         if self.residual is None or self.mean is None or self.spread is None:
             self.residual, self.mean, self.spread = residual, mean, spread
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Hashable
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeGuard, TypeVar
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class Measurement:
 
 
 #: The parts of a :class:`Measurement` a metric's ``compute`` may name.
-MEASUREMENT_PARTS = ("subject", "reference", "workload")
+MEASUREMENT_PARTS = tuple(part.name for part in fields(Measurement))
 
 
 @dataclass(frozen=True)
