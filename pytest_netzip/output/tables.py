@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pytest_netzip.budgets.regression import COMPARE_FAIL
 from pytest_netzip.metrics import MetricRegistry, is_number
@@ -14,9 +14,6 @@ from pytest_netzip.metrics.combined import (
     overall_success,
 )
 from pytest_netzip.metrics.contention import MAX_PRESSURE
-
-if TYPE_CHECKING:
-    pass
 from pytest_netzip.output.records import PRESSURE_METRICS
 
 _NOT_MEASURED = object()
