@@ -62,6 +62,10 @@ class Registry(Generic[T]):
         except KeyError:
             raise KeyError(self.unknown(name)) from None
 
+    def get(self, name: str) -> T | None:
+        """The entry named ``name``, or None."""
+        return self._by_name.get(name)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._by_name)
 

@@ -187,6 +187,8 @@ def test_absolute_percentiles_gate_and_every_latency_metric_is_recorded(project:
     record = json.loads((project.path / "out.json").read_text())["results"][0]
     metrics = record["metrics"]
     assert record["batch_size"] == 8
+    assert record["settings"]["latency_p50_ms"] == record["settings"]["speedup"] == "batch_size=8"
+    assert "size_bytes" not in record["settings"]  # a model's size does not depend on the batch it runs
     assert metrics["latency_p50_ms"] <= metrics["latency_p95_ms"] <= metrics["latency_p99_ms"]
     assert metrics["throughput_per_s"] == pytest.approx(8 / metrics["latency_mean_ms"] * 1e3)
     assert metrics["speedup_interval"]["low"] <= metrics["speedup"] <= metrics["speedup_interval"]["high"]

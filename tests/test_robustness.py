@@ -189,6 +189,40 @@ def test_an_attack_that_hurts_the_compressed_model_more_fails_its_budget(robust_
     assert records["trap"]["settings"]["robust_accuracy"] == "FGSM(eps=0.1)"
 
 
+def test_a_model_attacked_under_two_settings_shows_both_and_marks_the_one_over_budget(
+    robust_project: pytest.Pytester,
+) -> None:
+    robust_project.makepyfile(test_model="""
+        import pytest
+
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        @pytest.mark.adversarial_robustness(attack="FGSM", eps=0.05, min_accuracy=0.5)
+        def test_weak():
+            pass
+
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        @pytest.mark.adversarial_robustness(attack="FGSM", eps=0.3, min_accuracy=0.5)
+        def test_strong():
+            pass
+    """)
+    result = robust_project.runpytest("--netzip", "--netzip-json", "out.json")
+    result.assert_outcomes(passed=1, failed=1)  # a margin of 0.4 holds against 0.05, not against 0.3
+    result.stdout.fnmatch_lines([  # a column each (the table wraps at pytester's 80 characters)
+        "variant * top1 * robust_accuracy ?FGSM(eps=0.05)?",
+        "reference * 1.0000 * 1.0000",
+        "prune_l1 * 1.0000 * 1.0000",
+        "variant * robust_accuracy ?FGSM(eps=0.3)? *",
+        "reference * 0.0000 *",
+        "prune_l1 * 0.0000 [*] *",
+    ])
+    import json
+
+    document = json.loads((robust_project.path / "out.json").read_text())
+    (pruned,) = [variant["metrics"] for variant in document["variants"] if variant["compressor"] == "prune_l1"]
+    assert (pruned["robust_accuracy [FGSM(eps=0.05)]"], pruned["robust_accuracy [FGSM(eps=0.3)]"]) == (1.0, 0.0)
+    assert "robust_accuracy" not in pruned and pruned["top1"] == 1.0  # one setting for top1: its plain name
+
+
 def test_a_model_without_gradients_is_attacked_by_transfer(robust_project: pytest.Pytester) -> None:
     robust_project.makepyfile(test_model="""
         import pytest

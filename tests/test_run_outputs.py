@@ -260,3 +260,19 @@ def test_a_body_reading_an_unavailable_metric_skips_naming_it(project: pytest.Py
     result = project.runpytest("--netzip", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED * netzip cannot measure band (not measured here)"])
+
+
+def test_a_timing_at_two_batch_sizes_gets_a_column_each() -> None:
+    def record(test: str, batch_size: int, p50: float) -> dict[str, object]:
+        settings = {"latency_p50_ms": f"batch_size={batch_size}"} if batch_size > 1 else {}
+        return {"test": test, "model": "M", "device": "cpu", "compressor": "fp16", "threads": 1, "settings": settings,
+                "metrics": {"latency_p50_ms": p50, "size_ratio": 2.0}, "budgets": [],
+                "reference": {"metrics": {"latency_p50_ms": p50 / 2, "size_ratio": 1.0}}}
+
+    (table,) = render_tables([record("t.py::one", 1, 2.0), record("t.py::eight", 8, 9.0)], MetricRegistry())
+    header, reference, fp16 = table.splitlines()[1:4]
+    assert header.split("  ")[0] == "variant" and [cell.strip() for cell in header.split("  ") if cell][1:] == [
+        "size_ratio", "latency_p50_ms", "latency_p50_ms [batch_size=8]"]
+    assert reference.split() == ["reference", "1", "1", "ms", "4.5", "ms"]
+    assert fp16.split() == ["fp16", "2", "2", "ms", "(2.00x)", "9", "ms", "(2.00x)"]
+

@@ -20,6 +20,7 @@ from typing import Any
 from pytest_netzip.errors import ReportError, StorageError
 from pytest_netzip.metrics import MetricRegistry, is_number
 from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS, parse_ocs_weights
+from pytest_netzip.output.columns import metric_of
 from pytest_netzip.output.html_report import REFERENCE, ordered_metrics
 from pytest_netzip.output.merge import Shard, merge_runs
 from pytest_netzip.output.storage import Storage, check_run_name, read_document, write_document
@@ -148,9 +149,10 @@ def _change(registry: MetricRegistry, name: str, before: Any, after: Any) -> str
     if not (is_number(before) and is_number(after)) or before == after:
         return ""
     delta = format_change(registry, name, after, before, always=True).strip(" ()") or f"{after - before:+.4g}"
-    if name not in registry:
+    metric = metric_of(registry, name)
+    if metric is None:
         return delta
-    better = (after > before) == registry[name].higher_is_better
+    better = (after > before) == metric.higher_is_better
     return f"{delta} {'better' if better else 'worse'}"
 
 

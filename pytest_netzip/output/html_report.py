@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_netzip.metrics import MetricRegistry, is_number
+from pytest_netzip.output.columns import column_namer, metric_of, ordered_columns
 from pytest_netzip.output.tables import format_change, format_value
 
 REFERENCE = "reference"
@@ -78,18 +79,13 @@ class Section:
 
 def ordered_metrics(registry: MetricRegistry, measured: list[dict[str, Any]]) -> list[str]:
     """The names with a numeric value in any of ``measured``: the registry's order first, then unknown names sorted."""
-    names = {name for metrics in measured for name, value in metrics.items() if is_number(value)}
-    return registry.ordered(names) + sorted(names - set(registry.names))
+    return ordered_columns(registry, (name for metrics in measured for name, value in metrics.items() if is_number(value)))
 
 
 def render_page(document: dict[str, Any], sections: list[Section], notes: list[str], registry: MetricRegistry) -> str:
     """The HTML page of a run ``document`` drawn as ``sections``, with ``notes`` on what could not be drawn."""
     records = [record for record in document.get("results") or [] if isinstance(record, dict)]
-    failing = {
-        (record.get("model"), record.get("device"), record.get("compressor"), budget.get("metric"))
-        for record in records for budget in record.get("budgets") or []
-        if isinstance(budget, dict) and budget.get("passed") is False
-    }
+    failing = _failing(records)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>pytest-netzip report</title>", f"<style>{_STYLE}</style></head><body>",
@@ -103,6 +99,22 @@ def render_page(document: dict[str, Any], sections: list[Section], notes: list[s
         parts.append('<div class="plots">' + "".join(_figure(plot) for plot in section.plots) + "</div>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _failing(records: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """(model, device, compressor, column) of every budget the records failed."""
+    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record.get("model"), record.get("device")), []).append(record)
+    failing = set()
+    for (model, device), group in groups.items():
+        column = column_namer(group)
+        failing |= {
+            (model, device, record.get("compressor"), column(record, str(budget.get("metric"))))
+            for record in group for budget in record.get("budgets") or []
+            if isinstance(budget, dict) and budget.get("passed") is False
+        }
+    return failing
 
 
 def _run_info(document: dict[str, Any], records: list[dict[str, Any]]) -> str:
@@ -129,7 +141,8 @@ def _table(section: Section, registry: MetricRegistry, failing: set[tuple[Any, .
     header = "".join(f"<th>{_breakable(v['compressor'])}</th>" for v in section.variants)
     rows = [f"<thead><tr><th>metric</th>{header}</tr></thead><tbody>"]
     for name in section.scalar_metrics(registry):
-        described = f' title="{html.escape(registry[name].description)}"' if name in registry else ""
+        metric = metric_of(registry, name)
+        described = f' title="{html.escape(metric.description)}"' if metric is not None else ""
         cells = [f"<th{described}>{html.escape(name)}</th>"]
         for variant in section.variants:
             value, compressor = variant["metrics"].get(name), variant["compressor"]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from pytest_netzip.metrics import MetricRegistry, is_number
 from pytest_netzip.metrics.combined import OCS_RATIOS
+from pytest_netzip.output.columns import metric_of
 from pytest_netzip.output.html_report import REFERENCE, Section
 from pytest_netzip.output.labels import place_labels
 from pytest_netzip.output.tables import format_value
@@ -88,9 +89,10 @@ def _footnote(figure: Figure, text: str) -> None:
 
 
 def _direction(registry: MetricRegistry, name: str) -> str:
-    if name not in registry:
+    metric = metric_of(registry, name)
+    if metric is None:
         return name
-    return f"{name} ({'higher' if registry[name].higher_is_better else 'lower'} is better)"
+    return f"{name} ({'higher' if metric.higher_is_better else 'lower'} is better)"
 
 
 def bar_chart(section: Section, colours: dict[str, Any], registry: MetricRegistry) -> Figure:
@@ -149,8 +151,9 @@ def _bar_panel(ax: Axes, section: Section, name: str, colours: dict[str, Any], r
         ax.set_xlim(low / 2, high * 12)
     else:
         ax.set_xlim(min(0.0, low * 1.4), max(high * 1.4, 0.0) or 1.0)
-    if name in registry and registry[name].unit in ("bytes", "ops", "count"):
-        ax.xaxis.set_major_formatter(EngFormatter(unit="B" if registry[name].unit == "bytes" else ""))
+    metric = metric_of(registry, name)
+    if metric is not None and metric.unit in ("bytes", "ops", "count"):
+        ax.xaxis.set_major_formatter(EngFormatter(unit="B" if metric.unit == "bytes" else ""))
     ax.set_title(_direction(registry, name), fontsize=10)
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", alpha=0.3)

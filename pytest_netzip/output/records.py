@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from pytest_netzip.data.workload import DEFAULT_WORKLOAD
 from pytest_netzip.errors import MetricUnavailable
 
 if TYPE_CHECKING:
@@ -36,9 +38,7 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
         "reference": {"metrics": values(reference)},
         "unavailable": {name: value.reason for name, value in measured.items() if isinstance(value, MetricUnavailable)},
         "cache": result.cached(),  # None without --netzip-cache
-        "settings": {  # what a marker-configured metric was measured under: PGD(eps=0.05, ...)
-            name: str(result.registry[name].setting) for name in measured if result.registry[name].setting is not None
-        },
+        "settings": _settings(result, measured),
         "budgets": [
             {
                 "marker": verdict.threshold.marker,
@@ -53,6 +53,19 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
             for verdict in verdicts
         ],
     }
+
+
+def _settings(result: Result, measured: Iterable[str]) -> dict[str, str]:
+    """What each metric configured by a marker was measured under: ``PGD(eps=0.05, ...)``, ``batch_size=8``."""
+    settings = {}
+    for name in measured:
+        metric = result.registry[name]
+        parts = [] if metric.setting is None else [str(metric.setting)]
+        if metric.workload and result.workload.batch_size != DEFAULT_WORKLOAD.batch_size:
+            parts.append(f"batch_size={result.workload.batch_size}")
+        if parts:
+            settings[name] = ", ".join(parts)
+    return settings
 
 
 def _read_pressures(result: Result) -> None:

@@ -14,6 +14,7 @@ from pytest_netzip.metrics.combined import (
     overall_success,
 )
 from pytest_netzip.metrics.contention import MAX_PRESSURE
+from pytest_netzip.output.columns import column_namer, metric_of, ordered_columns
 from pytest_netzip.output.records import PRESSURE_METRICS
 
 _NOT_MEASURED = object()
@@ -21,8 +22,9 @@ _NOT_MEASURED = object()
 
 def format_value(registry: MetricRegistry, name: str, value: Any) -> str:
     """The value as tables show it: formatted by its metric where the registry knows it."""
-    if name in registry:
-        return registry[name].format(value)
+    metric = metric_of(registry, name)
+    if metric is not None:
+        return metric.format(value)
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -38,11 +40,12 @@ def _escaped(text: str) -> str:
 
 def format_change(registry: MetricRegistry, name: str, value: float, reference: float | None, always: bool = False) -> str:
     """The change against ``reference``: points for shares and scores, a factor for the rest (relative metrics: only if ``always``)."""
-    if reference is None or value == reference or name not in registry or (registry[name].relative and not always):
+    metric = metric_of(registry, name)
+    if reference is None or value == reference or metric is None or (metric.relative and not always):
         return ""
     if not (math.isfinite(value) and math.isfinite(reference)):
         return ""  # no change to tell: the value itself says inf or nan
-    if registry[name].unit in ("share", "points"):
+    if metric.unit in ("share", "points"):
         return f" ({value - reference:+.4f})"
     if not reference:
         return ""
@@ -61,14 +64,17 @@ def _groups(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dic
 def variant_summaries(records: Iterable[dict[str, Any]], weights: tuple[float, ...] = DEFAULT_OCS_WEIGHTS) -> list[dict[str, Any]]:
     """Per model, device and compressor (the reference included), every metric its items measured, and OCS.
 
-    OCS combines the ratios measured by any item of the variant, so it does not depend on test order.
+    A metric that the model's items measured under several settings has a value per setting (see
+    ``pytest_netzip.output.columns``). OCS combines the ratios measured by any item of the variant, so it does not depend on test order.
     """
     merged: dict[tuple[str, str, str], dict[str, Any]] = {}
     for (model, device), group in _groups(records).items():
         reference = merged.setdefault((model, device, "reference"), {})
+        column = column_namer(group)
         for record in group:
-            _merge(reference, record["reference"]["metrics"])
-            _merge(merged.setdefault((model, device, record["compressor"]), {}), record["metrics"])
+            _merge(reference, {column(record, name): value for name, value in record["reference"]["metrics"].items()})
+            compressed = {column(record, name): value for name, value in record["metrics"].items()}
+            _merge(merged.setdefault((model, device, record["compressor"]), {}), compressed)
     for (model, device, compressor), metrics in merged.items():
         _add_performance_ratio(metrics, merged[model, device, "reference"])
         ratios = {name: metrics[name] for name in OCS_RATIOS if is_number(metrics.get(name))}
@@ -162,24 +168,25 @@ def _grid(
     reference = rows.pop("reference")
     failing: set[tuple[str, str]] = set()
     compared: dict[tuple[str, str], dict[str, Any]] = {}  # (compressor, metric) -> its --netzip-compare-fail budget
+    column = column_namer(records)
     for record in records:
         for budget in record["budgets"]:
+            key = (record["compressor"], column(record, budget["metric"]))
             if budget["marker"] == COMPARE_FAIL:  # of several rules on one metric, show the worst verdict
-                key = (record["compressor"], budget["metric"])
                 if key not in compared or budget["passed"] is False:
                     compared[key] = budget
             elif budget["passed"] is False:
-                failing.add((record["compressor"], budget["metric"]))
-    budgeted = {budget["metric"] for record in records for budget in record["budgets"]}
+                failing.add(key)
+    budgeted = {column(record, budget["metric"]) for record in records for budget in record["budgets"]}
     shown = {name for row in rows.values() for name in row}
     found_values = {name: [row[name] for row in (reference, *rows.values()) if name in row] for name in shown}
     columns = {  # scalars and unavailable ones (None); a dict-valued metric (an interval) has no column
         name for name, found in found_values.items()
         if all(value is None or is_number(value) or isinstance(value, str) for value in found)
-        and (name not in registry or registry[name].summary or name in budgeted)
+        and ((metric := metric_of(registry, name)) is None or metric.summary or name in budgeted)
     }
-    names = registry.ordered(columns) + sorted(columns - set(registry.names))
-    saved_names = registry.ordered({metric for _, metric in compared})
+    names = ordered_columns(registry, columns)
+    saved_names = ordered_columns(registry, {name for _, name in compared if metric_of(registry, name)})
 
     def cell(row: str, name: str, value: Any, against: Any) -> str:
         if value is _NOT_MEASURED:
