@@ -245,6 +245,27 @@ def _properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     return [("netzip.compressor", record["compressor"]), ("netzip.device", record["device"]), *numbers]
 
 
+def _record_unmeasured(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+    """Attach the record of a netzip item that ended in setup, before measuring, saying why: the run's JSON lists
+    every item, so a CI step reading it sees the errors and skips the terminal showed."""
+    variant, session = Variant.of(item), item.config.stash.get(SESSION_KEY, None)
+    if variant is None or session is None:
+        return
+    from pytest_netzip.output.records import unmeasured_record
+
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
+        reason = report.longrepr[2].removeprefix("Skipped: ")
+    elif call.excinfo is not None and isinstance(call.excinfo.value, pytest.fail.Exception):
+        reason = call.excinfo.value.msg or ""
+    else:
+        reason = call.excinfo.exconly() if call.excinfo is not None else report.longreprtext
+    model, data = (getattr(item, "funcargs", {}).get(name) for name in ("netzip_model", "netzip_data"))
+    label = session.label(model, data) if model is not None and data is not None else None
+    report.netzip = unmeasured_record(  # type: ignore[attr-defined]  # read back by pytest_runtest_logreport
+        test_id(item), label, variant.compressor.id, variant.device, "error" if report.failed else "skipped", reason,
+    )
+
+
 #: The folder of this package: a skip raised in it is reported at the test instead.
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -270,6 +291,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         vars(report).pop("wasxfail", None)
     _point_skip_at_test(item, report)
     result = item.stash.get(RESULT_KEY, None)
+    if call.when == "setup" and not report.passed and result is None:
+        _record_unmeasured(item, call, report)
     if call.when == "call" and result is not None:
         from pytest_netzip.output.records import make_record
 

@@ -117,7 +117,7 @@ class NetzipSession:
             )
         return eval_data
 
-    def _label(self, model: nn.Module, data: Any) -> str:
+    def label(self, model: nn.Module, data: Any) -> str:
         """The table title of a model and its data: the class name, numbered when it repeats."""
         def number() -> str:
             name = type(model).__name__
@@ -234,7 +234,7 @@ class NetzipSession:
 
         subject = self._cache.once("subject", (model, data), (compressor, str(device)), measured)
         return Result(
-            model=self._label(model, data),
+            model=self.label(model, data),
             compressor=compressor.id,
             device=str(device),
             compressed=subject,

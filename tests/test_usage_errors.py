@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import pytest
 
 from tests.helpers import write_test
@@ -425,3 +428,35 @@ def test_a_failing_compressor_errors_that_item_only(project: pytest.Pytester, fa
     result.stdout.no_fnmatch_line("*raise RuntimeError*")
     for asked in ("--netzip-traceback", "-vv"):
         project.runpytest("--netzip", asked).stdout.fnmatch_lines(["*raise RuntimeError(\"cannot compress layer 'down'\")*"])
+
+
+def test_items_that_end_before_measuring_are_in_the_json_with_why(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["explode", "fp16"], devices=["cpu", "mps"])
+        @pytest.mark.agreement(min=0.9)
+        def test_deployable():
+            pass
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.agreement(mni=0.9)
+        def test_misspelt():
+            pass
+        """)
+    result = project.runpytest("--netzip", "--netzip-json", "out.json", "--netzip-save", "run")
+    result.assert_outcomes(passed=1, skipped=2, errors=2)
+    document = json.loads((project.path / "out.json").read_text())
+    records = {record["test"].split("::")[1]: record for record in document["results"]}
+    assert {name: record["outcome"] for name, record in records.items()} == {
+        "test_deployable[explode-cpu]": "error", "test_deployable[fp16-cpu]": "passed",
+        "test_deployable[explode-mps]": "skipped", "test_deployable[fp16-mps]": "skipped",
+        "test_misspelt[fp16-cpu]": "error",
+    }
+    assert records["test_deployable[explode-cpu]"]["reason"].startswith(
+        "netzip: compressor explode failed on Signed: RuntimeError: cannot compress layer 'down'")
+    assert records["test_deployable[fp16-mps]"]["reason"] == "mps is not available on this machine"
+    assert "mni" in records["test_misspelt[fp16-cpu]"]["reason"]
+    assert records["test_deployable[explode-cpu]"]["model"] == "Signed"
+    assert all(not record["metrics"] for name, record in records.items() if record["outcome"] != "passed")
+    assert [variant["compressor"] for variant in document["variants"]] == ["reference", "fp16"]  # the measured only
+    merged = project.run(sys.executable, "-m", "pytest_netzip", "merge", "out.json", "--out", "both.json")
+    assert merged.ret == 0, merged.stdout.str() + merged.stderr.str()

@@ -67,8 +67,9 @@ def _check_records(shard: Shard) -> None:
     for record in shard.document["results"]:
         reference = record.get("reference") if isinstance(record, dict) else None
         if not (
-            isinstance(record, dict) and all(isinstance(record.get(key), str) for key in ("test", "model", "device"))
-            and isinstance(record.get("compressor"), str) and isinstance(record.get("metrics"), dict)
+            isinstance(record, dict) and all(isinstance(record.get(key), str) for key in ("test", "device", "compressor"))
+            and (isinstance(record.get("model"), str) or record.get("model") is None and not record.get("metrics"))
+            and isinstance(record.get("metrics"), dict)
             and isinstance(reference, dict) and isinstance(reference.get("metrics"), dict)
         ):
             raise StorageError(

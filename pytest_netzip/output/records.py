@@ -55,6 +55,16 @@ def make_record(test: str, result: Result, verdicts: list[Verdict]) -> dict[str,
     }
 
 
+def unmeasured_record(test: str, model: str | None, compressor: str, device: str, outcome: str, reason: str) -> dict[str, Any]:
+    """The record of an item that ended before measuring (a usage error, a compressor that failed, refused or changed
+    nothing): its outcome and ``reason``, with no metrics, so that the run's JSON still lists it."""
+    return {
+        "test": test, "model": model, "compressor": compressor, "device": device, "threads": None, "batch_size": None,
+        "metrics": {}, "reference": {"metrics": {}}, "unavailable": {}, "cache": None, "settings": {}, "budgets": [],
+        "outcome": outcome, "reason": reason,
+    }
+
+
 def _settings(result: Result, measured: Iterable[str]) -> dict[str, str]:
     """What each metric configured by a marker was measured under: ``PGD(eps=0.05, ...)``, ``batch_size=8``."""
     settings = {}

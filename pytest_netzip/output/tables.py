@@ -54,9 +54,12 @@ def format_change(registry: MetricRegistry, name: str, value: float, reference: 
 
 
 def _groups(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Records by (model, device), each group in test order (xdist delivers them in any order)."""
+    """Records that measured something by (model, device), each group in test order (xdist delivers them in any
+    order); an item that ended before measuring (``unmeasured_record``) is in none."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in sorted(records, key=lambda record: record["test"]):
+        if not (record["metrics"] or record["reference"]["metrics"]):
+            continue
         groups.setdefault((record["model"], record["device"]), []).append(record)
     return groups
 
