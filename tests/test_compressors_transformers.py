@@ -22,6 +22,7 @@ from pytest_netzip.compressors import (
     Sparse24,
 )
 from pytest_netzip.compressors.base import same_model
+from pytest_netzip.compressors.quantize import is_quantised
 from pytest_netzip.compressors.recurrent import LinearRecurrent
 from pytest_netzip.data.inputs import call
 from pytest_netzip.data.outputs import predictions_of
@@ -150,6 +151,19 @@ def test_torchao_quantises_lstm_and_gru_classifiers(kind: type[nn.RNNBase], comp
     assert size_ratio(model, compressed) >= 3.5  # measured: 3.70 (LSTM), 3.68 (GRU); torch's own layers: 1.00
     assert (predictions(compressed, SEQUENCES) == predictions(model, SEQUENCES)).float().mean() >= 0.9
     assert not any(isinstance(module, nn.RNNBase) for module in compressed.modules())
+
+
+@pytest.mark.parametrize("compressor", [Int8Dynamic(), Int8WeightOnly(), Float8WeightOnly()], ids=str)
+def test_a_layer_of_one_input_feature_stays_float_and_the_run_says_so(compressor: Compressor) -> None:
+    torch.manual_seed(0)  # a univariate series model: torchao's per-row scales of a (N, 1) weight fail to reshape
+    model = nn.Sequential(nn.Linear(1, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3)).eval()
+    said: list[str] = []
+    compressed = compressor.apply(model, CompressionContext(device=CPU, example_input=torch.rand(1, 1), report=said.append))
+    assert not is_quantised(compressed[0].weight) and is_quantised(compressed[2].weight)
+    assert said == [f"{compressor.id}: '0' left in float: one input feature each, which torchao's per-row "
+                    "quantisation cannot scale"]
+    inputs = torch.rand(64, 1, generator=torch.Generator().manual_seed(1))
+    assert (predictions(compressed, inputs) == predictions(model, inputs)).float().mean() >= 0.9
 
 
 def test_a_recurrent_layer_given_a_packed_sequence_is_refused_naming_it() -> None:

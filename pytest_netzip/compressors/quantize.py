@@ -49,25 +49,50 @@ def is_quantised(tensor: object) -> bool:
     return isinstance(tensor, torch.Tensor) and type(tensor) not in (torch.Tensor, torch.nn.Parameter)
 
 
+#: Which layers of a model to quantise: torchao's ``filter_fn``, given a module and its qualified name.
+LayerFilter = Callable[["nn.Module", str], bool]
+
+
 def quantise_linears(model: nn.Module, config: Any, compressor: Compressor, ctx: CompressionContext,
-                     apply: Callable[[nn.Module, Any], Any] | None = None) -> nn.Module:
-    """``model`` with every nn.Linear quantised by torchao's ``config`` (``apply``, default ``quantize_``).
+                     apply: Callable[[nn.Module, Any, LayerFilter], Any] | None = None,
+                     eligible: LayerFilter | None = None) -> nn.Module:
+    """``model`` with every nn.Linear (that ``eligible`` accepts) quantised by torchao's ``config`` (``apply``,
+    default ``quantize_``).
 
     Recurrent layers (nn.LSTM, nn.GRU, nn.RNN) are first rewritten as nn.Linear gate projections
     (:mod:`pytest_netzip.compressors.recurrent`, checked against torch's), and transformers' Conv1D layers
     (GPT-2's) as nn.Linear (:mod:`pytest_netzip.compressors.transformers_layers`), so that they are quantised too.
+    nn.MultiheadAttention's out_proj stays in float, as torchao leaves it, and so does a layer with one input
+    feature (torchao's per-row scale of a one-column weight fails to reshape), which the run reports.
     A model in which no layer got quantised is refused with ``compressor.unchanged``.
     """
+    from torch import nn
+
     from pytest_netzip.compressors.recurrent import decompose_recurrent
     from pytest_netzip.compressors.transformers_layers import linearise_conv1d
 
     quantization = _import_torchao_quantization()
     model, _ = decompose_recurrent(model, ctx.example_input, compressor.id)
     model, _ = linearise_conv1d(model, ctx.example_input, compressor.id)
+    one_column: list[str] = []
+
+    def quantisable(module: nn.Module, name: str) -> bool:
+        if not isinstance(module, nn.Linear) or isinstance(module, nn.modules.linear.NonDynamicallyQuantizableLinear):
+            return False
+        if is_quantised(module.weight):  # shared by another Linear, quantised there
+            return False
+        if module.in_features == 1:
+            one_column.append(name)
+            return False
+        return eligible is None or eligible(module, name)
+
     with warnings.catch_warnings():  # deprecation notices are torchao's business, not the user's
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        (apply or quantization.quantize_)(model, config)
+        (apply or quantization.quantize_)(model, config, quantisable)
+    if one_column:
+        ctx.report(f"{compressor.id}: {', '.join(map(repr, one_column))} left in float: one input feature each, which "
+                   "torchao's per-row quantisation cannot scale")
     if not compressor.allow_noop and not any(is_quantised(tensor) for tensor in model.state_dict(keep_vars=True).values()):
         raise CompressorUnsupported(compressor.unchanged(model))
     if ctx.example_input is not None:
@@ -92,22 +117,20 @@ def quantise_float8(model: nn.Module, config: Any, compressor: Compressor, ctx: 
     nn.MultiheadAttention's projections."""
     from torch import nn
 
-    quantization = _import_torchao_quantization()
     zero_rows: list[str] = []
     # nn.MultiheadAttention reads its out_proj's weight itself, with matmuls that float8 tensors do not implement
     owned = {id(child) for module in model.modules() if isinstance(module, nn.MultiheadAttention)
              for child in module.modules()}
 
     def eligible(module: nn.Module, name: str) -> bool:
-        if not isinstance(module, nn.Linear) or is_quantised(module.weight) or id(module) in owned:
+        if id(module) in owned or not isinstance(module, nn.Linear):
             return False
         if bool((module.weight.detach().abs().amax(dim=1) == 0).any()):
             zero_rows.append(name)
             return False
         return True
 
-    model = quantise_linears(model, config, compressor, ctx,
-                             apply=lambda module, config: quantization.quantize_(module, config, filter_fn=eligible))
+    model = quantise_linears(model, config, compressor, ctx, eligible=eligible)
     if zero_rows:
         ctx.report(f"{compressor.id}: {', '.join(zero_rows)} left in float: a row of zero weights has no float8 scale")
     return model

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from typing_extensions import override
 
 from pytest_netzip.compressors.base import CompressionContext
-from pytest_netzip.compressors.quantize import _TorchaoLinears, quantise_linears, require_cuda
+from pytest_netzip.compressors.quantize import LayerFilter, _TorchaoLinears, quantise_linears, require_cuda
 
 if TYPE_CHECKING:
     from torch import nn
@@ -48,8 +48,8 @@ class Sparse24(_TorchaoLinears):
 
         model = model.to(ctx.device)
 
-        def sparsify(module: nn.Module, config: Any) -> None:
+        def sparsify(module: nn.Module, config: Any, quantisable: LayerFilter) -> None:
             prune_2_4(module)
-            sparsify_(module, config)
+            sparsify_(module, config, filter_fn=quantisable)
 
         return quantise_linears(model, SemiSparseWeightConfig(), self, ctx, apply=sparsify)
