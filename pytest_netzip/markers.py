@@ -201,6 +201,22 @@ def is_netzip(node: pytest.Item | pytest.Collector, function: object = None) -> 
     return any(mark.name == "netzip" for mark in marks)
 
 
+def misspelt_markers(node: pytest.Item | pytest.Collector) -> None:
+    """BudgetError naming each marker of netzip test ``node`` that nobody registered and that is close to one of
+    netzip's (``acuracy_drop``): pytest only warns of it, and the gate it was meant to be would never be checked."""
+    import difflib
+
+    registered = {line.split(":")[0].split("(")[0].strip() for line in node.config.getini("markers")}
+    ours = ["netzip", *THRESHOLD_MARKERS]
+    errors = [
+        f"unknown marker {mark.name!r}: did you mean {close[0]!r}? (netzip's markers: {', '.join(sorted(ours))})"
+        for mark in node.iter_markers()
+        if mark.name not in registered and (close := difflib.get_close_matches(mark.name, ours, n=1, cutoff=0.75))
+    ]
+    if errors:
+        raise BudgetError("\n".join(dict.fromkeys(errors)))
+
+
 def stray_thresholds(item: pytest.Item, registered: set[str]) -> list[str]:
     """Threshold markers of ``item``, a test without ``@pytest.mark.netzip``, that the project did not register itself."""
     return [name for name in THRESHOLD_MARKERS if name not in registered and item.get_closest_marker(name)]

@@ -19,7 +19,7 @@ from pytest_netzip.budgets.signatures import THRESHOLD_MARKERS
 from pytest_netzip.budgets.thresholds import Threshold
 from pytest_netzip.data.workload import Workload
 from pytest_netzip.errors import BudgetError
-from pytest_netzip.markers import batch_size, item_variants, metric_registry, task, thresholds
+from pytest_netzip.markers import batch_size, item_variants, metric_registry, misspelt_markers, task, thresholds
 from pytest_netzip.metrics import MetricRegistry
 from pytest_netzip.variant import Variant
 
@@ -68,6 +68,7 @@ def evaluate(
         return registry, thresholds(node, registry)
 
     checks: dict[str, Callable[[], Any]] = {
+        "markers": lambda: misspelt_markers(node),
         "variants": lambda: item_variants(node, default_devices),
         "task": lambda: task(node),
         "budgets": budgets,

@@ -460,3 +460,29 @@ def test_items_that_end_before_measuring_are_in_the_json_with_why(project: pytes
     assert [variant["compressor"] for variant in document["variants"]] == ["reference", "fp16"]  # the measured only
     merged = project.run(sys.executable, "-m", "pytest_netzip", "merge", "out.json", "--out", "both.json")
     assert merged.ret == 0, merged.stdout.str() + merged.stderr.str()
+
+
+@pytest.mark.filterwarnings("default::pytest.PytestUnknownMarkWarning")  # what pytest gives the project's runs
+def test_a_misspelt_netzip_marker_is_an_error_of_its_test_not_a_warning(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nmarkers =\n    latency_budgets: the project's own, registered\n")
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.acuracy_drop(max=0.05)
+        def test_misspelt():
+            pass
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.size_ratio(min=1.5)
+        @pytest.mark.latency_budgets
+        @pytest.mark.slow
+        def test_fine():
+            pass
+        """)
+    for args in (["--netzip"], []):
+        result = project.runpytest(*args)
+        result.assert_outcomes(**({"passed": 1} if args else {"skipped": 1}), errors=1)
+        result.stdout.fnmatch_lines([
+            "test_model.py::test_misspelt: unknown marker 'acuracy_drop': did you mean 'accuracy_drop'? "
+            "(netzip's markers: accuracy_drop, *)",
+        ])
+        result.stdout.no_fnmatch_line("*latency_budgets*did you mean*")

@@ -138,6 +138,14 @@ def test_a_filter_selects_compressors_by_name_or_by_id(project: pytest.Pytester)
     result.stdout.fnmatch_lines(["*[[]prune_l1(amount=0.75)-cpu[]] PASSED*", "*[[]fp16-cpu[]] PASSED*"])
     by_name = project.runpytest("--netzip", "--netzip-compressors", "prune_l1")
     by_name.assert_outcomes(passed=2, deselected=2)  # a name selects every parametrisation of it
+    unused = project.runpytest("--netzip", "--netzip-compressors", "int8_dynamic,lowrank+int8_static")
+    unused.assert_outcomes(deselected=4)  # known compressors that no test uses: a note, not an error
+    unused.stdout.fnmatch_lines(["netzip: --netzip-compressors: no collected test uses int8_dynamic, lowrank+int8_static"])
+    for typo, part, close in (("int8_dynamc", "int8_dynamc", "int8_dynamic"), ("lowrank+int8_statik", "int8_statik", "int8_static")):
+        misspelt = project.runpytest("--netzip", "--netzip-compressors", f"fp16,{typo}")
+        assert misspelt.ret == pytest.ExitCode.USAGE_ERROR
+        misspelt.stderr.fnmatch_lines([
+            f"ERROR: --netzip-compressors: unknown compressor '{part}': did you mean '{close}'? (valid: *)"])
 
 
 def test_a_failing_result_hook_fails_its_item_only(project: pytest.Pytester) -> None:
