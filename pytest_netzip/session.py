@@ -12,6 +12,7 @@ import pytest
 
 from pytest_netzip.compressors import CompressionContext, Compressor
 from pytest_netzip.data.batches import BatchFormat, EvalData
+from pytest_netzip.data.inputs import call
 from pytest_netzip.data.space import InputSpace
 from pytest_netzip.data.workload import DEFAULT_WORKLOAD, Workload
 from pytest_netzip.devices import device_of, on_device, to_device
@@ -54,6 +55,26 @@ def _sample(model: nn.Module, example_input: Any) -> Any:
     if example_input is None:
         return None
     return to_device(DEFAULT_WORKLOAD.batch(example_input), device_of(model))
+
+
+def _unrunnable_example(model: nn.Module, example: Any) -> CompressionError | None:
+    """Why the reference ``model`` itself fails on the ``example`` a compressor failed on, if it does: the fault is
+    then the input's, not the compressor's (a skip saying it "cannot quantise" would blame it)."""
+    if example is None:
+        return None
+    import torch
+
+    from pytest_netzip.compressors.base import describe_failure
+
+    try:
+        with torch.no_grad():
+            call(model, example)
+    except Exception as exc:
+        return CompressionError(
+            f"{type(model).__name__} itself fails on the first sample of netzip_example_input (by default, of "
+            f"netzip_data's first batch), so no compressor can be checked on it: {describe_failure(exc)}"
+        )
+    return None
 
 
 #: Libraries whose debug records (torch.export's traces, torchao's extension loading) say nothing to a user.
@@ -202,7 +223,7 @@ class NetzipSession:
                 else:
                     outcome, origin = self._disk.compressed(model, compressor, context, apply)
             except CompressionError as error:
-                outcome = error
+                outcome = _unrunnable_example(model, context.example_input) or error
             return outcome, seconds[0] if seconds else None, origin
 
         return self._cache.once("compressed", (model,), (compressor, str(device)), compress)

@@ -210,3 +210,35 @@ def test_each_folder_reads_its_batches_with_its_own_target_key(project: pytest.P
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["Signed #2 on cpu*", "variant * agreement", "reference * 1.0000", "fp16 * 1.0000"],
                                 consecutive=True)
+
+
+def test_data_that_does_not_fit_the_model_blames_the_data_not_the_compressor(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        import pytest
+        import torch
+        from torch import nn
+
+
+        @pytest.fixture(scope="session")
+        def netzip_model():
+            return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3)).eval()
+
+
+        @pytest.fixture(scope="session")
+        def netzip_data():  # 10 features for a model of 8
+            return [(torch.rand(16, 10), torch.randint(0, 3, (16,)))]
+    """)
+    write_test(pytester, """
+        @pytest.mark.netzip(compressors=["int8_dynamic", "prune_structured"])
+        @pytest.mark.agreement(min=0.5)
+        def test_deployable():
+            pass
+        """)
+    result = pytester.runpytest("--netzip")
+    result.assert_outcomes(errors=2)  # was: int8_dynamic skipped, "cannot quantise Sequential"
+    result.stdout.fnmatch_lines([
+        "netzip: Sequential itself fails on the first sample of netzip_example_input (by default, of netzip_data's "
+        "first batch), so no compressor can be checked on it: RuntimeError: mat1 and mat2 shapes cannot be "
+        "multiplied (1x10 and 8x32)*",
+    ] * 2)
+    result.stdout.no_fnmatch_line("*cannot quantise*")
