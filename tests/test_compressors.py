@@ -407,3 +407,41 @@ def test_structured_pruning_keeps_only_the_output_layer_whole_every_time() -> No
         for _ in range(40)
     }
     assert shapes == {(8, 8, 8, 4)}
+
+
+def test_structured_pruning_keeps_the_classes_of_a_head_whose_output_a_function_resizes() -> None:
+    """A segmentation model's output is ``F.interpolate`` of its classifier's: that layer's channels are the
+    classes, and stay (they were pruned, 3 classes to 2, and the items skipped)."""
+    from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large
+
+    from pytest_netzip.compressors.prune import PruneStructured
+    from pytest_netzip.data.batches import BatchFormat
+
+    torch.manual_seed(0)
+    model = deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=3).eval()
+    images = torch.rand(1, 3, 64, 64)
+    context = CompressionContext(device=torch.device("cpu"), example_input=images,
+                                 format=BatchFormat(output=lambda output: output["out"]))
+    pruned = PruneStructured().apply(model, context)
+    assert pruned(images)["out"].shape == (1, 3, 64, 64)
+    assert pruned.classifier[-1].out_channels == 3 and pruned.classifier[-1].in_channels < 256
+    assert count_nonzero_params(pruned) < 0.6 * count_nonzero_params(model)  # measured: 0.49
+
+
+def test_structured_pruning_that_torch_pruning_cannot_do_is_refused_saying_so() -> None:
+    from pytest_netzip.compressors.prune import PruneStructured
+
+    class ImageAndMeta(nn.Module):  # torch-pruning maps the concat of a flattened map and a Linear's output wrongly
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten())
+            self.side = nn.Linear(4, 16)
+            self.head = nn.Linear(8 * 16 + 16, 10)
+
+        def forward(self, image: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
+            return self.head(torch.cat([self.conv(image), torch.relu(self.side(side))], dim=1))
+
+    context = CompressionContext(device=torch.device("cpu"), example_input=(torch.rand(1, 3, 32, 32), torch.rand(1, 4)))
+    with pytest.raises(CompressorUnsupported, match=r"prune_structured cannot prune ImageAndMeta safely: torch-pruning "
+                                                    r"failed on its graph \(IndexError: index 16 is out of bounds"):
+        PruneStructured().apply(ImageAndMeta().eval(), context)

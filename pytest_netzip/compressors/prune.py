@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor, outputs_on, require_outputs, run_observed
+from pytest_netzip.compressors.base import (
+    CompressionContext,
+    Compressor,
+    describe_failure,
+    outputs_on,
+    require_outputs,
+    run_observed,
+)
 from pytest_netzip.data.inputs import call
 from pytest_netzip.devices import seeded
 from pytest_netzip.errors import CompressionError, CompressorUnsupported
@@ -76,8 +83,10 @@ class PruneRandom(_Pruning):
 def _output_layers(model: nn.Module, example_input: Any, read: Callable[[Any], Any]) -> list[nn.Module]:
     """The layers whose output is the model's output (the classifier): their channels must stay.
 
-    Every layer's output is held until the output is known: a freed hidden tensor's memory may be reused for
-    the output, and its address would then name a hidden layer as an output layer too (on some runs only).
+    Where a function makes the output of a layer's (a segmentation head's ``F.interpolate``), that is the last
+    layer with weights whose output has the output's rank and channels. Every layer's output is held until the
+    output is known: a freed hidden tensor's memory may be reused for the output, and its address would then name
+    a hidden layer as an output layer too (on some runs only).
     """
     import torch
 
@@ -97,7 +106,10 @@ def _output_layers(model: nn.Module, example_input: Any, read: Callable[[Any], A
             hook.remove()
     if not isinstance(output, torch.Tensor):
         return []
-    return [module for module, out in produced if out.data_ptr() == output.data_ptr()]
+    exact = [module for module, out in produced if out.data_ptr() == output.data_ptr()]
+    weighted = [module for module, out in produced if getattr(module, "weight", None) is not None
+                and out.ndim == output.ndim > 1 and out.shape[1] == output.shape[1]]
+    return exact or weighted[-1:]
 
 
 def _attention_heads(model: nn.Module) -> dict[nn.Module, int]:
@@ -204,22 +216,28 @@ class PruneStructured(_Pruning):
             # prune their last dimension with the residual stream's, which stays whole here (and the result is
             # checked below)
             warnings.filterwarnings("ignore", "Unwrapped parameters detected", UserWarning)
-            pruner = torch_pruning.pruner.MetaPruner(
-                model,
-                ctx.example_input,
-                importance=torch_pruning.importance.MagnitudeImportance(p=1),
-                pruning_ratio=self.amount,
-                ignored_layers=ignored,
-                num_heads=heads,
-                prune_num_heads=bool(heads),
-                prune_head_dims=False,
-                head_pruning_ratio=self.amount if heads else 0.0,
-                in_channel_groups={},  # torch-pruning's defaults are dicts it fills, shared by every pruner
-                out_channel_groups={},
-                forward_fn=call,
-                output_transform=ctx.format.read,
-            )
-            pruner.step()
+            try:
+                pruner = torch_pruning.pruner.MetaPruner(
+                    model,
+                    ctx.example_input,
+                    importance=torch_pruning.importance.MagnitudeImportance(p=1),
+                    pruning_ratio=self.amount,
+                    ignored_layers=ignored,
+                    num_heads=heads,
+                    prune_num_heads=bool(heads),
+                    prune_head_dims=False,
+                    head_pruning_ratio=self.amount if heads else 0.0,
+                    in_channel_groups={},  # torch-pruning's defaults are dicts it fills, shared by every pruner
+                    out_channel_groups={},
+                    forward_fn=call,
+                    output_transform=ctx.format.read,
+                )
+                pruner.step()
+            except (IndexError, RuntimeError, ValueError) as exc:  # its graph of the model is wrong: a concat of a
+                raise CompressorUnsupported(  # flattened map and a Linear's output indexes past the channels
+                    f"{self.id} cannot prune {type(model).__name__} safely: torch-pruning failed on its graph "
+                    f"({describe_failure(exc)})"
+                ) from exc
         _set_head_counts(model, pruner.num_heads)
         require_outputs(model, ctx.example_input, expected, f"{self.id} cannot prune {type(model).__name__} safely")
         return model
