@@ -212,6 +212,18 @@ def test_static_int8_says_where_it_does_not_apply() -> None:
     with pytest.raises(CompressionError, match="int8_static: netzip_calibration_data yielded no batches"):
         Int8Static().apply(small_cnn(), no_batches)
 
+    class Meta(nn.Module):  # torch.export's graph nodes have a .meta: a submodule of that name is lost in capture
+        def __init__(self) -> None:
+            super().__init__()
+            self.meta = nn.Linear(64, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.meta(x.flatten(1))
+
+    with pytest.raises(CompressionError, match="torch.export could not capture Meta: .* references nonexistent "
+                                               "attribute weight of meta .*a submodule named 'meta'.*: rename it"):
+        Int8Static().apply(Meta().eval(), CONTEXT)
+
 
 def test_quantisation_aware_training_is_seeded_and_needs_training_data() -> None:
     data = [(torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(3)]

@@ -11,6 +11,7 @@ This module imports torch and torchao; the compressors import it when they run.
 from __future__ import annotations
 
 import inspect
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -115,6 +116,9 @@ def _hint(error: BaseException | None) -> str:
     if "Cache" in str(error):
         return (" (the model returns a key-value cache, transformers' use_cache=True: build it with "
                 "use_cache=False, or set model.config.use_cache = False)")
+    if re.search(r"target meta\.\S+ references nonexistent attribute", str(error)):
+        return (" (torch.export cannot capture a submodule named 'meta', the name of its graph nodes' metadata: "
+                "rename it)")
     return ""
 
 
