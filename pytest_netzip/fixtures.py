@@ -41,6 +41,19 @@ def fail_with(error: Exception | str) -> NoReturn:
     raise outcome
 
 
+def _model_hint(given: object) -> str:
+    """What to do with what ``netzip_model`` returned instead of a module, where a usual mistake explains it."""
+    from collections.abc import Mapping
+
+    from torch import nn
+
+    if isinstance(given, type) and issubclass(given, nn.Module):
+        return f": the class itself; return an instance, {given.__name__}(...).eval()"
+    if isinstance(given, Mapping):
+        return ": a state dict? build the model and return it with the weights loaded, model.load_state_dict(...)"
+    return ""
+
+
 # Fixtures the user provides; these defaults explain what to write.
 
 
@@ -192,7 +205,7 @@ def netzip_compressed(
     from torch import nn
 
     if not isinstance(netzip_model, nn.Module):
-        pytest.fail(f"netzip_model must return a torch.nn.Module, got {type(netzip_model).__name__}", pytrace=False)
+        fail_with(f"netzip_model must return a torch.nn.Module, got {type(netzip_model).__name__}{_model_hint(netzip_model)}")
     try:
         return _session(request).compressed(
             netzip_model, netzip_compressor, netzip_device, netzip_example_input, netzip_train_data,

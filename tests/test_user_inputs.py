@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from tests.helpers import second_folder, write_test
+from tests.helpers import PROJECT_CONFTEST, second_folder, write_test
 
 GATED = """
 @pytest.mark.netzip(compressors=["fp16"])
@@ -242,3 +242,24 @@ def test_data_that_does_not_fit_the_model_blames_the_data_not_the_compressor(pyt
         "multiplied (1x10 and 8x32)*",
     ] * 2)
     result.stdout.no_fnmatch_line("*cannot quantise*")
+
+
+@pytest.mark.parametrize(("returned", "expected"), [
+    ("nn.Linear(6, 6).state_dict()", "got OrderedDict: a state dict? build the model and return it with the weights "
+                                     "loaded, model.load_state_dict(...)"),
+    ("nn.Linear", "got type: the class itself; return an instance, Linear(...).eval()"),
+    ("42", "got int"),
+])
+def test_a_model_fixture_returning_no_module_fails_saying_what_it_got(
+    project: pytest.Pytester, returned: str, expected: str,
+) -> None:
+    project.makeconftest(PROJECT_CONFTEST + f"""
+
+@pytest.fixture(scope="session")
+def netzip_model():
+    return {returned}
+""")
+    write_test(project, '@pytest.mark.netzip(compressors=["fp16"])\ndef test_deployable():\n    pass\n')
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"netzip: netzip_model must return a torch.nn.Module, {expected}"])
