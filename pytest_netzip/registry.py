@@ -57,6 +57,7 @@ class Registry(Generic[T]):
         return name in self._by_name
 
     def __getitem__(self, name: str) -> T:
+        __tracebackhide__ = True  # pytest shows an unknown name's KeyError where it was asked for
         try:
             return self._by_name[name]
         except KeyError:

@@ -53,7 +53,9 @@ class MetricValues(Mapping[str, MetricValue]):
         return self._reference
 
     def __getitem__(self, name: str) -> MetricValue:
+        __tracebackhide__ = True  # a misspelt name's KeyError is shown at the test's line, not in here
         metric = self._registry[name]
+        __tracebackhide__ = False  # a metric that fails shows where
         if name not in self._accessed:
             self._accessed.append(name)
         self.check_task()

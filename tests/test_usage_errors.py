@@ -486,3 +486,21 @@ def test_a_misspelt_netzip_marker_is_an_error_of_its_test_not_a_warning(project:
             "(netzip's markers: accuracy_drop, *)",
         ])
         result.stdout.no_fnmatch_line("*latency_budgets*did you mean*")
+
+
+def test_a_misspelt_metric_read_in_a_body_fails_at_the_tests_line(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        def test_body(netzip_result):
+            assert netzip_result.metrics["top_1"] > 0.5
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        '>       assert netzip_result.metrics["top_1"] > 0.5',
+        "*",
+        "E       KeyError: \"unknown metric 'top_1': did you mean 'top1'? (valid: *",
+        "",
+        "test_model.py:*: KeyError",
+    ])
+    result.stdout.no_fnmatch_line("*pytest_netzip*registry.py*")
