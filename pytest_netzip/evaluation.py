@@ -223,6 +223,10 @@ class Subject:
         if outputs.nonfinite:
             raise DataError(f"{self.label} returns NaN or infinite outputs for {outputs.nonfinite} of {outputs.samples} "
                             "samples: no gate can judge them")
+        if isinstance(outputs, Predictions) and outputs.samples and outputs.tied == outputs.samples:
+            raise DataError(f"{self.label} ties its highest logits on every one of its {outputs.samples} samples (all "
+                            "equal? float16 or bfloat16 rounding tiny logits to zero, or a collapsed model): its "
+                            "predictions would be the order of its classes, and no gate can judge them")
         if expected is not None and not outputs.same_samples(expected):
             raise DataError(
                 "netzip_data gave different samples to the reference and to "

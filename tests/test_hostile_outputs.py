@@ -91,6 +91,41 @@ def test_deployable():
     result.stdout.fnmatch_lines([f"*netzip: reference returns NaN or infinite outputs for {POISONED} of 40 samples*"])
 
 
+def test_a_model_that_ties_every_prediction_fails_where_argmax_would_score_its_class_order(
+    project: pytest.Pytester,
+) -> None:
+    write_test(project, """
+from torch import nn
+
+
+class Tiny(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x) * 1e-12  # a float32 logit of 1e-12 is 0 in float16 (which stops at 6e-8): all tie
+
+
+@pytest.fixture(scope="session")
+def netzip_model(netzip_model):
+    return Tiny(netzip_model).eval()
+
+
+@pytest.mark.netzip(compressors=["fp16", "bf16"])
+@pytest.mark.accuracy_drop(max=0.5)
+def test_deployable():
+    pass
+""")
+    result = project.runpytest("--netzip", "-rA")
+    result.assert_outcomes(passed=1, failed=1)  # bf16 keeps float32's exponents
+    result.stdout.fnmatch_lines([
+        "*netzip: fp16 ties its highest logits on every one of its 40 samples (all equal? float16 or bfloat16 "
+        "rounding tiny logits to zero, or a collapsed model)*",
+        "PASSED test_model.py::test_deployable[[]bf16-cpu[]]",
+    ])
+
+
 class NaNScores(nn.Module):
     """A detector that finds one box per image, with a NaN score on the first image."""
 

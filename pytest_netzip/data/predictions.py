@@ -19,7 +19,8 @@ class Predictions:
 
     ``labels`` holds each sample's top-1 class, ``ranks`` how many classes rank above its target (ties by
     class index, lowest first, as ``argmax`` breaks them: rank 0 is a top-1 hit); with the targets and the
-    inputs' fingerprint. A metric that needs the logits themselves reads ``subject.logits``.
+    inputs' fingerprint; ``tied`` counts the samples whose two highest logits are equal. A metric that needs
+    the logits themselves reads ``subject.logits``.
     """
 
     task: ClassVar[str] = "classification"
@@ -31,6 +32,7 @@ class Predictions:
     num_classes: int
     nonfinite: int = 0
     inputs: torch.Tensor | None = None
+    tied: int = 0
 
     @classmethod
     def of(cls, logits: torch.Tensor, targets: torch.Tensor, inputs: torch.Tensor | None = None) -> Predictions:
@@ -95,7 +97,7 @@ class ClassificationCollector:
         self.ranks: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
         self.num_classes: int | None = None
-        self.nonfinite = 0
+        self.nonfinite = self.tied = 0
 
     def add(self, output: Any, targets: Any, where: str, inputs: Any, reference_output: Any = None) -> None:
         """Check and reduce one batch of logits."""
@@ -112,6 +114,9 @@ class ClassificationCollector:
         self.ranks.append(target_ranks(logits, indices.clamp(0, classes - 1)).cpu())  # out of range: see finish
         self.targets.append(indices.cpu())
         self.nonfinite += int((~logits.isfinite()).any(dim=1).sum())
+        if classes > 1:
+            highest = logits.topk(2, dim=1).values
+            self.tied += int((highest[:, 0] == highest[:, 1]).sum())
 
     def finish(self, inputs: torch.Tensor | None) -> Predictions:
         """The predictions on every batch; a DataError for targets outside the classes the model scores."""
@@ -119,7 +124,7 @@ class ClassificationCollector:
 
         assert self.num_classes is not None  # finish follows at least one add
         predictions = Predictions(torch.cat(self.labels), torch.cat(self.ranks), torch.cat(self.targets),
-                                  self.num_classes, self.nonfinite, inputs)
+                                  self.num_classes, self.nonfinite, inputs, self.tied)
         low, high, classes = predictions.targets.min(), predictions.targets.max(), predictions.num_classes
         if low < 0 or high >= classes:
             raise DataError(f"targets must be class indices in [0, {classes}) for a model with {classes} outputs; "

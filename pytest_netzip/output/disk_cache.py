@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 #: The first line of every entry; a new layout of the file, or of the outputs it holds, gets a new number
 #: (2: a classifier's and a regression model's outputs reduced batch by batch).
-MAGIC = b"pytest-netzip cache 2\n"
+MAGIC = b"pytest-netzip cache 3\n"
 
 #: Where an enabled run keeps its cache: ``config.stash[CACHE_KEY]`` (absent without ``--netzip-cache``).
 CACHE_KEY = pytest.StashKey["DiskCache"]()
