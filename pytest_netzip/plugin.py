@@ -268,17 +268,21 @@ def _record_unmeasured(item: pytest.Item, call: pytest.CallInfo[None], report: p
         return
     from pytest_netzip.output.records import unmeasured_record
 
-    if isinstance(report.longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
-        reason = report.longrepr[2].removeprefix("Skipped: ")
-    elif call.excinfo is not None and isinstance(call.excinfo.value, pytest.fail.Exception):
-        reason = call.excinfo.value.msg or ""
-    else:
-        reason = call.excinfo.exconly() if call.excinfo is not None else report.longreprtext
+    reason = _reason(call, report)
     model, data = (getattr(item, "funcargs", {}).get(name) for name in ("netzip_model", "netzip_data"))
     label = session.label(model, data) if model is not None and data is not None else None
     report.netzip = unmeasured_record(  # type: ignore[attr-defined]  # read back by pytest_runtest_logreport
         test_id(item), label, variant.compressor.id, variant.device, "error" if report.failed else "skipped", reason,
     )
+
+
+def _reason(call: pytest.CallInfo[None], report: pytest.TestReport) -> str:
+    """Why an item skipped, failed or errored, as the terminal said it."""
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
+        return report.longrepr[2].removeprefix("Skipped: ")
+    if call.excinfo is not None and isinstance(call.excinfo.value, pytest.fail.Exception):
+        return call.excinfo.value.msg or ""
+    return call.excinfo.exconly() if call.excinfo is not None else report.longreprtext
 
 
 #: The folder of this package: a skip raised in it is reported at the test instead.
@@ -319,6 +323,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.outcome = "failed"
             report.longrepr = f"netzip: a pytest_netzip_result hook raised {type(exc).__name__}: {exc}"
         record["outcome"] = report.outcome
+        if not report.passed:
+            record["reason"] = _reason(call, report)
         report.netzip = record
         item.user_properties.extend(_properties(record))  # junitxml reads them from the teardown report
     return report

@@ -276,3 +276,34 @@ def test_a_timing_at_two_batch_sizes_gets_a_column_each() -> None:
     assert reference.split() == ["reference", "1", "1", "ms", "4.5", "ms"]
     assert fp16.split() == ["fp16", "2", "2", "ms", "(2.00x)", "9", "ms", "(2.00x)"]
 
+
+
+def test_the_step_summary_counts_outcomes_and_says_why_each_item_failed(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    summary = project.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    write_test(project, """
+        from pytest_netzip import PruneL1
+
+        @pytest.mark.netzip(compressors=["fp16", "explode", PruneL1(amount=0.9)], devices=["cpu", "mps"])
+        @pytest.mark.size_ratio(min=1.5)
+        def test_deployable(netzip_result, netzip_compressor):
+            assert netzip_compressor.name != "fp16", "fp16 is not wanted here"
+        """)
+    result = project.runpytest("--netzip", "--netzip-json", "out.json")
+    result.assert_outcomes(failed=2, errors=1, skipped=3)
+    pytest.LineMatcher(summary.read_text().splitlines()).fnmatch_lines([
+        "**netzip**: 1 error, 2 failed, 3 skipped",
+        "",
+        "- error: `test_model.py::test_deployable[[]explode-cpu]`: netzip: compressor explode failed on Signed: "
+        "RuntimeError: cannot compress layer 'down' *",
+        "- failed: `test_model.py::test_deployable[[]fp16-cpu]`: AssertionError: fp16 is not wanted here*",
+        "- failed: `test_model.py::test_deployable[[]prune_l1(amount=0.9)-cpu]`: size_ratio(min=1.5): size_ratio 1",
+        "",
+        "### netzip: Signed on cpu*",
+    ], consecutive=True)
+    records = {record["compressor"]: record for record in json.loads((project.path / "out.json").read_text())["results"]
+               if record["device"] == "cpu"}
+    assert records["fp16"]["reason"].startswith("AssertionError: fp16 is not wanted here")
+    assert records["prune_l1(amount=0.9)"]["reason"].startswith("netzip budgets of prune_l1(amount=0.9) on cpu")

@@ -226,6 +226,8 @@ def test_the_summary_is_appended_to_github_step_summary_as_markdown(
     gated.runpytest("--netzip").assert_outcomes(passed=2)
     pytest.LineMatcher(summary.read_text().splitlines()).fnmatch_lines([
         "# earlier steps",
+        "**netzip**: 2 passed",
+        "",
         "### netzip: Signed on cpu (* CPU thread*)",
         "",
         "| variant | top1 | performance_ratio | size_bytes | size_ratio | ocs |",

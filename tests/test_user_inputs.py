@@ -263,3 +263,27 @@ def netzip_model():
     result = project.runpytest("--netzip")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"netzip: netzip_model must return a torch.nn.Module, {expected}"])
+
+
+def test_a_compressor_may_be_named_by_its_id_with_parameters(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["prune_l1(amount=0.75)", "prune_l1(amount=0.75)+fp16"])
+        def test_deployable(netzip_compressor):
+            pruning = netzip_compressor.steps[0] if "+" in netzip_compressor.id else netzip_compressor
+            assert pruning.amount == 0.75
+
+        @pytest.mark.netzip(compressors=["prune_l1(amont=0.75)", "prune_l1(0.75)"])
+        def test_misspelt():
+            pass
+        """)
+    result = project.runpytest("--netzip", "-v")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines([
+        "*test_deployable[[]prune_l1(amount=0.75)-cpu[]] PASSED*",
+        "*test_deployable[[]prune_l1(amount=0.75)+fp16-cpu[]] PASSED*",
+    ])
+    result.stdout.fnmatch_lines([
+        "test_model.py::test_misspelt: compressor 'prune_l1(amont=0.75)': PruneL1 takes allow_noop, amount, as "
+        "keywords with plain values (prune_l1(amount=0.5)); or give the object, PruneL1(...)",
+        "test_model.py::test_misspelt: compressor 'prune_l1(0.75)': PruneL1 takes *",
+    ])

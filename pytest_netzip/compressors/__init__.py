@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 from collections.abc import Iterable
 
 from pytest_netzip.compressors.base import (
@@ -45,14 +47,39 @@ class CompressorRegistry(Registry[Compressor]):
         return check_compressor(entry() if isinstance(entry, type) else entry)
 
     def resolve(self, spec: str | Compressor) -> Compressor:
-        """The compressor for a marker entry: a registered name, names joined by ``+``, or a ``Compressor``."""
+        """The compressor for a marker entry: a registered name, an id with parameters (``prune_l1(amount=0.6)``),
+        those joined by ``+``, or a ``Compressor``."""
         if isinstance(spec, Compressor):
             return check_compressor(spec)
         if isinstance(spec, str) and spec in self:
             return self[spec]
         if isinstance(spec, str) and "+" in spec:
             return check_compressor(Pipeline(*(self.resolve(part.strip()) for part in spec.split("+"))))
+        if isinstance(spec, str) and "(" in spec and spec.endswith(")"):
+            return self._with_parameters(spec)
         raise LookupError(self.unknown(spec))
+
+    def _with_parameters(self, spec: str) -> Compressor:
+        """The compressor of an id such as ``prune_l1(amount=0.6)``: the registered one with those fields."""
+        name, _, arguments = spec.partition("(")
+        if name.strip() not in self:
+            raise LookupError(self.unknown(name.strip()))
+        registered = self[name.strip()]
+        fields = [field.name for field in dataclasses.fields(registered) if field.init]
+        example = f"{registered.name}({fields[-1]}={getattr(registered, fields[-1])!r})"
+        wrong = ValueError(
+            f"compressor {spec!r}: {type(registered).__name__} takes {', '.join(fields)}, as keywords with plain "
+            f"values ({example}); or give the object, {type(registered).__name__}(...)"
+        )
+        try:
+            call = ast.parse(f"_({arguments}", mode="eval").body
+            assert isinstance(call, ast.Call)
+            parameters = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
+        except (SyntaxError, ValueError, AssertionError):
+            raise wrong from None
+        if call.args or any(key not in fields for key in parameters):
+            raise wrong
+        return check_compressor(dataclasses.replace(registered, **parameters))  # type: ignore[arg-type]  # fields
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -124,8 +125,10 @@ def render_tables(
 def render_markdown(
     records: Iterable[dict[str, Any]], registry: MetricRegistry, weights: tuple[float, ...] = DEFAULT_OCS_WEIGHTS
 ) -> str:
-    """The tables as GitHub-flavoured Markdown, for a CI job's summary page."""
-    sections = []
+    """The items' outcomes, each that failed or errored with why, then the tables, as GitHub-flavoured Markdown for
+    a CI job's summary page."""
+    records = list(records)
+    sections = [_outcomes(records, registry)] if any(record.get("outcome") for record in records) else []
     for title, grid, legend in _grids(records, registry, weights):
         escaped = [[_escaped(cell) for cell in row] for row in grid]
         lines = [f"| {' | '.join(escaped[0])} |", "|" + "|".join([" --- "] + [" ---: "] * (len(grid[0]) - 1)) + "|"]
@@ -133,6 +136,26 @@ def render_markdown(
         heading = _escaped(title).replace("_", "\\_")
         sections.append("\n".join([f"### netzip: {heading}", "", *lines, "", _escaped(legend), ""]))
     return "\n".join(sections)
+
+
+def _outcomes(records: list[dict[str, Any]], registry: MetricRegistry) -> str:
+    """``**netzip**: 5 passed, 1 failed, 2 skipped``, then a line per item that failed or errored, saying why."""
+    counts = Counter(str(record["outcome"]) for record in records if record.get("outcome"))
+    lines = ["**netzip**: " + ", ".join(f"{counts[outcome]} {outcome}" for outcome in sorted(counts)), ""]
+    for record in sorted(records, key=lambda record: record["test"]):
+        if record.get("outcome") in ("failed", "error"):
+            lines.append(f"- {record['outcome']}: `{record['test']}`: {_escaped(_why(record, registry))}")
+    return "\n".join([*lines, ""] if len(lines) > 2 else lines)
+
+
+def _why(record: dict[str, Any], registry: MetricRegistry) -> str:
+    """What made an item fail: the budgets it was over, else the first line of its reason."""
+    over = [
+        f"{budget['marker']}({budget['keyword']}={budget['threshold']}): {budget['metric']} "
+        + (format_value(registry, budget["metric"], budget["value"]) if is_number(budget["value"]) else "n/a")
+        for budget in record["budgets"] if budget["passed"] is False
+    ]
+    return "; ".join(over) or (str(record.get("reason") or "").strip().splitlines() or ["see the job's log"])[0]
 
 
 def _grids(
