@@ -504,3 +504,27 @@ def test_a_misspelt_metric_read_in_a_body_fails_at_the_tests_line(project: pytes
         "test_model.py:*: KeyError",
     ])
     result.stdout.no_fnmatch_line("*pytest_netzip*registry.py*")
+
+
+def test_a_netzip_test_that_checks_nothing_is_noted_once(project: pytest.Pytester) -> None:
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16", "bf16"])
+        def test_nothing():
+            pass
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        def test_body(netzip_result):
+            assert netzip_result.metrics["top1"] > 0.5
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.size_ratio(min=1.5)
+        def test_gated():
+            pass
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(passed=4)
+    note = ("netzip: test_model.py::test_nothing has no threshold marker and its body reads no metric: it checks only "
+            "that each compressor runs (add one, such as @pytest.mark.accuracy_drop(max=0.01))")
+    assert result.stdout.lines.count(note) == 1
+    result.stdout.no_fnmatch_line("*test_body has no threshold*")
+    result.stdout.no_fnmatch_line("*test_gated has no threshold*")
