@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import warnings
 from dataclasses import dataclass
@@ -457,3 +458,26 @@ def test_structured_pruning_that_torch_pruning_cannot_do_is_refused_saying_so() 
     with pytest.raises(CompressorUnsupported, match=r"prune_structured cannot prune ImageAndMeta safely: torch-pruning "
                                                     r"failed on its graph \(IndexError: index 16 is out of bounds"):
         PruneStructured().apply(ImageAndMeta().eval(), context)
+
+
+def test_a_compressor_that_changes_layers_holding_little_of_the_model_says_so() -> None:
+    from torchvision.models import resnet18
+
+    from pytest_netzip import Int8Dynamic, PruneL1
+
+    said: list[str] = []
+    context = CompressionContext(device=torch.device("cpu"), example_input=torch.rand(1, 3, 32, 32), report=said.append)
+    Int8Dynamic().apply(resnet18(num_classes=10).eval(), context)  # its one Linear: 5,130 of 11.2 M values
+    PruneL1().apply(nn.Sequential(nn.Embedding(100, 64), nn.Flatten(), nn.Linear(64 * 4, 2)).eval(),
+                    CompressionContext(device=torch.device("cpu"), example_input=torch.zeros(1, 4, dtype=torch.long),
+                                       report=said.append))
+    assert said == [
+        "int8_dynamic: quantised only layers holding 0.046% of ResNet's parameters: the others stay float (it "
+        "quantises nn.Linear layers, recurrent layers and Conv1D; not Conv2d or embeddings)",
+        "prune_l1: pruned only layers holding 7.4% of Sequential's parameters: it prunes Conv and Linear weights, not "
+        "recurrent layers, embeddings or norms",
+    ]
+    said.clear()
+    PruneL1().apply(small_cnn(), dataclasses.replace(CONTEXT, report=said.append))
+    Int8Dynamic().apply(small_cnn(), dataclasses.replace(CONTEXT, report=said.append))  # its Linears: 99.6%
+    assert said == []  # Conv and Linear layers are all of it

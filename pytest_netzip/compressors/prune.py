@@ -15,6 +15,7 @@ from pytest_netzip.compressors.base import (
     Compressor,
     describe_failure,
     outputs_on,
+    report_partial,
     require_outputs,
     run_observed,
 )
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-def _prune_globally(model: nn.Module, amount: float, method: type, seed: int) -> nn.Module:
+def _prune_globally(model: nn.Module, amount: float, method: type, ctx: CompressionContext, compressor: str) -> nn.Module:
     """Zero ``amount`` of all Conv/Linear weights together, chosen by ``method``, made permanent."""
     from torch import nn
     from torch.nn.utils import prune
@@ -38,10 +39,13 @@ def _prune_globally(model: nn.Module, amount: float, method: type, seed: int) ->
     ]
     if not targets:
         raise CompressionError(f"{type(model).__name__} has no Conv or Linear layer to prune")
-    with seeded(seed):
+    with seeded(ctx.seed):
         prune.global_unstructured(targets, pruning_method=method, amount=amount)
     for module, name in targets:
         prune.remove(module, name)  # type: ignore[no-untyped-call]  # torch leaves prune.remove unannotated
+    pruned = sum(getattr(module, name).numel() for module, name in targets)
+    report_partial(ctx, f"{compressor}: pruned", model, pruned, "it prunes Conv and Linear weights, not recurrent "
+                   "layers, embeddings or norms")
     return model
 
 
@@ -64,7 +68,7 @@ class PruneL1(_Pruning):
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         from torch.nn.utils import prune
 
-        return _prune_globally(model, self.amount, prune.L1Unstructured, ctx.seed)
+        return _prune_globally(model, self.amount, prune.L1Unstructured, ctx, self.id)
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class PruneRandom(_Pruning):
     def transform(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         from torch.nn.utils import prune
 
-        return _prune_globally(model, self.amount, prune.RandomUnstructured, ctx.seed)
+        return _prune_globally(model, self.amount, prune.RandomUnstructured, ctx, self.id)
 
 
 def _output_layers(model: nn.Module, example_input: Any, read: Callable[[Any], Any]) -> list[nn.Module]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor
+from pytest_netzip.compressors.base import CompressionContext, Compressor, report_partial
 from pytest_netzip.compressors.training import fit, require_train_data
 from pytest_netzip.data.inputs import batch_size, call, take
 from pytest_netzip.data.losses import task_loss
@@ -93,8 +93,11 @@ def quantise_linears(model: nn.Module, config: Any, compressor: Compressor, ctx:
     if one_column:
         ctx.report(f"{compressor.id}: {', '.join(map(repr, one_column))} left in float: one input feature each, which "
                    "torchao's per-row quantisation cannot scale")
-    if not compressor.allow_noop and not any(is_quantised(tensor) for tensor in model.state_dict(keep_vars=True).values()):
+    quantised = sum(tensor.numel() for tensor in model.state_dict(keep_vars=True).values() if is_quantised(tensor))
+    if not compressor.allow_noop and not quantised:
         raise CompressorUnsupported(compressor.unchanged(model))
+    report_partial(ctx, f"{compressor.id}: quantised", model, quantised, "the others stay float (it quantises "
+                   "nn.Linear layers, recurrent layers and Conv1D; not Conv2d or embeddings)")
     if ctx.example_input is not None:
         import torch
 
