@@ -288,9 +288,12 @@ def test_a_threshold_marker_without_the_netzip_marker_is_not_touched(
 
 def test_a_compressor_filter_that_matches_nothing_says_so(project: pytest.Pytester) -> None:
     write_test(project, '@pytest.mark.netzip(compressors=["fp16"])\ndef test_deployable():\n    pass\n')
-    result = project.runpytest("--netzip", "--netzip-compressors", "int8")
+    result = project.runpytest("--netzip", "--netzip-compressors", "int8_static")
     result.assert_outcomes(deselected=1)
-    result.stdout.fnmatch_lines(["netzip: --netzip-compressors: no collected test uses int8"])
+    result.stdout.fnmatch_lines(["netzip: --netzip-compressors: no collected test uses int8_static"])
+    unknown = project.runpytest("--netzip", "--netzip-compressors", "int8")  # no compressor's name: a usage error
+    assert unknown.ret == pytest.ExitCode.USAGE_ERROR
+    unknown.stderr.fnmatch_lines(["ERROR: --netzip-compressors: unknown compressor 'int8'*(valid: bf16, *)"])
 
 
 @pytest.mark.parametrize(
