@@ -130,18 +130,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _claim_gpu(config, items)
 
 
-def _check_compressor_names(config: pytest.Config, names: list[str]) -> None:
-    """UsageError for a name in ``--netzip-compressors`` that is no compressor's (``int8_dynamc``): it would select
-    nothing, and a green run that tested nothing."""
+def _unknown_compressors(config: pytest.Config, names: list[str]) -> dict[str, str]:
+    """The usage error of each of ``names`` (from ``--netzip-compressors``) that is no compressor's (``int8_dynamc``):
+    it would select nothing, and make a green run that tested nothing."""
     from pytest_netzip.compressors import CompressorRegistry, Distill, Pipeline
     from pytest_netzip.naming import unknown_name_message
 
     registry = CompressorRegistry(entry for entries in config.hook.pytest_netzip_compressors() for entry in entries)
     known = [*registry.names, Distill.name, Pipeline.name]  # the last two are made with arguments only, never by name
-    for name in names:  # an id: prune_l1(amount=0.75), or a pipeline's prune_structured+int8_static
+    errors: dict[str, str] = {}
+    for name in names:  # an id, prune_l1(amount=0.75), or a pipeline's, prune_structured+int8_static
         for part in name.split("+"):
             if part.split("(")[0].strip() not in known:
-                raise pytest.UsageError(f"--netzip-compressors: {unknown_name_message('compressor', part, known)}")
+                errors.setdefault(name, f"--netzip-compressors: {unknown_name_message('compressor', part, known)}")
+    return errors
 
 
 def _claim_gpu(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -186,9 +188,15 @@ def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted:
         matched |= hits
         (selected if variant is None or hits else deselected).append(item)
     unmatched = [name for name in wanted if name not in matched]
-    _check_compressor_names(config, unmatched)
-    if unmatched:
-        config.stash[REPORT_KEY].notes.append(f"--netzip-compressors: no collected test uses {', '.join(unmatched)}")
+    unknown = _unknown_compressors(config, unmatched)
+    if unknown and hasattr(config, "workerinput"):  # a UsageError here would crash xdist: the controller ends the
+        report = config.stash[REPORT_KEY]  # run with a usage error instead
+        report.usage_errors.extend(error for error in unknown.values() if error not in report.usage_errors)
+    elif unknown:
+        raise pytest.UsageError(next(iter(unknown.values())))
+    unused = [name for name in unmatched if name not in unknown]
+    if unused:
+        config.stash[REPORT_KEY].notes.append(f"--netzip-compressors: no collected test uses {', '.join(unused)}")
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -47,6 +47,7 @@ class NetzipReport:
         self.config = config
         self.records: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.usage_errors: list[str] = []  # found by xdist workers at collection, where raising would crash xdist
         self.baseline: Baseline | None = None
         registry = metric_registry(config)
         for rule in settings.compare_fail:  # metrics of plugins and of the conftests loaded by now
@@ -110,6 +111,7 @@ class NetzipReport:
         for note in output.get("netzip_notes", []):
             if note not in self.notes:
                 self.notes.append(note)
+        self.usage_errors.extend(error for error in output.get("netzip_usage_errors", []) if error not in self.usage_errors)
         cache = self.config.stash.get(CACHE_KEY, None)
         if cache is not None and "netzip_cache" in output:
             cache.counts.add(output["netzip_cache"]["counts"])
@@ -132,12 +134,15 @@ class NetzipReport:
         settings = self.settings
         if hasattr(self.config, "workerinput"):  # the controller writes, holding every worker's records and notes
             self.config.workeroutput["netzip_notes"] = self.notes  # type: ignore[attr-defined]  # set by xdist
+            self.config.workeroutput["netzip_usage_errors"] = self.usage_errors  # type: ignore[attr-defined]
             cache = self.config.stash.get(CACHE_KEY, None)
             if cache is not None:
                 self.config.workeroutput["netzip_cache"] = {  # type: ignore[attr-defined]  # set by xdist
                     "counts": cache.counts.state(), "notes": cache.notes,
                 }
             return
+        if self.usage_errors:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
         if not (
             settings.json_path or settings.save or settings.autosave or settings.report_dir
         ):
@@ -176,12 +181,14 @@ class NetzipReport:
         """Print the notes, what came from ``--netzip-cache``, and a table per model and device; append them to
         GITHUB_STEP_SUMMARY."""
         cache = self.config.stash.get(CACHE_KEY, None)
-        if not (self.records or self.notes or cache is not None):
+        if not (self.records or self.notes or self.usage_errors or cache is not None):
             return
         registry = metric_registry(self.config)
         terminalreporter.ensure_newline()
         terminalreporter.section("netzip")
         cached = [*cache.notes, cache.summary()] if cache is not None and not hasattr(self.config, "workerinput") else []
+        for error in self.usage_errors:
+            terminalreporter.write_line(f"netzip: ERROR: {error}", red=True)
         for note in [*self.notes, *self._uncompared(), *cached]:
             terminalreporter.write_line(f"netzip: {note}", yellow=True)
         width = self.config.get_terminal_writer().fullwidth

@@ -61,9 +61,15 @@ def test_notes_a_worker_makes_reach_the_summary_once(pytester: pytest.Pytester) 
         def test_plain():
             pass
         """)
-    result = pytester.runpytest_subprocess("--netzip", "-n", "2", "--netzip-compressors", "int9")
+    result = pytester.runpytest_subprocess("--netzip", "-n", "2", "--netzip-compressors", "int8_static")
     result.assert_outcomes(passed=2)
     stray = "netzip: test_stray.py::test_stray has @pytest.mark.size_ratio but no @pytest.mark.netzip(*): netzip does not check it"
     result.stdout.fnmatch_lines([stray])
     assert sum("does not check it" in line for line in result.stdout.lines) == 1  # every worker collects it
-    assert sum("no collected test uses int9" in line for line in result.stdout.lines) == 1
+    assert sum("no collected test uses int8_static" in line for line in result.stdout.lines) == 1
+    misspelt = pytester.runpytest_subprocess("--netzip", "-n", "2", "--netzip-compressors", "int9")
+    assert misspelt.ret == pytest.ExitCode.USAGE_ERROR  # found by the workers, which must not crash xdist
+    misspelt.stdout.no_fnmatch_line("*INTERNALERROR*")
+    misspelt.stdout.fnmatch_lines(["netzip: ERROR: --netzip-compressors: unknown compressor 'int9' (valid: bf16, *)"])
+    assert sum("unknown compressor 'int9'" in line for line in misspelt.stdout.lines) == 1  # each worker found it
+    misspelt.stdout.no_fnmatch_line("*no collected test uses int9*")
