@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 
 import pytest
 import torch
@@ -417,3 +418,34 @@ def netzip_input_normalization():
     result.stdout.fnmatch_lines([
         "*netzip_input_normalization gives 3 channels, but netzip_data's inputs have shape (40, 6)*",
     ])
+
+
+def test_without_torchattacks_an_attack_gate_errors_saying_how_to_install_it(
+    robust_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "torchattacks", None)  # as where it is not installed: import fails
+    robust_project.makepyfile(test_model="""
+        import pytest
+
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        @pytest.mark.adversarial_robustness(attack="FGSM", eps=0.1, max_drop=0.05)
+        def test_gated():
+            pass
+
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        def test_body(netzip_result):
+            assert netzip_result.metrics["robust_accuracy"] > 0.5
+
+        @pytest.mark.netzip(compressors=["prune_l1"])
+        @pytest.mark.agreement(min=0.9)
+        def test_unattacked():
+            pass
+    """)
+    result = robust_project.runpytest("--netzip", "-rs")
+    result.assert_outcomes(passed=1, skipped=1, errors=1)
+    result.stdout.fnmatch_lines([
+        "test_model.py::test_gated: adversarial_robustness needs torchattacks, an optional dependency of the plugin "
+        "(it pins requests~=2.25.1, which would downgrade requests): python -m pip install 'pytest-netzip[attacks]', "
+        "or torchattacks",
+    ])
+    result.stdout.fnmatch_lines(["SKIPPED * robust_accuracy (FGSM(eps=0.00784) needs torchattacks, an optional *"])

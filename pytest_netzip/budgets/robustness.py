@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 
 from pytest_netzip.budgets.thresholds import AtLeast, AtMost, MaxDrop, Threshold
 from pytest_netzip.budgets.values import _number, _positive, _share, _whole
 from pytest_netzip.errors import BudgetError
 from pytest_netzip.metrics import MetricRegistry
-from pytest_netzip.metrics.attacks import ATTACKS, DEFAULT_STEPS, AttackSpec
+from pytest_netzip.metrics.attacks import ATTACKS, DEFAULT_STEPS, TORCHATTACKS_MISSING, AttackSpec
 from pytest_netzip.metrics.perturbation_search import PerturbationSpec
 from pytest_netzip.metrics.perturbations import KINDS
 from pytest_netzip.naming import unknown_name_message
@@ -29,6 +30,8 @@ def attack_spec(
     Iterative attacks default to 10 steps of 2.5 x eps / steps, so that they can reach ``eps``.
     """
     marker = "adversarial_robustness"
+    if importlib.util.find_spec("torchattacks") is None:
+        raise BudgetError(f"{marker} needs torchattacks, {TORCHATTACKS_MISSING}")
     canonical = {name.lower(): name for name in ATTACKS}
     if not isinstance(attack, str) or attack.lower() not in canonical:
         raise BudgetError(f"{marker}(attack=...): {unknown_name_message('attack', attack, ATTACKS)}")

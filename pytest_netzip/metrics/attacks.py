@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
     from torch import nn
-from pytest_netzip.errors import AttackError
+from pytest_netzip.errors import AttackError, MetricUnavailable
+
+#: Why torchattacks may be missing, and how to install it.
+TORCHATTACKS_MISSING = (
+    "an optional dependency of the plugin (it pins requests~=2.25.1, which would downgrade requests): "
+    "python -m pip install 'pytest-netzip[attacks]', or torchattacks"
+)
 
 #: torchattacks' L-infinity attacks with an ``eps`` budget, the names ``adversarial_robustness(attack=...)`` takes.
 ATTACKS = (
@@ -57,7 +63,10 @@ class AttackSpec:
     def build(self, model: nn.Module, classes: int, seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """The torchattacks attack on ``model`` (inputs in [0, 1]): called on inputs and targets, it returns
         adversarial inputs."""
-        import torchattacks
+        try:
+            import torchattacks
+        except ImportError:
+            raise MetricUnavailable(f"{self.id} needs torchattacks, {TORCHATTACKS_MISSING}") from None
 
         kind = getattr(torchattacks, self.attack)
         accepted = inspect.signature(kind.__init__).parameters
