@@ -478,6 +478,22 @@ def test_a_compressor_that_changes_layers_holding_little_of_the_model_says_so() 
         "recurrent layers, embeddings or norms",
     ]
     said.clear()
+
+    class Recurrent(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn, self.head = nn.LSTM(8, 64, batch_first=True), nn.Linear(64, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.rnn(x)[0][:, -1])
+
+    sequences = [(torch.rand(8, 5, 8), torch.zeros(8, dtype=torch.long))]
+    Int8Static().apply(Recurrent().eval(), CompressionContext(device=torch.device("cpu"), example_input=torch.rand(
+        1, 5, 8), calibration_data=sequences, report=said.append))
+    assert said[-1] == ("int8_static: quantised only layers holding 1% of Recurrent's parameters: the others stay "
+                        "float (the x86 quantiser quantises convolutions and linear layers, not recurrent layers or "
+                        "embeddings)")
+    said.clear()
     PruneL1().apply(small_cnn(), dataclasses.replace(CONTEXT, report=said.append))
     Int8Dynamic().apply(small_cnn(), dataclasses.replace(CONTEXT, report=said.append))  # its Linears: 99.6%
     assert said == []  # Conv and Linear layers are all of it

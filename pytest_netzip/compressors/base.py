@@ -64,13 +64,15 @@ def describe_failure(error: BaseException) -> str:
     return described
 
 
-def report_partial(ctx: CompressionContext, did: str, model: nn.Module, changed: int, why: str) -> None:
+def report_partial(ctx: CompressionContext, did: str, model: nn.Module, changed: int, why: str,
+                   name: str | None = None) -> None:
     """Say so where a compressor changed layers holding under half of ``model``'s parameter values (``changed``):
-    its ratios then measure little of the model (int8_dynamic quantises one nn.Linear of a CNN)."""
+    its ratios then measure little of the model (int8_dynamic quantises one nn.Linear of a CNN). ``name``: the
+    model's, where ``model`` is the program made of it."""
     total = sum(parameter.numel() for parameter in model.parameters())
     if total and changed < total / 2:
-        ctx.report(f"{did} only layers holding {100 * changed / total:.2g}% of {type(model).__name__}'s parameters: "
-                   f"{why}")
+        ctx.report(f"{did} only layers holding {100 * changed / total:.2g}% of {name or type(model).__name__}'s "
+                   f"parameters: {why}")
 
 
 def output_shapes(output: Any) -> tuple[Any, list[Any]]:

@@ -213,6 +213,8 @@ def _program(model: nn.Module, ctx: CompressionContext, batches: Any, observe: A
     transformers' Conv1D layers become nn.Linear first (the quantiser annotates linear layers, not Conv1D's
     matmul), and a key-value cache that torch.export cannot return is switched off (:func:`_without_cache`).
     """
+    import torch
+
     import pytest_netzip.compressors.pt2e as pt2e
     from pytest_netzip.compressors.transformers_layers import linearise_conv1d
 
@@ -223,6 +225,10 @@ def _program(model: nn.Module, ctx: CompressionContext, batches: Any, observe: A
     _without_cache(model, example, ctx, compressor)
     program = pt2e.quantize(model, Workload(batch_size=2).batch(example), observe, qat=qat)
     call(program, example)  # lowers for the example's shape now, so that counting MACs on it runs no compiler
+    quantised = sum(tensor.numel() for tensor in program.state_dict().values() if tensor.dtype == torch.int8)
+    report_partial(ctx, f"{compressor}: quantised", program, quantised, "the others stay float (the x86 quantiser "
+                   "quantises convolutions and linear layers, not recurrent layers or embeddings)",
+                   name=type(model).__name__)
     return program
 
 
