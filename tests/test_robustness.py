@@ -208,14 +208,11 @@ def test_a_model_attacked_under_two_settings_shows_both_and_marks_the_one_over_b
     """)
     result = robust_project.runpytest("--netzip", "--netzip-json", "out.json")
     result.assert_outcomes(passed=1, failed=1)  # a margin of 0.4 holds against 0.05, not against 0.3
-    result.stdout.fnmatch_lines([  # a column each (the table wraps at pytester's 80 characters)
-        "variant * top1 * robust_accuracy ?FGSM(eps=0.05)?",
-        "reference * 1.0000 * 1.0000",
-        "prune_l1 * 1.0000 * 1.0000",
-        "variant * robust_accuracy ?FGSM(eps=0.3)? *",
-        "reference * 0.0000 *",
-        "prune_l1 * 0.0000 [*] *",
-    ])
+    headers = [line for line in result.stdout.lines if line.startswith("variant ")]  # a block or two: the width
+    assert sum("robust_accuracy [FGSM(eps=0.05)]" in line for line in headers) == 1
+    assert sum("robust_accuracy [FGSM(eps=0.3)]" in line for line in headers) == 1
+    pruned = [line for line in result.stdout.lines if line.startswith("prune_l1 ")]
+    assert sum("0.0000 *" in line for line in pruned) == 1 and not any("1.0000 *" in line for line in pruned)
     import json
 
     document = json.loads((robust_project.path / "out.json").read_text())
