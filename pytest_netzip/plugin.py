@@ -24,6 +24,7 @@ from pytest_netzip.fixtures import PLAN_KEY, REPORT_KEY, RESULT_KEY, SESSION_KEY
 from pytest_netzip.markers import NETZIP_MARKER, is_netzip, stray_thresholds
 from pytest_netzip.metrics import is_number
 from pytest_netzip.plan import ItemPlan, MarkerReading, evaluate
+from pytest_netzip.selection import select_compressors, unknown_compressors
 from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
 from pytest_netzip.variant import Variant
 from pytest_netzip.xdist_groups import model_group, test_id
@@ -130,22 +131,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _claim_gpu(config, items)
 
 
-def _unknown_compressors(config: pytest.Config, names: list[str]) -> dict[str, str]:
-    """The usage error of each of ``names`` (from ``--netzip-compressors``) that is no compressor's (``int8_dynamc``):
-    it would select nothing, and make a green run that tested nothing."""
-    from pytest_netzip.compressors import CompressorRegistry, Distill, Pipeline
-    from pytest_netzip.naming import unknown_name_message
-
-    registry = CompressorRegistry(entry for entries in config.hook.pytest_netzip_compressors() for entry in entries)
-    known = [*registry.names, Distill.name, Pipeline.name]  # the last two are made with arguments only, never by name
-    errors: dict[str, str] = {}
-    for name in names:  # an id, prune_l1(amount=0.75), or a pipeline's, prune_structured+int8_static
-        for part in name.split("+"):
-            if part.split("(")[0].strip() not in known:
-                errors.setdefault(name, f"--netzip-compressors: {unknown_name_message('compressor', part, known)}")
-    return errors
-
-
 def _claim_gpu(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On an xdist worker with netzip items on a bare ``cuda``, make the worker's own GPU the current device."""
     worker = getattr(config, "workerinput", None)
@@ -178,17 +163,10 @@ def _note_stray_thresholds(config: pytest.Config, items: list[pytest.Item]) -> N
 
 
 def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...]) -> None:
-    """Deselect netzip items whose compressor (by name or id) is not in ``--netzip-compressors``."""
-    selected: list[pytest.Item] = []
-    deselected: list[pytest.Item] = []
-    matched: set[str] = set()
-    for item in items:
-        variant = Variant.of(item)
-        hits = set(wanted) & ({variant.compressor.name, variant.compressor.id} if variant else set())
-        matched |= hits
-        (selected if variant is None or hits else deselected).append(item)
-    unmatched = [name for name in wanted if name not in matched]
-    unknown = _unknown_compressors(config, unmatched)
+    """Deselect netzip items whose compressor (by name or id) is not in ``--netzip-compressors``; a usage error
+    for a name that is no compressor's, a note for one that no collected test uses."""
+    selected, deselected, unmatched = select_compressors(items, wanted)
+    unknown = unknown_compressors(config, unmatched)
     if unknown and hasattr(config, "workerinput"):  # a UsageError here would crash xdist: the controller ends the
         report = config.stash[REPORT_KEY]  # run with a usage error instead
         report.usage_errors.extend(error for error in unknown.values() if error not in report.usage_errors)

@@ -1,0 +1,39 @@
+"""``--netzip-compressors``: which netzip items a run keeps, and the names in it that are no compressor's."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_netzip.variant import Variant
+
+
+def select_compressors(
+    items: list[pytest.Item], wanted: tuple[str, ...]
+) -> tuple[list[pytest.Item], list[pytest.Item], list[str]]:
+    """The items to keep (those not netzip's, and netzip items whose compressor's name or id is ``wanted``), those to
+    deselect, and the wanted names that no item matched."""
+    selected: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    matched: set[str] = set()
+    for item in items:
+        variant = Variant.of(item)
+        hits = set(wanted) & ({variant.compressor.name, variant.compressor.id} if variant else set())
+        matched |= hits
+        (selected if variant is None or hits else deselected).append(item)
+    return selected, deselected, [name for name in wanted if name not in matched]
+
+
+def unknown_compressors(config: pytest.Config, names: list[str]) -> dict[str, str]:
+    """The usage error of each of ``names`` that is no compressor's (``int8_dynamc``): it would select nothing, and
+    make a green run that tested nothing."""
+    from pytest_netzip.compressors import CompressorRegistry, Distill, Pipeline
+    from pytest_netzip.naming import unknown_name_message
+
+    registry = CompressorRegistry(entry for entries in config.hook.pytest_netzip_compressors() for entry in entries)
+    known = [*registry.names, Distill.name, Pipeline.name]  # the last two are made with arguments only, never by name
+    errors: dict[str, str] = {}
+    for name in names:  # an id, prune_l1(amount=0.75), or a pipeline's, prune_structured+int8_static
+        for part in name.split("+"):
+            if part.split("(")[0].strip() not in known:
+                errors.setdefault(name, f"--netzip-compressors: {unknown_name_message('compressor', part, known)}")
+    return errors
