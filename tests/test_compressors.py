@@ -455,8 +455,9 @@ def test_structured_pruning_that_torch_pruning_cannot_do_is_refused_saying_so() 
             return self.head(torch.cat([self.conv(image), torch.relu(self.side(side))], dim=1))
 
     context = CompressionContext(device=torch.device("cpu"), example_input=(torch.rand(1, 3, 32, 32), torch.rand(1, 4)))
-    with pytest.raises(CompressorUnsupported, match=r"prune_structured cannot prune ImageAndMeta safely: torch-pruning "
-                                                    r"failed on its graph \(IndexError: index 16 is out of bounds"):
+    refused = (r"prune_structured cannot prune ImageAndMeta safely: (torch-pruning failed on its graph \(IndexError: "
+               r"index 16 is out of bounds|the compressed model fails on the example input)")  # torch-pruning 1.6.1 | 1.4.0
+    with pytest.raises(CompressorUnsupported, match=refused):
         PruneStructured().apply(ImageAndMeta().eval(), context)
 
 

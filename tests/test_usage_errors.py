@@ -499,11 +499,9 @@ def test_a_misspelt_metric_read_in_a_body_fails_at_the_tests_line(project: pytes
         """)
     result = project.runpytest("--netzip")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
+    result.stdout.fnmatch_lines([  # pytest 9 adds a line of carets under the call
         '>       assert netzip_result.metrics["top_1"] > 0.5',
-        "*",
         "E       KeyError: \"unknown metric 'top_1': did you mean 'top1'? (valid: *",
-        "",
         "test_model.py:*: KeyError",
     ])
     result.stdout.no_fnmatch_line("*pytest_netzip*registry.py*")
