@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import pytest
@@ -49,9 +49,16 @@ NETZIP_KEYWORDS = {
 _KEYWORDS = tuple(NETZIP_KEYWORDS)
 
 
-def compressor_registry(node: pytest.Item | pytest.Collector) -> CompressorRegistry:
-    """Built-in compressors plus those the plugins and conftests above ``node`` contribute."""
-    return CompressorRegistry(entry for entries in node.ihook.pytest_netzip_compressors() for entry in entries)
+def compressor_registry(node: pytest.Item | pytest.Collector | pytest.Config) -> CompressorRegistry:
+    """Built-in compressors plus those the plugins and conftests above ``node`` (all loaded, for a config)
+    contribute."""
+    hook = node.hook if isinstance(node, pytest.Config) else node.ihook
+    return CompressorRegistry(entry for entries in hook.pytest_netzip_compressors() for entry in entries)
+
+
+def marker_names(lines: Iterable[str]) -> set[str]:
+    """The names of the markers that ``markers`` ini lines (``name(args): what it does``) register."""
+    return {line.split(":")[0].split("(")[0].strip() for line in lines}
 
 
 def metric_registry(node: pytest.Item | pytest.Collector | pytest.Config) -> MetricRegistry:
@@ -206,7 +213,7 @@ def misspelt_markers(node: pytest.Item | pytest.Collector) -> None:
     netzip's (``acuracy_drop``): pytest only warns of it, and the gate it was meant to be would never be checked."""
     import difflib
 
-    registered = {line.split(":")[0].split("(")[0].strip() for line in node.config.getini("markers")}
+    registered = marker_names(node.config.getini("markers"))
     ours = ["netzip", *THRESHOLD_MARKERS]
     errors = [
         f"unknown marker {mark.name!r}: did you mean {close[0]!r}? (netzip's markers: {', '.join(sorted(ours))})"

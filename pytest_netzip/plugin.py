@@ -21,7 +21,7 @@ from pytest_netzip.errors import (
     MetricUnavailable,
 )
 from pytest_netzip.fixtures import PLAN_KEY, REPORT_KEY, RESULT_KEY, SESSION_KEY, fail_with
-from pytest_netzip.markers import NETZIP_MARKER, is_netzip, stray_thresholds
+from pytest_netzip.markers import NETZIP_MARKER, is_netzip, marker_names, stray_thresholds
 from pytest_netzip.metrics import is_number
 from pytest_netzip.plan import ItemPlan, MarkerReading, evaluate
 from pytest_netzip.selection import select_compressors, unknown_compressors
@@ -150,9 +150,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 def _note_stray_thresholds(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Note tests with netzip's threshold markers but no netzip marker, unless the project registered those markers."""
-    registered = {
-        line.split(":")[0].split("(")[0].strip() for line in config.getini("markers") if line not in _OWN_MARKER_LINES
-    }
+    registered = marker_names(line for line in config.getini("markers") if line not in _OWN_MARKER_LINES)
     for item in items:
         stray = stray_thresholds(item, registered) if not is_netzip(item) else []
         if stray:

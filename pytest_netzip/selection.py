@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_netzip.markers import compressor_registry
 from pytest_netzip.variant import Variant
 
 
@@ -26,11 +27,10 @@ def select_compressors(
 def unknown_compressors(config: pytest.Config, names: list[str]) -> dict[str, str]:
     """The usage error of each of ``names`` that is no compressor's (``int8_dynamc``): it would select nothing, and
     make a green run that tested nothing."""
-    from pytest_netzip.compressors import CompressorRegistry, Distill, Pipeline
+    from pytest_netzip.compressors import Distill, Pipeline
     from pytest_netzip.naming import unknown_name_message
 
-    registry = CompressorRegistry(entry for entries in config.hook.pytest_netzip_compressors() for entry in entries)
-    known = [*registry.names, Distill.name, Pipeline.name]  # the last two are made with arguments only, never by name
+    known = [*compressor_registry(config).names, Distill.name, Pipeline.name]  # the last two are made with arguments only, never by name
     errors: dict[str, str] = {}
     for name in names:  # an id, prune_l1(amount=0.75), or a pipeline's, prune_structured+int8_static
         for part in name.split("+"):

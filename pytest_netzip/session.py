@@ -68,7 +68,7 @@ def _unrunnable_example(model: nn.Module, example: Any) -> CompressionError | No
 
     try:
         with torch.no_grad():
-            call(model, example)
+            call(on_device(model, device_of(model)), example)  # in eval mode, never the user's model in training
     except Exception as exc:
         return CompressionError(
             f"{type(model).__name__} itself fails on the first sample of netzip_example_input (by default, of "

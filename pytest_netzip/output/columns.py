@@ -19,10 +19,10 @@ def column_namer(records: Iterable[dict[str, Any]]) -> ColumnOf:
     records = list(records)
     found: dict[str, set[Any]] = {}
     for record in records:
-        reference = record.get("reference")
+        reference, settings = record.get("reference"), _settings(record)
         for metrics in (record.get("metrics"), reference.get("metrics") if isinstance(reference, dict) else None):
             for name in metrics if isinstance(metrics, dict) else ():  # a hand-made document may lack them
-                found.setdefault(name, set()).add(_settings(record).get(name))
+                found.setdefault(name, set()).add(settings.get(name))
     several = {name for name, settings in found.items() if len(settings) > 1}
 
     def column(record: dict[str, Any], name: str) -> str:
