@@ -167,6 +167,34 @@ def test_ocs_combines_the_ratios_measured() -> None:
         overall_success({"speedup": 2.0})
 
 
+def test_a_tables_ocs_name_their_ratios_where_the_variants_differ() -> None:
+    from pytest_netzip.output.tables import render_tables, variant_summaries
+
+    def record(test: str, compressor: str, metrics: dict) -> dict:
+        return {"test": test, "model": "M", "device": "cpu", "compressor": compressor, "metrics": metrics,
+                "reference": {"metrics": {"top1": 1.0}}, "budgets": []}
+
+    records = [
+        record("test_size[fp16]", "fp16", {"top1": 0.9, "size_ratio": 2.0}),
+        record("test_size[int8]", "int8", {"top1": 0.8, "size_ratio": 4.0}),
+    ]
+    summaries = {variant["compressor"]: variant for variant in variant_summaries(records)}
+    assert summaries["fp16"]["ocs_ratios"] == summaries["int8"]["ocs_ratios"] == ["performance_ratio", "size_ratio"]
+    assert "ocs_ratios" not in summaries["reference"]
+    [table] = render_tables(records, MetricRegistry())
+    assert "(P,C)" not in table and "ocs (P,S,C,E)" not in table  # the same ratios: nothing to say
+
+    records.append(record("test_speed[fp16]", "fp16", {"speedup": 3.0}))  # int8's latency item skipped, say
+    summaries = {variant["compressor"]: variant for variant in variant_summaries(records)}
+    assert summaries["fp16"]["metrics"]["ocs"] == pytest.approx(0.9 * (-0.1 + 2.0 + 1.0))
+    assert summaries["fp16"]["ocs_ratios"] == ["performance_ratio", "speedup", "size_ratio"]
+    [table] = render_tables(records, MetricRegistry())
+    rows = {line.split()[0]: line for line in table.splitlines()[3:5]}
+    assert rows["fp16"].endswith(" 2.61 (P,S,C)") and rows["int8"].endswith(" 2.24 (P,C)")
+    assert table.endswith("; ocs (P,S,C,E): the performance, speedup, size and efficiency ratios it combines, "
+                          "unlike other variants'")
+
+
 def test_what_comes_free_with_a_measurement() -> None:
     registry = MetricRegistry()
     assert registry.derived(["top1"]) == ["compress_seconds"]  # no ratio beside it: no P

@@ -258,10 +258,13 @@ def test_the_pareto_front(points: list[tuple[float, float]], front: list[int]) -
 
 
 def _modified_sample(tmp_path: Path) -> Path:
-    """The sample run with int8_dynamic's top1 lower, bf16 gone and a new compressor."""
+    """The sample run with int8_dynamic's top1 lower, fp16's OCS from a speedup too, bf16 gone and a new compressor."""
     document = json.loads(SAMPLE.read_text())
     variants = document["variants"]
     next(v for v in variants if v["compressor"] == "int8_dynamic")["metrics"]["top1"] = 0.97
+    fp16 = next(v for v in variants if v["compressor"] == "fp16")
+    fp16["metrics"].update(speedup=0.5, ocs=fp16["metrics"]["ocs"] - 0.5)
+    fp16["ocs_ratios"] = ["performance_ratio", "speedup", "size_ratio"]
     document["variants"] = [v for v in variants if v["compressor"] != "bf16"] + [
         _variant("lowrank", "DigitsCNN", top1=0.9)]
     path = tmp_path / "b.json"
@@ -292,6 +295,8 @@ def test_cli_compare_shows_both_values_and_the_change(tmp_path: Path, capsys: py
     assert re.search(r"^  size_bytes +156\.43 kB +156\.43 kB *$", out, re.MULTILINE)  # reference: unchanged
     assert re.search(r"^bf16 \(only in A\)\n  top1 +0\.9750 +-$", out, re.MULTILINE)
     assert re.search(r"^lowrank \(only in B\)\n  top1 +- +0\.9000$", out, re.MULTILINE)
+    assert re.search(r"^  ocs +0\.958 +0\.458 +not comparable: A combines P,C, B P,S,C$", out, re.MULTILINE)
+    assert re.search(r"^  ocs +1\.69 +1\.69 *$", out, re.MULTILINE)  # int8_dynamic: the same ratios
     assert "class_accuracy" not in out
 
 

@@ -19,6 +19,11 @@ OCS_RATIOS = ("performance_ratio", "speedup", "size_ratio", "efficiency_ratio")
 DEFAULT_OCS_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
 
 
+def ratio_letters(names: Iterable[str]) -> str:
+    """NetZIP's letters of the ratios ``names`` (of :data:`OCS_RATIOS`): ``P,C`` for performance and size."""
+    return ",".join("PSCE"[OCS_RATIOS.index(name)] for name in names)
+
+
 def parse_ocs_weights(values: Sequence[str]) -> tuple[float, float, float, float]:
     """The four weights of P, S, C and E written as ``values`` (``["1", "0.5", "1", "1"]``); ValueError saying what
     they must be."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from pytest_netzip.errors import ReportError, StorageError
 from pytest_netzip.metrics import MetricRegistry, is_number
-from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS, parse_ocs_weights
+from pytest_netzip.metrics.combined import DEFAULT_OCS_WEIGHTS, parse_ocs_weights, ratio_letters
 from pytest_netzip.output.columns import metric_of
 from pytest_netzip.output.html_report import REFERENCE, ordered_metrics
 from pytest_netzip.output.merge import Shard, merge_runs
@@ -140,8 +140,8 @@ def _report(document: dict[str, Any], directory: Path) -> int:
 
 
 def _variants(document: dict[str, Any]) -> dict[tuple[str, ...], dict[str, Any]]:
-    """The variants' metrics by (model, device, compressor)."""
-    return {tuple(str(entry[key]) for key in _VARIANT_KEYS): entry["metrics"] for entry in document_variants(document)}
+    """The variants (their metrics and ``ocs_ratios``) by (model, device, compressor)."""
+    return {tuple(str(entry[key]) for key in _VARIANT_KEYS): entry for entry in document_variants(document)}
 
 
 def _change(registry: MetricRegistry, name: str, before: Any, after: Any) -> str:
@@ -166,13 +166,18 @@ def _compare(first: dict[str, Any], second: dict[str, Any], first_name: str, sec
         compressors = sorted({key[2] for key in keys if key[:2] == (model, device)}, key=lambda c: (c != REFERENCE, c))
         grid = [[f"{model} on {device}", "A", "B", "change"]]
         for compressor in compressors:
-            a, b = (run.get((model, device, compressor)) for run in runs)
+            entries = [run.get((model, device, compressor)) for run in runs]
+            a, b = (entry["metrics"] if entry else None for entry in entries)
             only = " (only in B)" if a is None else " (only in A)" if b is None else ""
             grid.append([compressor + only, "", "", ""])
             for name in ordered_metrics(registry, [a or {}, b or {}]):
                 before, after = (metrics.get(name) if metrics else None for metrics in (a, b))
                 shown = [format_value(registry, name, value) if is_number(value) else "-" for value in (before, after)]
-                grid.append([f"  {name}", *shown, _change(registry, name, before, after)])
+                change = _change(registry, name, before, after)
+                first_ratios, second_ratios = (entry.get("ocs_ratios") if entry else None for entry in entries)
+                if name == "ocs" and change and first_ratios and second_ratios and first_ratios != second_ratios:
+                    change = f"not comparable: A combines {ratio_letters(first_ratios)}, B {ratio_letters(second_ratios)}"
+                grid.append([f"  {name}", *shown, change])
         lines += ["", *wrap_blocks(grid, 10_000)]
     if not keys:
         lines += ["", "neither run has variants to compare"]

@@ -13,6 +13,7 @@ from pytest_netzip.metrics.combined import (
     DEFAULT_OCS_WEIGHTS,
     OCS_RATIOS,
     overall_success,
+    ratio_letters,
 )
 from pytest_netzip.metrics.contention import MAX_PRESSURE
 from pytest_netzip.output.columns import column_namer, metric_of, ordered_columns
@@ -69,7 +70,8 @@ def variant_summaries(records: Iterable[dict[str, Any]], weights: tuple[float, .
     """Per model, device and compressor (the reference included), every metric its items measured, and OCS.
 
     A metric that the model's items measured under several settings has a value per setting (see
-    ``pytest_netzip.output.columns``). OCS combines the ratios measured by any item of the variant, so it does not depend on test order.
+    ``pytest_netzip.output.columns``). OCS combines the ratios measured by any item of the variant, so it does not
+    depend on test order; ``ocs_ratios`` names them.
     """
     merged: dict[tuple[str, str, str], dict[str, Any]] = {}
     for (model, device), group in _groups(records).items():
@@ -79,17 +81,18 @@ def variant_summaries(records: Iterable[dict[str, Any]], weights: tuple[float, .
             _merge(reference, {column(record, name): value for name, value in record["reference"]["metrics"].items()})
             compressed = {column(record, name): value for name, value in record["metrics"].items()}
             _merge(merged.setdefault((model, device, record["compressor"]), {}), compressed)
+    summaries = []
     for (model, device, compressor), metrics in merged.items():
+        entry: dict[str, Any] = {"model": model, "device": device, "compressor": compressor, "metrics": metrics}
         _add_performance_ratio(metrics, merged[model, device, "reference"])
         ratios = {name: metrics[name] for name in OCS_RATIOS if is_number(metrics.get(name))}
         metrics.pop("ocs", None)  # whatever an item read mid-session: recomputed from the whole session
         if compressor != "reference" and "performance_ratio" in ratios and len(ratios) > 1:
             metrics["ocs"] = overall_success(ratios, weights)
+            entry["ocs_ratios"] = list(ratios)
             merged[model, device, "reference"]["ocs"] = 0.0
-    return [
-        {"model": model, "device": device, "compressor": compressor, "metrics": metrics}
-        for (model, device, compressor), metrics in merged.items()
-    ]
+        summaries.append(entry)
+    return summaries
 
 
 def _merge(into: dict[str, Any], metrics: dict[str, Any]) -> None:
@@ -167,6 +170,13 @@ def _grids(
     return [(title, grid, legend) for title, grid, legend in grids if len(grid[0]) > 1]
 
 
+def _ocs_letters(summaries: list[dict[str, Any]]) -> dict[str, str]:
+    """Per compressor, NetZIP's letters of the ratios its OCS combines (``P,C``), where the variants' differ; none
+    where every OCS of the table combines the same ratios."""
+    letters = {entry["compressor"]: ratio_letters(entry["ocs_ratios"]) for entry in summaries if "ocs_ratios" in entry}
+    return letters if len(set(letters.values())) > 1 else {}
+
+
 def wrap_blocks(table: list[list[str]], width: int) -> list[str]:
     """``table`` as aligned text, its columns after the first cut into blocks at most ``width`` wide."""
     widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
@@ -190,8 +200,10 @@ def _grid(
     model: str, device: str, records: list[dict[str, Any]], registry: MetricRegistry, weights: tuple[float, ...]
 ) -> tuple[str, list[list[str]], str]:
     """The title, the cells (a header row, the reference, a row per compressor) and the legend of a table."""
-    rows = {variant["compressor"]: variant["metrics"] for variant in variant_summaries(records, weights)}
+    summaries = variant_summaries(records, weights)
+    rows = {variant["compressor"]: variant["metrics"] for variant in summaries}
     reference = rows.pop("reference")
+    combined = _ocs_letters(summaries)
     failing: set[tuple[str, str]] = set()
     compared: dict[tuple[str, str], dict[str, Any]] = {}  # (compressor, metric) -> its --netzip-compare-fail budget
     column = column_namer(records)
@@ -222,6 +234,8 @@ def _grid(
         text = format_value(registry, name, value)
         if row != "reference" and is_number(against):
             text += format_change(registry, name, value, against)
+        if name == "ocs" and row in combined:
+            text += f" ({combined[row]})"
         return text + (" *" if (row, name) in failing else "")
 
     def saved(row: str, name: str) -> str:  # the saved run's value, and the change since
@@ -251,6 +265,8 @@ def _grid(
         legend += "; saved: the compared run's value, (change since)"
     if failing or any(budget["passed"] is False for budget in compared.values()):
         legend = "*: over budget, " + legend
+    if combined:
+        legend += "; ocs (P,S,C,E): the performance, speedup, size and efficiency ratios it combines, unlike other variants'"
     threads: set[Any] = {record.get("threads") for record in records} - {None}
     notes = []
     if device == "cpu" and len(threads) == 1:
