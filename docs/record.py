@@ -87,7 +87,8 @@ def options() -> str:
         for option in group.options:
             flag = option.names()[0]
             metavar = option.attrs().get("metavar")
-            written = f"{flag} {metavar}" if metavar else flag
+            optional = option.attrs().get("nargs") == "?"
+            written = f"{flag} [{metavar}]" if metavar and optional else f"{flag} {metavar}" if metavar else flag
             rows.append((f"`{written}`", f"`{option.dest}`", option.attrs()["help"].replace("%%", "%")))
     return _table(rows, ("option", "ini key", "meaning"))
 

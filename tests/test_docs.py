@@ -205,3 +205,12 @@ def test_ci_files_and_settings_name_real_options(page: Page, pytester: pytest.Py
             for part in re.split(r"\s*(?:&&|;|\bthen\b|\belse\b)\s*", command):
                 if part.startswith("pytest "):
                     _check_pytest_options(Step(block, part, "run", ROOT), part, pytester)
+
+
+def test_every_built_in_metric_is_defined_on_the_metrics_page_or_one_it_points_to() -> None:
+    from pytest_netzip.metrics import BUILTIN_METRICS
+
+    metrics_page = (ROOT / "docs" / "metrics.md").read_text()
+    pointed = [name for name in ("tasks", "robustness", "measuring") if f"]({name}.md" in metrics_page]
+    text = metrics_page + "".join((ROOT / "docs" / f"{name}.md").read_text() for name in pointed)
+    assert [metric.name for metric in BUILTIN_METRICS if f"`{metric.name}`" not in text] == []

@@ -442,7 +442,7 @@ def test_without_torchattacks_an_attack_gate_errors_saying_how_to_install_it(
     result.assert_outcomes(passed=1, skipped=1, errors=1)
     result.stdout.fnmatch_lines([
         "test_model.py::test_gated: adversarial_robustness needs torchattacks, an optional dependency of the plugin "
-        "(it pins requests~=2.25.1, which would downgrade requests): python -m pip install 'pytest-netzip[attacks]', "
-        "or torchattacks",
+        "(it pins requests~=2.25.1, which would downgrade requests): python -m pip install torchattacks "
+        "(the plugin's attacks extra)",
     ])
     result.stdout.fnmatch_lines(["SKIPPED * robust_accuracy (FGSM(eps=0.00784) needs torchattacks, an optional *"])

@@ -21,7 +21,7 @@ from pytest_netzip.errors import AttackError, MetricUnavailable
 #: Why torchattacks may be missing, and how to install it.
 TORCHATTACKS_MISSING = (
     "an optional dependency of the plugin (it pins requests~=2.25.1, which would downgrade requests): "
-    "python -m pip install 'pytest-netzip[attacks]', or torchattacks"
+    "python -m pip install torchattacks (the plugin's attacks extra)"
 )
 
 #: torchattacks' L-infinity attacks with an ``eps`` budget, the names ``adversarial_robustness(attack=...)`` takes.
