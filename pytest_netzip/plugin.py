@@ -165,10 +165,13 @@ def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted:
     for a name that is no compressor's, a note for one that no collected test uses."""
     selected, deselected, unmatched = select_compressors(items, wanted)
     unknown = unknown_compressors(config, unmatched)
-    if unknown and hasattr(config, "workerinput"):  # a UsageError here would crash xdist: the controller ends the
-        report = config.stash[REPORT_KEY]  # run with a usage error instead
+    if unknown and hasattr(config, "workerinput"):  # a UsageError here would crash xdist: the worker runs nothing, as
+        report = config.stash[REPORT_KEY]  # a serial run would not, and the controller ends the run with the error
         report.usage_errors.extend(error for error in unknown.values() if error not in report.usage_errors)
-    elif unknown:
+        config.hook.pytest_deselected(items=list(items))
+        items.clear()
+        return
+    if unknown:
         raise pytest.UsageError(next(iter(unknown.values())))
     unused = [name for name in unmatched if name not in unknown]
     if unused:

@@ -73,3 +73,5 @@ def test_notes_a_worker_makes_reach_the_summary_once(pytester: pytest.Pytester) 
     misspelt.stdout.fnmatch_lines(["netzip: ERROR: --netzip-compressors: unknown compressor 'int9' (valid: bf16, *)"])
     assert sum("unknown compressor 'int9'" in line for line in misspelt.stdout.lines) == 1  # each worker found it
     misspelt.stdout.no_fnmatch_line("*no collected test uses int9*")
+    misspelt.assert_outcomes()  # as in a serial run, no test ran
+    misspelt.stdout.fnmatch_lines(["*no tests ran in*"])
