@@ -498,3 +498,10 @@ def test_a_compressor_that_changes_layers_holding_little_of_the_model_says_so() 
     PruneL1().apply(small_cnn(), dataclasses.replace(CONTEXT, report=said.append))
     Int8Dynamic().apply(small_cnn(), dataclasses.replace(CONTEXT, report=said.append))  # its Linears: 99.6%
     assert said == []  # Conv and Linear layers are all of it
+
+
+@pytest.mark.parametrize("compressor", [PruneL1(amount=0.0), PruneRandom(amount=0.0)], ids=str)
+def test_pruning_nothing_is_no_change(compressor: Compressor) -> None:
+    # torch's pruning re-registers each weight after its bias: the same state in another order is the same model
+    with pytest.raises(CompressorUnsupported, match=r"changed nothing in Sequential"):
+        compressor.apply(small_cnn(), CONTEXT)
