@@ -11,6 +11,7 @@ import pytest
 
 from pytest_netzip.devices import missing_reason
 from pytest_netzip.errors import CompressionError, CompressorUnsupported
+from pytest_netzip.origins import model_origin
 from pytest_netzip.plan import ItemPlan
 from pytest_netzip.settings import SETTINGS_KEY
 from pytest_netzip.variant import Variant
@@ -241,6 +242,7 @@ def netzip_result(
         result = _session(request).result(
             netzip_model, netzip_data, netzip_example_input, netzip_compressor, netzip_device, plan.registry,
             plan.workload, InputSpace.of(netzip_input_range, netzip_input_normalization), plan.task, _netzip_format,
+            model_origin(request.node),
         )
     except (DataError, InputSpaceError) as exc:
         fail_with(exc)

@@ -23,6 +23,7 @@ from pytest_netzip.errors import (
 from pytest_netzip.fixtures import PLAN_KEY, REPORT_KEY, RESULT_KEY, SESSION_KEY, fail_with
 from pytest_netzip.markers import NETZIP_MARKER, is_netzip, marker_names, stray_thresholds
 from pytest_netzip.metrics import is_number
+from pytest_netzip.origins import function_scoped, model_origin
 from pytest_netzip.plan import ItemPlan, MarkerReading, evaluate
 from pytest_netzip.selection import select_compressors, unknown_compressors
 from pytest_netzip.settings import SETTINGS_KEY, add_options, resolve
@@ -126,6 +127,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason="needs --netzip"))
         return
     _note_stray_thresholds(config, items)
+    _note_function_scoped(config, items)
     if settings.compressors:
         _filter_compressors(config, items, settings.compressors)
     _claim_gpu(config, items)
@@ -158,6 +160,14 @@ def _note_stray_thresholds(config: pytest.Config, items: list[pytest.Item]) -> N
             config.stash[REPORT_KEY].notes.append(
                 f"{item.nodeid} has {marks} but no @pytest.mark.netzip(compressors=[...]): netzip does not check it"
             )
+
+
+def _note_function_scoped(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note, once each, a function-scoped netzip_model or netzip_data of a netzip item."""
+    notes = config.stash[REPORT_KEY].notes
+    for item in items:
+        if Variant.of(item) is not None:
+            notes.extend(note for note in function_scoped(item) if note not in notes)
 
 
 def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...]) -> None:
@@ -270,7 +280,7 @@ def _record_unmeasured(item: pytest.Item, call: pytest.CallInfo[None], report: p
 
     reason = _reason(call, report)
     model, data = (getattr(item, "funcargs", {}).get(name) for name in ("netzip_model", "netzip_data"))
-    label = session.label(model, data) if model is not None and data is not None else None
+    label = session.label(model, data, model_origin(item)) if model is not None and data is not None else None
     report.netzip = unmeasured_record(  # type: ignore[attr-defined]  # read back by pytest_runtest_logreport
         test_id(item), label, variant.compressor.id, variant.device, "error" if report.failed else "skipped", reason,
     )

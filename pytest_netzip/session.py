@@ -138,10 +138,11 @@ class NetzipSession:
             )
         return eval_data
 
-    def label(self, model: nn.Module, data: Any) -> str:
-        """The table title of a model and its data: the class name, numbered when it repeats."""
+    def label(self, model: nn.Module, data: Any, origin: str = "") -> str:
+        """The table title of a model and its data: the class name and ``origin`` (``pytest_netzip.origins``),
+        numbered where other objects had that name (a function-scoped fixture's, one per test)."""
         def number() -> str:
-            name = type(model).__name__
+            name = " ".join(filter(None, [type(model).__name__, origin]))
             taken = sum(label.split(" #")[0] == name for label in self._cache.values("label"))
             return f"{name} #{taken + 1}" if taken else name
 
@@ -240,10 +241,12 @@ class NetzipSession:
         space: InputSpace | None = None,
         task: str | None = None,
         format: BatchFormat | None = None,
+        origin: str = "",
     ) -> Result:
         """The lazily measured result of ``compressor`` on ``device`` against the reference.
 
-        ``task``, where the test declares it, is checked against the model's outputs for this test alone.
+        ``task``, where the test declares it, is checked against the model's outputs for this test alone;
+        ``origin`` tells the model's name from others' of its class (``label``).
         """
         self._eval_data_of(data, example_input, space, format)
         reference = self.reference(model, data, device)
@@ -255,7 +258,7 @@ class NetzipSession:
 
         subject = self._cache.once("subject", (model, data), (compressor, str(device)), measured)
         return Result(
-            model=self.label(model, data),
+            model=self.label(model, data, origin),
             compressor=compressor.id,
             device=str(device),
             compressed=subject,

@@ -399,7 +399,7 @@ def test_each_folder_calibrates_on_its_own_netzip_data(project: pytest.Pytester)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["netzip: int8_static: calibrated on 40 samples",
                                  "netzip: int8_static: calibrated on 20 samples"])
-    result.stdout.fnmatch_lines(["Signed #2 on cpu*", "variant * top1 *", "reference * 1.0000 *",
+    result.stdout.fnmatch_lines(["Signed (small) on cpu*", "variant * top1 *", "reference * 1.0000 *",
                                  "int8_static * 1.0000 *"], consecutive=True)
 
 

@@ -176,11 +176,39 @@ def test_models_with_the_same_class_name_get_their_own_tables(pytester: pytest.P
                 pass
             """))
     result = pytester.runpytest("--netzip", "--netzip-json", "out.json")
-    result.stdout.fnmatch_lines(["Linear on cpu (*)", "*", "reference *", "prune_random *", "*", "", "Linear #2 on cpu (*)"])
+    result.stdout.fnmatch_lines(["Linear (a) on cpu (*)", "*", "reference *", "prune_random *", "*", "", "Linear (b) on cpu (*)"])
     records = json.loads((pytester.path / "out.json").read_text())["results"]
-    assert sorted(record["model"] for record in records) == ["Linear", "Linear #2"]
-    references = {record["reference"]["metrics"]["top1"] for record in records}
-    assert len(references) == 2  # two different reference models, each measured on its own
+    assert sorted(record["model"] for record in records) == ["Linear (a)", "Linear (b)"]
+    references = {record["model"]: record["reference"]["metrics"]["top1"] for record in records}
+    assert len(set(references.values())) == 2  # two different reference models, each measured on its own
+    # the names depend on where each model is defined, not on what else ran: a folder alone (a shard) and each
+    # pytest-xdist worker name them as the whole run does, so saved runs and merged shards pair them right
+    alone = pytester.runpytest("--netzip", "--netzip-json", "b.json", "b")
+    assert [record["model"] for record in json.loads((pytester.path / "b.json").read_text())["results"]] == ["Linear (b)"]
+    alone.assert_outcomes(passed=1)
+    pytest.importorskip("xdist")
+    pytester.runpytest_subprocess("--netzip", "-n", "2", "--netzip-json", "xdist.json").assert_outcomes(passed=2)
+    document = json.loads((pytester.path / "xdist.json").read_text())
+    assert {record["model"]: record["reference"]["metrics"]["top1"] for record in document["results"]} == references
+    assert sorted(variant["model"] for variant in document["variants"]) == ["Linear (a)", "Linear (a)", "Linear (b)", "Linear (b)"]
+
+
+def test_a_function_scoped_model_is_noted(project: pytest.Pytester) -> None:
+    conftest = (project.path / "conftest.py").read_text()
+    assert conftest.count('@pytest.fixture(scope="session")\ndef netzip_model') == 1
+    (project.path / "conftest.py").write_text(conftest.replace('@pytest.fixture(scope="session")\ndef netzip_model',
+                                                               "@pytest.fixture\ndef netzip_model"))
+    write_test(project, """
+        @pytest.mark.netzip(compressors=["fp16", "bf16"])
+        @pytest.mark.agreement(min=0.9)
+        def test_deployable():
+            pass
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["netzip: netzip_model is function-scoped (conftest.py:*): each test gets its own, "
+                                 'evaluated again and in a table of its own; give it scope="session"'])
+    assert sum("is function-scoped" in line for line in result.stdout.lines) == 1
 
 
 def test_xdist_gives_the_same_outcomes_and_one_table(project: pytest.Pytester) -> None:

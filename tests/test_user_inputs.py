@@ -208,7 +208,7 @@ def test_each_folder_reads_its_batches_with_its_own_target_key(project: pytest.P
     (keyed / "test_keyed.py").write_text((project.path / "test_model.py").read_text().replace("test_tuples", "test_dicts"))
     result = project.runpytest("--netzip", "test_model.py", "keyed")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["Signed #2 on cpu*", "variant * agreement", "reference * 1.0000", "fp16 * 1.0000"],
+    result.stdout.fnmatch_lines(["Signed (keyed) on cpu*", "variant * agreement", "reference * 1.0000", "fp16 * 1.0000"],
                                 consecutive=True)
 
 
