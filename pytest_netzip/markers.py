@@ -154,7 +154,7 @@ def _each(read: Callable[[Any], T], entries: list[Any], errors: list[str]) -> li
         try:
             found.append(read(entry))
         except (LookupError, TypeError, ValueError) as exc:
-            errors.append(str(exc).strip("\"'"))
+            errors.append(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))  # no repr quotes
     return found
 
 

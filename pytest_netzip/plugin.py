@@ -173,7 +173,7 @@ def _note_function_scoped(config: pytest.Config, items: list[pytest.Item]) -> No
 def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...]) -> None:
     """Deselect netzip items whose compressor (by name or id) is not in ``--netzip-compressors``; a usage error
     for a name that is no compressor's, a note for one that no collected test uses."""
-    selected, deselected, unmatched = select_compressors(items, wanted)
+    selected, deselected, unmatched = select_compressors(config, items, wanted)
     unknown = unknown_compressors(config, unmatched)
     if unknown and hasattr(config, "workerinput"):  # a UsageError here would crash xdist: the worker runs nothing, as
         report = config.stash[REPORT_KEY]  # a serial run would not, and the controller ends the run with the error

@@ -2,26 +2,53 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pytest_netzip.markers import compressor_registry
 from pytest_netzip.variant import Variant
 
+if TYPE_CHECKING:
+    from pytest_netzip.compressors import CompressorRegistry
+
 
 def select_compressors(
-    items: list[pytest.Item], wanted: tuple[str, ...]
+    config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...]
 ) -> tuple[list[pytest.Item], list[pytest.Item], list[str]]:
     """The items to keep (those not netzip's, and netzip items whose compressor's name or id is ``wanted``), those to
-    deselect, and the wanted names that no item matched."""
+    deselect, and the wanted names that no item matched.
+
+    An id is matched as the test ids write it, whatever its spelling: ``prune_l1(amount=0.5)``, the default, is
+    ``prune_l1``'s.
+    """
+    registry = compressor_registry(config)
+    ids = {name: _canonical_id(registry, name) for name in wanted}
     selected: list[pytest.Item] = []
     deselected: list[pytest.Item] = []
     matched: set[str] = set()
     for item in items:
         variant = Variant.of(item)
-        hits = set(wanted) & ({variant.compressor.name, variant.compressor.id} if variant else set())
+        if variant is None:
+            selected.append(item)
+            continue
+        compressor = variant.compressor
+        hits = {name for name, made in ids.items()
+                if made == compressor.id or (made is None and name in (compressor.name, compressor.id))}
         matched |= hits
-        (selected if variant is None or hits else deselected).append(item)
+        (selected if hits else deselected).append(item)
     return selected, deselected, [name for name in wanted if name not in matched]
+
+
+def _canonical_id(registry: CompressorRegistry, name: str) -> str | None:
+    """The id of the compressor ``name`` writes with parameters or as a pipeline; None for a plain name or one that
+    makes no compressor (``unknown_compressors`` says why)."""
+    if "(" not in name and "+" not in name:
+        return None
+    try:
+        return registry.resolve(name).id
+    except (LookupError, TypeError, ValueError):
+        return None
 
 
 def unknown_compressors(config: pytest.Config, names: list[str]) -> dict[str, str]:

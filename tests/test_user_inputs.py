@@ -138,6 +138,9 @@ def test_a_filter_selects_compressors_by_name_or_by_id(project: pytest.Pytester)
     result.stdout.fnmatch_lines(["*[[]prune_l1(amount=0.75)-cpu[]] PASSED*", "*[[]fp16-cpu[]] PASSED*"])
     by_name = project.runpytest("--netzip", "--netzip-compressors", "prune_l1")
     by_name.assert_outcomes(passed=2, deselected=2)  # a name selects every parametrisation of it
+    defaults = project.runpytest("--netzip", "-v", "--netzip-compressors", "prune_l1(amount=0.5)")
+    defaults.assert_outcomes(passed=1, deselected=3)  # prune_l1's default amount, which its id leaves out
+    defaults.stdout.fnmatch_lines(["*[[]prune_l1-cpu[]] PASSED*"])
     unused = project.runpytest("--netzip", "--netzip-compressors", "int8_dynamic,lowrank+int8_static")
     unused.assert_outcomes(deselected=4)  # known compressors that no test uses: a note, not an error
     unused.stdout.fnmatch_lines(["netzip: --netzip-compressors: no collected test uses int8_dynamic, lowrank+int8_static"])
@@ -272,7 +275,7 @@ def test_a_compressor_may_be_named_by_its_id_with_parameters(project: pytest.Pyt
             pruning = netzip_compressor.steps[0] if "+" in netzip_compressor.id else netzip_compressor
             assert pruning.amount == 0.75
 
-        @pytest.mark.netzip(compressors=["prune_l1(amont=0.75)", "prune_l1(0.75)"])
+        @pytest.mark.netzip(compressors=["prune_l1(amont=0.75)", "prune_l1(0.75)", "prune_l1(amount='0.75')"])
         def test_misspelt():
             pass
         """)
@@ -286,4 +289,6 @@ def test_a_compressor_may_be_named_by_its_id_with_parameters(project: pytest.Pyt
         "test_model.py::test_misspelt: compressor 'prune_l1(amont=0.75)': PruneL1 takes allow_noop, amount, as "
         "keywords with plain values (prune_l1(amount=0.5)); or give the object, PruneL1(...)",
         "test_model.py::test_misspelt: compressor 'prune_l1(0.75)': PruneL1 takes *",
+        "test_model.py::test_misspelt: compressor \"prune_l1(amount='0.75')\": amount takes a float (its default is "
+        "0.5), got '0.75'",
     ])

@@ -79,7 +79,20 @@ class CompressorRegistry(Registry[Compressor]):
             raise wrong from None
         if call.args or any(key not in fields for key in parameters):
             raise wrong
-        return check_compressor(dataclasses.replace(registered, **parameters))  # type: ignore[arg-type]  # fields
+        for key, value in parameters.items():
+            default = getattr(registered, str(key))  # every keyword is named: a ** would not parse as a literal
+            number = isinstance(default, (int, float)) and not isinstance(default, bool)
+            if number and (isinstance(value, bool) or not isinstance(value, (int, float))) or (
+                default is not None and not number and not isinstance(value, type(default))
+            ):
+                kind = type(default).__name__
+                raise ValueError(f"compressor {spec!r}: {key} takes {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
+                                 f"(its default is {default!r}), got {value!r}")
+        try:
+            made = dataclasses.replace(registered, **parameters)  # type: ignore[arg-type]  # fields checked above
+        except TypeError as exc:  # a field without a default, whose __post_init__ could not read the value
+            raise ValueError(f"compressor {spec!r}: {exc}") from None
+        return check_compressor(made)
 
 
 __all__ = [
