@@ -166,21 +166,35 @@ def _session(request: pytest.FixtureRequest) -> NetzipSession:
     return session
 
 
+#: The fixtures that exist for netzip items only: a compressed variant and what is measured of it.
+_ITEM_FIXTURES = ("netzip_result", "netzip_compressed", "netzip_compressor", "netzip_device")
+
+
+def _not_a_netzip_test(request: pytest.FixtureRequest) -> NoReturn:
+    """Fail a test without the netzip marker that asks for an item's fixture, naming those it asked for."""
+    import inspect
+
+    asked = [name for name in _ITEM_FIXTURES if name in inspect.signature(request.function).parameters]
+    asked = asked or [request.fixturename or "netzip_result"]
+    pytest.fail(f"{', '.join(asked)} {'is' if len(asked) == 1 else 'are'} only for tests marked "
+                "@pytest.mark.netzip(compressors=[...])", pytrace=False)
+
+
 @pytest.fixture
-def netzip_compressor(_netzip_variant: Variant | None) -> Compressor:
+def netzip_compressor(request: pytest.FixtureRequest, _netzip_variant: Variant | None) -> Compressor:
     """The ``Compressor`` of this item."""
     if _netzip_variant is None:
-        pytest.fail("netzip_compressor is only for tests marked @pytest.mark.netzip(compressors=[...])", pytrace=False)
+        _not_a_netzip_test(request)
     return _netzip_variant.compressor
 
 
 @pytest.fixture
-def netzip_device(_netzip_variant: Variant | None) -> torch.device:
+def netzip_device(request: pytest.FixtureRequest, _netzip_variant: Variant | None) -> torch.device:
     """The ``torch.device`` of this item; the item skips where this machine lacks it."""
     import torch
 
     if _netzip_variant is None:
-        pytest.fail("netzip_device is only for tests marked @pytest.mark.netzip(compressors=[...])", pytrace=False)
+        _not_a_netzip_test(request)
     device = torch.device(_netzip_variant.device)
     reason = missing_reason(device)
     if reason:

@@ -529,3 +529,18 @@ def test_a_netzip_test_that_checks_nothing_is_noted_once(project: pytest.Pyteste
     assert result.stdout.lines.count(note) == 1
     result.stdout.no_fnmatch_line("*test_body has no threshold*")
     result.stdout.no_fnmatch_line("*test_gated has no threshold*")
+
+
+def test_an_items_fixture_in_a_test_without_the_netzip_marker_is_named(project: pytest.Pytester) -> None:
+    write_test(project, """
+        def test_result(netzip_result):
+            pass
+
+        def test_device(netzip_device):
+            pass
+        """)
+    result = project.runpytest("--netzip")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*netzip_result is only for tests marked @pytest.mark.netzip(compressors=[[]...[]])*"])
+    result.stdout.fnmatch_lines(["*netzip_device is only for tests marked @pytest.mark.netzip(compressors=[[]...[]])*"])
+    result.stdout.no_fnmatch_line("*netzip_compressor is only*")
