@@ -446,3 +446,39 @@ def test_without_torchattacks_an_attack_gate_errors_saying_how_to_install_it(
         "(the plugin's attacks extra)",
     ])
     result.stdout.fnmatch_lines(["SKIPPED * robust_accuracy (FGSM(eps=0.00784) needs torchattacks, an optional *"])
+
+
+def test_robustness_of_dict_batches_is_unavailable_once_for_every_model(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        import pytest
+        import torch
+        from torch import nn
+
+        class Keyed(nn.Linear):
+            def forward(self, x):
+                return super().forward(x)
+
+        @pytest.fixture(scope="session")
+        def netzip_model():
+            torch.manual_seed(0)
+            return Keyed(6, 6).eval()
+
+        @pytest.fixture(scope="session")
+        def netzip_data():
+            x = torch.rand(20, 6, generator=torch.Generator().manual_seed(1))
+            return [{"x": x, "labels": x.argmax(dim=1)}]
+        """)
+    pytester.makepyfile(test_model="""
+        import pytest
+
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.perturbation_robustness(max_drop=0.3, samples=8, max_examples=2)
+        def test_perturbed(netzip_result):
+            netzip_result.metrics["perturbation_drop"]
+        """)
+    result = pytester.runpytest("--netzip", "-rs")
+    result.assert_outcomes(skipped=1)
+    why = "perturbation_drop (attacks and perturbations need one input tensor; netzip_data gives a dict of x)"
+    result.stdout.fnmatch_lines([f"SKIPPED * netzip cannot measure {why}"])
+    assert sum(line.count("perturbation_drop (") for line in result.stdout.lines) == 1  # the gate's, and the body's
+    result.stdout.fnmatch_lines(["variant * perturbation_drop", "reference * n/a", "fp16 * n/a"])  # not 0 for one

@@ -58,7 +58,7 @@ class Judgement:
         """
         if self.failed:
             return Decision("fail", self.explanation)
-        unavailable = [*self.unavailable, *([body_unavailable] if body_unavailable is not None else [])]
+        unavailable = list(dict.fromkeys([*self.unavailable, *([body_unavailable] if body_unavailable else [])]))
         if not unavailable:
             return Decision("pass")
         reason = f"netzip cannot measure {'; '.join(unavailable)}"
