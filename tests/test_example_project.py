@@ -22,11 +22,11 @@ def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> No
     assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 42 and set(outcomes) <= {"passed", "skipped"}
     result.stdout.fnmatch_lines(["*= netzip =*", "DigitsCNN on cpu (* CPU thread*)", "reference *", "int8_dynamic *"])
     for title, columns in [
-        ("ShapesDetector", "map * map50 * map_vs_reference"),
-        ("BertForSequenceClassification", "top1 * agreement"),
-        ("GPT2LMHeadModel", "perplexity * token_accuracy * token_agreement * kl_divergence"),
-        ("ShapesSegmenter", "miou * pixel_accuracy"),
-        ("DiabetesMLP", "mae * rmse"),
+        ("ShapesDetector (detection)", "map * map50 * map_vs_reference"),  # each folder's conftest defines its model
+        ("BertForSequenceClassification (text)", "top1 * agreement"),
+        ("GPT2LMHeadModel (language_model)", "perplexity * token_accuracy * token_agreement * kl_divergence"),
+        ("ShapesSegmenter (segmentation)", "miou * pixel_accuracy"),
+        ("DiabetesMLP (regression)", "mae * rmse"),
     ]:
         result.stdout.fnmatch_lines([f"{title} on cpu (* CPU thread*)", f"variant * {columns}*"])
     records = json.loads((pytester.path / "results.json").read_text())["results"]
