@@ -25,6 +25,7 @@ from pytest_netzip import (
     Int8Static,
     PruneL1,
     PruneRandom,
+    PruneStructured,
 )
 from pytest_netzip.compressors import BUILTIN_COMPRESSORS, CompressorRegistry
 from pytest_netzip.metrics.size import count_nonzero_params, serialized_state_dict
@@ -511,8 +512,9 @@ def test_a_compressor_that_changes_layers_holding_little_of_the_model_says_so() 
     assert said == []  # Conv and Linear layers are all of it
 
 
-@pytest.mark.parametrize("compressor", [PruneL1(amount=0.0), PruneRandom(amount=0.0)], ids=str)
+@pytest.mark.parametrize("compressor", [PruneL1(amount=0.0), PruneRandom(amount=0.0), PruneStructured(amount=0.0)],
+                         ids=str)
 def test_pruning_nothing_is_no_change(compressor: Compressor) -> None:
     # torch's pruning re-registers each weight after its bias: the same state in another order is the same model
-    with pytest.raises(CompressorUnsupported, match=r"changed nothing in Sequential"):
+    with pytest.raises(CompressorUnsupported, match=r"prunes nothing of Sequential: its amount is 0 \(allow_noop"):
         compressor.apply(small_cnn(), CONTEXT)

@@ -3,6 +3,7 @@ torchao's weight-only quantisers, and the no-op rule."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -10,7 +11,16 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_netzip import CompressionContext, Compressor, CompressorUnsupported, Int8Dynamic, LowRank, PruneStructured
+from pytest_netzip import (
+    CompressionContext,
+    Compressor,
+    CompressorUnsupported,
+    Int8Dynamic,
+    LowRank,
+    PruneL1,
+    PruneRandom,
+    PruneStructured,
+)
 from pytest_netzip.compressors import (
     CompressionError,
     CompressorRegistry,
@@ -254,6 +264,127 @@ def test_lowrank_factors_bert_and_leaves_multihead_attention_working() -> None:
     assert isinstance(factored.encoder.layers[0].mlp[0], nn.Sequential)
     with torch.no_grad():
         assert factored(IMAGES).shape == (4, 10)
+
+
+def transformers_vit() -> nn.Module:
+    """transformers' ViT (5.x): ViTAttention's ``q_proj``/``k_proj``/``v_proj``, and embeddings that read the patch
+    projection's ``weight.dtype``."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                                    num_attention_heads=2, intermediate_size=64, num_labels=4)
+    return transformers.ViTForImageClassification(config).eval()
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def test_structured_pruning_removes_whole_heads_from_transformers_vit() -> None:
+    model = transformers_vit()
+    pruned = PruneStructured(amount=0.5).apply(model, context(IMAGES[:1]))
+    for layer in pruned.vit.layers:
+        attention = layer.attention
+        assert (attention.num_attention_heads, attention.head_dim) == (1, 16)
+        assert attention.q_proj.out_features == attention.v_proj.out_features == attention.o_proj.in_features == 16
+    with torch.no_grad():
+        assert pruned(IMAGES).logits.shape == (4, 4)
+    assert parameter_count(pruned) < 0.7 * parameter_count(model)  # measured: 24,036 -> 15,684
+
+
+def tiny_llama_with_grouped_queries() -> nn.Module:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                                      num_key_value_heads=2, intermediate_size=64)
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+def tiny_t5_encoder() -> nn.Module:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.T5Config(vocab_size=50, d_model=32, d_kv=16, num_layers=1, num_heads=2, d_ff=64)
+    return transformers.T5EncoderModel(config).eval()
+
+
+@pytest.mark.parametrize(("make", "refusal"), [
+    (tiny_llama_with_grouped_queries, "LlamaAttention 'model.layers.0.self_attn': its keys and values have fewer "
+                                      "heads than its queries"),
+    (tiny_t5_encoder, "T5Attention 'encoder.block.0.layer.0.SelfAttention': its query, key and value projections "
+                      "are not layers netzip knows"),
+], ids=["llama_grouped_queries", "t5"])
+def test_structured_pruning_refuses_attention_whose_heads_it_cannot_remove_naming_it(make: Any, refusal: str) -> None:
+    tokens = {"input_ids": TOKENS[:1] % 50}
+    with pytest.raises(CompressorUnsupported, match=r"prune_structured cannot prune \w+ safely: cannot remove "
+                                                    f"heads from {refusal}"):
+        PruneStructured().apply(make(), context(tokens))
+
+
+def test_lowrank_leaves_whole_a_layer_whose_weight_the_model_reads() -> None:
+    model = transformers_vit()
+    said: list[str] = []
+    factored = LowRank(rank=4).apply(model, CompressionContext(device=CPU, example_input=IMAGES[:1],
+                                                               report=said.append))
+    assert said == ["lowrank(rank=4): 'vit.embeddings.patch_embeddings.projection' left whole: the model reads the "
+                    "weight of each besides calling it, which factors would multiply out on every read"]
+    assert isinstance(factored.vit.embeddings.patch_embeddings.projection, nn.Conv2d)
+    assert isinstance(factored.vit.layers[0].attention.q_proj, nn.Sequential)
+    with torch.no_grad():
+        assert factored(IMAGES).logits.shape == (4, 4)
+    assert size_ratio(model, factored) > 1.5  # measured: 1.72 (2.51 with the patch projection factored too)
+
+
+def test_the_weight_a_reader_of_factors_gets_is_the_product_they_apply() -> None:
+    from pytest_netzip.compressors.lowrank import _factor_conv, _factor_linear, _product
+
+    torch.manual_seed(0)
+    linear, conv = nn.Linear(32, 16), nn.Conv2d(8, 16, 3)
+    vectors, maps = torch.rand(4, 32), torch.rand(4, 8, 6, 6)
+    with torch.no_grad():
+        factors = _factor_linear(linear, 4, 1.0)
+        torch.testing.assert_close(factors(vectors), nn.functional.linear(vectors, _product(factors), factors[-1].bias))
+        factors = _factor_conv(conv, 4, 1.0)
+        torch.testing.assert_close(factors(maps), nn.functional.conv2d(maps, _product(factors), factors[-1].bias),
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_lowrank_leaves_a_layer_whole_where_its_factors_would_grow_the_checkpoint() -> None:
+    """Linear(32, 4) at rank 3 holds 112 values, not 132, but the extra tensor costs torch.save about 250 bytes:
+    the checkpoint would grow (a GRU classifier's head: 19.35 kB -> 19.47 kB)."""
+    from pytest_netzip.compressors.lowrank import _bytes_per_tensor
+
+    assert 150 < _bytes_per_tensor() < 400  # measured: 252
+    torch.manual_seed(0)
+    with pytest.raises(CompressorUnsupported, match=r"lowrank\(rank=3\) factored no layer of Sequential: no Linear, "
+                                                    "Conv1D or Conv2d layer .* would make the checkpoint smaller"):
+        LowRank(rank=3).apply(nn.Sequential(nn.Linear(32, 4)).eval(), context(torch.rand(1, 32)))
+    wider = nn.Sequential(nn.Linear(64, 64)).eval()
+    assert size_ratio(wider, LowRank(rank=3).apply(wider, context(torch.rand(1, 64)))) > 1.5
+
+
+@pytest.mark.parametrize("compressor", [PruneL1(amount=0.9), PruneRandom(amount=0.9)], ids=str)
+def test_unstructured_pruning_leaves_a_layer_tied_to_an_embedding_whole(compressor: Compressor) -> None:
+    class TiedLanguageModel(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = nn.Embedding(10, 8)
+            self.hidden = nn.Linear(8, 8)
+            self.head = nn.Linear(8, 10, bias=False)
+            self.head.weight = self.embedding.weight
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.head(torch.relu(self.hidden(self.embedding(ids))))
+
+    torch.manual_seed(0)
+    model = TiedLanguageModel().eval()
+    said: list[str] = []
+    pruned = compressor.apply(model, CompressionContext(device=CPU, example_input=torch.arange(4)[None],
+                                                        report=said.append))
+    assert said[0] == f"{compressor.id}: head left whole: its weight is tied to embedding, an embedding"
+    assert pruned.head.weight is pruned.embedding.weight and bool((pruned.embedding.weight != 0).all())
+    assert (pruned.hidden.weight == 0).float().mean() == pytest.approx(0.9, abs=0.02)
+    with pytest.raises(CompressorUnsupported, match=re.escape(compressor.id) + " found no layer it can prune in "
+                                                    "GPT2LMHeadModel: lm_head left whole: its weight is tied to "
+                                                    "transformer.wte, an embedding"):
+        compressor.apply(tiny_gpt2(), context(GPT2_EXAMPLE))
 
 
 @pytest.mark.parametrize("compressor", [Int8Dynamic(), Int8WeightOnly(), Float8WeightOnly()], ids=str)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -23,15 +24,47 @@ def _rank(singular_values: torch.Tensor, rank: int | None, energy: float) -> int
     return int((shares < energy - 1e-9).sum().item()) + 1
 
 
-def _factor_linear(layer: nn.Linear, rank: int | None, energy: float) -> nn.Module | None:
-    """``layer`` as Linear(in, r) then Linear(r, out) from its truncated SVD; None when that is not smaller."""
+def _product(factors: nn.Sequential) -> torch.Tensor:
+    """The weight ``factors`` apply, in the shape of the layer they replace."""
+    import torch
+
+    matrices = [cast(torch.Tensor, layer.weight) for layer in factors]
+    if len(matrices) == 2:  # Linear(in, r), Linear(r, out)
+        return matrices[1] @ matrices[0]
+    squeeze, core, expand = matrices  # 1x1 convs around the core
+    return torch.einsum("or,rshw,si->oihw", expand[:, :, 0, 0], core, squeeze[:, :, 0, 0])
+
+
+@functools.cache
+def _bytes_per_tensor() -> int:
+    """The bytes ``torch.save`` adds to a checkpoint for each more tensor, besides its data: its record, its file's
+    header in the zip archive and the padding that aligns the data. Measured on this torch, as the largest step
+    of checkpoints of one to five tensors of 64 bytes (the alignment makes the steps differ)."""
+    import io
+
+    import torch
+
+    def saved(count: int) -> int:
+        buffer = io.BytesIO()
+        torch.save({f"layer.{index}.weight": torch.zeros(16) for index in range(count)}, buffer)
+        return len(buffer.getvalue())
+
+    sizes = [saved(count) for count in range(1, 6)]
+    return max(later - earlier for earlier, later in zip(sizes, sizes[1:])) - 64
+
+
+def _saved_bytes(module: nn.Module) -> int:
+    """About the bytes ``module``'s tensors take in a ``torch.save`` checkpoint: their data and each one's record."""
+    return sum(tensor.numel() * tensor.element_size() + _bytes_per_tensor() for tensor in module.state_dict().values())
+
+
+def _factor_linear(layer: nn.Linear, rank: int | None, energy: float) -> nn.Module:
+    """``layer`` as Linear(in, r) then Linear(r, out) from its truncated SVD."""
     import torch
     from torch import nn
 
     u, s, vh = torch.linalg.svd(layer.weight.detach(), full_matrices=False)
     r = _rank(s, rank, energy)
-    if r * (layer.in_features + layer.out_features) >= layer.in_features * layer.out_features:
-        return None
     first = nn.Linear(layer.in_features, r, bias=False)
     second = nn.Linear(r, layer.out_features, bias=layer.bias is not None)
     with torch.no_grad():
@@ -42,8 +75,8 @@ def _factor_linear(layer: nn.Linear, rank: int | None, energy: float) -> nn.Modu
     return nn.Sequential(first, second)
 
 
-def _factor_conv(layer: nn.Conv2d, rank: int | None, energy: float) -> nn.Module | None:
-    """``layer`` as a 1x1 conv in, a smaller core conv and a 1x1 conv out (Tucker-2 by HOSVD); None if not smaller."""
+def _factor_conv(layer: nn.Conv2d, rank: int | None, energy: float) -> nn.Module:
+    """``layer`` as a 1x1 conv in, a smaller core conv and a 1x1 conv out (Tucker-2 by HOSVD)."""
     import torch
     from torch import nn
 
@@ -52,8 +85,6 @@ def _factor_conv(layer: nn.Conv2d, rank: int | None, energy: float) -> nn.Module
     u_out, s_out, _ = torch.linalg.svd(weight.reshape(out_channels, -1), full_matrices=False)
     u_in, s_in, _ = torch.linalg.svd(weight.transpose(0, 1).reshape(in_channels, -1), full_matrices=False)
     r_out, r_in = _rank(s_out, rank, energy), _rank(s_in, rank, energy)
-    if in_channels * r_in + r_in * r_out * kh * kw + r_out * out_channels >= weight.numel():
-        return None
     u_out, u_in = u_out[:, :r_out], u_in[:, :r_in]
     core = torch.einsum("oihw,or,is->rshw", weight, u_out, u_in)
     squeeze = nn.Conv2d(in_channels, r_in, 1, bias=False)
@@ -83,15 +114,78 @@ def _called(model: nn.Module, candidates: list[nn.Module], example_input: Any) -
     return called
 
 
+def _factorings(model: nn.Module, kept: set[nn.Module], rank: int | None,
+                energy: float) -> dict[str, tuple[nn.Module, nn.Module]]:
+    """Each of the ``kept`` layers whose factors make the checkpoint smaller, by name: the layer and its factors."""
+    from torch import nn
+
+    factorings: dict[str, tuple[nn.Module, nn.Module]] = {}
+    for name, layer in model.named_modules():
+        if layer not in kept or not name:
+            continue
+        if isinstance(layer, nn.Linear):
+            factors = _factor_linear(layer, rank, energy)
+        elif isinstance(layer, nn.Conv2d) and layer.groups == 1:
+            factors = _factor_conv(layer, rank, energy)
+        else:
+            continue
+        factors.to(layer.weight.device, layer.weight.dtype)
+        if _saved_bytes(factors) < _saved_bytes(layer):
+            factorings[name] = (layer, factors)
+    return factorings
+
+
+def _checked_readers(model: nn.Module, factors: list[nn.Module], example_input: Any, expected: tuple[Any, list[Any]],
+                     refusal: str) -> set[nn.Module]:
+    """Those of ``factors`` (nn.Sequential) whose ``weight`` or ``bias`` the model reads on ``example_input``, where
+    it must give outputs of the ``expected`` shapes (CompressorUnsupported, beginning with ``refusal``, otherwise)."""
+    from torch import nn
+
+    read: set[nn.Module] = set()
+
+    class Watched(nn.Sequential):  # for the check only: the factors' weight and bias, noting who reads them
+        @property
+        def weight(self) -> torch.Tensor:
+            read.add(self)
+            return _product(self)
+
+        @property
+        def bias(self) -> torch.Tensor | None:
+            read.add(self)
+            return cast("torch.Tensor | None", self[-1].bias)
+
+    for module in factors:
+        module.__class__ = Watched
+    try:
+        require_outputs(model, example_input, expected, refusal)
+    finally:
+        for module in factors:
+            module.__class__ = nn.Sequential
+    return read
+
+
+def _keep_whole(model: nn.Module, factorings: dict[str, tuple[nn.Module, nn.Module]],
+                readers: set[nn.Module]) -> str:
+    """Put back the layers whose factors the model read the weight or bias of, and say which (empty if none): the
+    factors would multiply the whole weight out on every read, more work than the layer they replace saves."""
+    names = [name for name, (_, factors) in factorings.items() if factors in readers]
+    for name in names:
+        model.set_submodule(name, factorings.pop(name)[0])
+    return f"{', '.join(repr(name) for name in names)} left whole: the model reads the weight of each besides " \
+           "calling it, which factors would multiply out on every read" if names else ""
+
+
 @dataclass(frozen=True)
 class LowRank(Compressor):
-    """Factor each Linear (truncated SVD) and ungrouped Conv2d (Tucker-2) layer where that saves parameters;
+    """Factor each Linear (truncated SVD) and ungrouped Conv2d (Tucker-2) layer where that saves bytes;
     transformers' Conv1D layers (GPT-2's) are rewritten as nn.Linear first.
 
     ``rank`` fixes the rank of every factorisation; otherwise each keeps the fewest singular values
-    holding ``energy`` of the squared sum. A layer whose factors would not be smaller stays as it is,
-    and so does one whose weight its parent reads directly (nn.MultiheadAttention's projections): with
-    an example input, only the layers the model calls on it are factored, and the factored model must
+    holding ``energy`` of the squared sum. A layer whose factors would not make the checkpoint smaller (their
+    data and ``torch.save``'s record of each tensor) stays as it is, and so does one whose weight its parent
+    reads directly: with an example input, only the layers the model calls on it are factored (not
+    nn.MultiheadAttention's ``out_proj``), a layer whose weight the model also reads (transformers' ViT reads
+    its patch projection's ``weight.dtype``) is put back and the run says so, and the factored model must
     give outputs of the reference's shapes on it.
     """
 
@@ -109,7 +203,7 @@ class LowRank(Compressor):
     def unchanged(self, model: nn.Module) -> str:
         return (
             f"{self.id} factored no layer of {type(model).__name__}: no Linear, Conv1D or Conv2d layer that the model calls "
-            "would get smaller"
+            "would make the checkpoint smaller"
         )
 
     @override
@@ -128,22 +222,17 @@ class LowRank(Compressor):
         else:
             expected = outputs_on(model, ctx.example_input)
             kept = _called(model, candidates, ctx.example_input)
-        factored = 0
-        for parent in list(model.modules()):
-            for child_name, child in list(parent.named_children()):
-                if child not in kept:
-                    continue
-                if isinstance(child, nn.Linear):
-                    replacement = _factor_linear(child, self.rank, self.energy)
-                elif isinstance(child, nn.Conv2d) and child.groups == 1:
-                    replacement = _factor_conv(child, self.rank, self.energy)
-                else:
-                    continue
-                if replacement is not None:
-                    setattr(parent, child_name, replacement.to(child.weight.device, child.weight.dtype))
-                    factored += 1
-        if factored == 0:
-            raise CompressorUnsupported(self.unchanged(model))
+        factorings = _factorings(model, kept, self.rank, self.energy)
+        for name, (_, factors) in factorings.items():
+            model.set_submodule(name, factors)
+        kept_whole = ""
         if ctx.example_input is not None:
-            require_outputs(model, ctx.example_input, expected, f"{self.id} cannot factor {type(model).__name__}")
+            refusal = f"{self.id} cannot factor {type(model).__name__}"
+            readers = _checked_readers(model, [factors for _, factors in factorings.values()], ctx.example_input,
+                                       expected, refusal)
+            kept_whole = _keep_whole(model, factorings, readers)
+        if not factorings:
+            raise CompressorUnsupported(self.unchanged(model) + (f"; {kept_whole}" if kept_whole else ""))
+        if kept_whole:
+            ctx.report(f"{self.id}: {kept_whole}")
         return model

@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from typing_extensions import override
 
@@ -27,18 +27,39 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+def _tied_elsewhere(model: nn.Module, layers: dict[str, nn.Module]) -> dict[str, str]:
+    """Each of ``layers`` whose weight another module of ``model``, one the pruner does not prune, holds too (weight
+    tying: GPT-2's ``lm_head`` and its token embedding), by name: what it is tied to."""
+    from torch import nn
+
+    holders = {id(parameter): (name, module) for name, module in model.named_modules() if name not in layers
+               for parameter in module.parameters(recurse=False)}
+    tied: dict[str, str] = {}
+    for name, layer in layers.items():
+        if id(layer.weight) in holders:
+            owner, module = holders[id(layer.weight)]
+            kind = "an embedding" if isinstance(module, nn.Embedding) else f"a {type(module).__name__}"
+            tied[name] = f"{name} left whole: its weight is tied to {owner}, {kind}"
+    return tied
+
+
 def _prune_globally(model: nn.Module, amount: float, method: type, ctx: CompressionContext, compressor: str) -> nn.Module:
-    """Zero ``amount`` of all Conv/Linear weights together, chosen by ``method``, made permanent."""
+    """Zero ``amount`` of all Conv/Linear weights together, chosen by ``method``, made permanent; a layer whose
+    weight a module it does not prune holds too (an embedding tied to it) is left whole, and the run says so."""
     from torch import nn
     from torch.nn.utils import prune
 
-    targets = [
-        (module, "weight")
-        for module in model.modules()
-        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))
-    ]
+    layers: dict[str, nn.Module] = {name: module for name, module in model.named_modules()
+                                    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))}
+    tied = _tied_elsewhere(model, layers)
+    targets = [(module, "weight") for name, module in layers.items() if name not in tied]
+    if not targets and tied:
+        raise CompressorUnsupported(f"{compressor} found no layer it can prune in {type(model).__name__}: "
+                                    + "; ".join(tied.values()))
     if not targets:
         raise CompressionError(f"{type(model).__name__} has no Conv or Linear layer to prune")
+    for reason in tied.values():
+        ctx.report(f"{compressor}: {reason}")
     with seeded(ctx.seed):
         prune.global_unstructured(targets, pruning_method=method, amount=amount)
     for module, name in targets:
@@ -56,6 +77,12 @@ class _Pruning(Compressor):
     def __post_init__(self) -> None:
         if not 0.0 <= self.amount < 1.0:
             raise ValueError(f"{self.name}: amount must be in [0, 1), got {self.amount!r}")
+
+    @override
+    def unchanged(self, model: nn.Module) -> str:
+        if self.amount == 0:
+            return f"{self.id} prunes nothing of {type(model).__name__}: its amount is 0 (allow_noop=True accepts that)"
+        return super().unchanged(model)
 
 
 @dataclass(frozen=True)
@@ -116,37 +143,93 @@ def _output_layers(model: nn.Module, example_input: Any, read: Callable[[Any], A
     return exact or weighted[-1:]
 
 
-def _attention_heads(model: nn.Module) -> dict[nn.Module, int]:
-    """The head count of each query, key and value projection of the attention modules torch-pruning can prune
-    by heads: transformers' (``query``/``key``/``value`` and ``num_attention_heads``, as BERT's) and timm's
-    (a fused ``qkv`` and ``num_heads``)."""
+#: The query, key and value projections of transformers' attention modules, by name: BERT's, ViT's, CLIP's and
+#: Llama's, DistilBERT's.
+_PROJECTIONS = (("query", "key", "value"), ("q_proj", "k_proj", "v_proj"), ("q_lin", "k_lin", "v_lin"))
+#: The attributes an attention module holds its head count and head width in (transformers', timm's).
+_HEAD_COUNTS = ("num_attention_heads", "num_heads", "n_heads", "n_head")
+_HEAD_SIZES = ("attention_head_size", "head_dim", "head_size")
+
+
+def _int_attribute(module: nn.Module, names: tuple[str, ...]) -> int | None:
+    """The first of the plain int attributes ``names`` that ``module`` has, if any."""
+    values = [value for name in names if type(value := getattr(module, name, None)) is int]
+    return values[0] if values else None
+
+
+def _projections(module: nn.Module) -> list[nn.Linear]:
+    """The query, key and value projections of an attention module: three Linear layers, or timm's fused ``qkv``."""
+    from torch import nn
+
+    for names in _PROJECTIONS:
+        layers = [getattr(module, name, None) for name in names]
+        if all(isinstance(layer, nn.Linear) for layer in layers):
+            return cast("list[nn.Linear]", layers)
+    qkv = getattr(module, "qkv", None)
+    return [qkv] if isinstance(qkv, nn.Linear) and hasattr(module, "attn_dim") else []
+
+
+def _head_count(name: str, module: nn.Module, projections: list[nn.Linear], refusal: str) -> int:
+    """The number of heads of an attention module, checked against its projections' widths; CompressorUnsupported,
+    naming the module, where removing whole heads would leave it inconsistent."""
+    width = projections[0].out_features // 3 if len(projections) == 1 else projections[0].out_features
+    size = _int_attribute(module, _HEAD_SIZES)
+    heads = _int_attribute(module, _HEAD_COUNTS) or (width // size if size else 0)
+    if not heads or heads * (size or width // heads) != width:
+        reason = "its head count and head width are attributes netzip does not know, or do not make up its width"
+    elif any(layer.out_features != width for layer in projections[1:]):
+        reason = "its keys and values have fewer heads than its queries (grouped-query attention)"
+    elif any(heads in parameter.shape for parameter in _own_parameters(module)):
+        reason = "it holds a tensor of one entry per head besides its projections (a relative position bias)"
+    else:
+        return heads
+    raise CompressorUnsupported(f"{refusal}: cannot remove heads from {type(module).__name__} '{name}': {reason}")
+
+
+def _own_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``module`` outside its Linear layers (its projections)."""
+    from torch import nn
+
+    return [parameter for layer in module.modules() if not isinstance(layer, nn.Linear)
+            for parameter in layer.parameters(recurse=False)]
+
+
+def _attention_heads(model: nn.Module, refusal: str) -> dict[nn.Module, int]:
+    """The head count of each query, key and value projection (timm's fused ``qkv``) of the attention modules
+    whose heads torch-pruning can remove. A module that holds a head count or width and Linear layers but is none
+    of those (GPT-NeoX's fused ``query_key_value``, T5's attention) is refused naming it: torch-pruning would
+    prune its channels across its heads."""
     from torch import nn
 
     heads: dict[nn.Module, int] = {}
-    for module in model.modules():
-        attention: Any = module  # the head counts are plain attributes of the attention modules
-        projections = [getattr(module, name, None) for name in ("query", "key", "value")]
-        if all(isinstance(layer, nn.Linear) for layer in projections) and hasattr(module, "num_attention_heads"):
-            heads.update((layer, int(attention.num_attention_heads)) for layer in projections if layer is not None)
-        elif isinstance(getattr(module, "qkv", None), nn.Linear) and hasattr(module, "attn_dim"):
-            heads[attention.qkv] = int(attention.num_heads)
+    for name, module in model.named_modules():
+        projections = _projections(module)
+        if projections:
+            count = _head_count(name, module, projections, refusal)
+            heads.update((layer, count) for layer in projections)
+        elif (not isinstance(module, nn.MultiheadAttention) and _int_attribute(module, _HEAD_COUNTS + _HEAD_SIZES)
+              and any(isinstance(child, nn.Linear) for child in module.children())):
+            raise CompressorUnsupported(f"{refusal}: cannot remove heads from {type(module).__name__} '{name}': "
+                                        "its query, key and value projections are not layers netzip knows")
     return heads
 
 
 def _set_head_counts(model: nn.Module, heads: dict[nn.Module, int]) -> None:
-    """Write the head counts torch-pruning left into the attributes the attention modules compute with."""
-    from torch import nn
-
+    """Write the head counts torch-pruning left into the attributes the attention modules compute with: the head
+    count, and the heads' total width (BERT's ``all_head_size``, timm's ``attn_dim``); the head width stays."""
     for module in model.modules():
-        attention: Any = module
-        query = getattr(module, "query", None)
-        if isinstance(query, nn.Linear) and query in heads and hasattr(module, "num_attention_heads"):
-            attention.num_attention_heads = heads[query]
-            attention.all_head_size = query.out_features
-        qkv = getattr(module, "qkv", None)
-        if isinstance(qkv, nn.Linear) and qkv in heads and hasattr(module, "attn_dim"):
-            attention.num_heads = heads[qkv]
-            attention.attn_dim = attention.num_heads * attention.head_dim
+        projections = _projections(module)
+        if not projections or projections[0] not in heads:
+            continue
+        attention: Any = module  # the head counts are plain attributes of the attention modules
+        count = heads[projections[0]]
+        for name in _HEAD_COUNTS:
+            if type(getattr(module, name, None)) is int:
+                setattr(module, name, count)
+        if hasattr(module, "all_head_size"):
+            attention.all_head_size = projections[0].out_features
+        if hasattr(module, "attn_dim"):
+            attention.attn_dim = count * attention.head_dim
 
 
 def _input_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
@@ -171,7 +254,9 @@ class PruneStructured(_Pruning):
     layer that produces or consumes it); the layers producing the model's output are left whole.
     In transformers, whole attention heads go (the ``amount`` share of each layer's, transformers'
     and timm's attention) with the MLP's hidden units, while the embeddings, the residual stream
-    they feed and nn.MultiheadAttention (whose width is its input's) stay whole. Recurrent layers and
+    they feed and nn.MultiheadAttention (whose width is its input's) stay whole; attention whose heads
+    cannot be removed consistently (grouped queries, a per-head bias, unknown projections) is refused,
+    naming it. Recurrent layers and
     transformers' Conv1D layers (GPT-2's) are refused, naming the layer. The pruned model must run on the
     example input and give outputs of the reference's shapes, or the model is refused as one that cannot
     be pruned safely.
@@ -182,6 +267,8 @@ class PruneStructured(_Pruning):
 
     @override
     def unchanged(self, model: nn.Module) -> str:
+        if self.amount == 0:
+            return super().unchanged(model)
         return (
             f"{self.id} found no channel it can prune in {type(model).__name__}: every layer produces the output, "
             "reads the inputs or shares its width with one that does"
@@ -210,7 +297,8 @@ class PruneStructured(_Pruning):
                 "projection, whose heads it does not know)"
             )
         expected = outputs_on(model, ctx.example_input)
-        heads = _attention_heads(model)
+        refusal = f"{self.id} cannot prune {type(model).__name__} safely"
+        heads = _attention_heads(model, refusal)
         ignored = _output_layers(model, ctx.example_input, ctx.format.read)
         multihead = [module for module in model.modules() if isinstance(module, nn.MultiheadAttention)]
         if heads or multihead:  # a transformer: its residual stream, fed by the embeddings, stays whole
@@ -243,5 +331,5 @@ class PruneStructured(_Pruning):
                     f"({describe_failure(exc)})"
                 ) from exc
         _set_head_counts(model, pruner.num_heads)
-        require_outputs(model, ctx.example_input, expected, f"{self.id} cannot prune {type(model).__name__} safely")
+        require_outputs(model, ctx.example_input, expected, refusal)
         return model
