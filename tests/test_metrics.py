@@ -191,8 +191,8 @@ def test_a_tables_ocs_name_their_ratios_where_the_variants_differ() -> None:
     [table] = render_tables(records, MetricRegistry())
     rows = {line.split()[0]: line for line in table.splitlines()[3:5]}
     assert rows["fp16"].endswith(" 2.61 (P,S,C)") and rows["int8"].endswith(" 2.24 (P,C)")
-    assert table.endswith("; ocs (P,S,C,E): the performance, speedup, size and efficiency ratios it combines, "
-                          "unlike other variants'")
+    assert table.endswith("; ocs (P,S,C,E): which of the performance, speedup, compression and efficiency ratios "
+                          "it combines, as the variants differ")
 
 
 def test_what_comes_free_with_a_measurement() -> None:

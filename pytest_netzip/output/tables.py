@@ -266,7 +266,7 @@ def _grid(
     if failing or any(budget["passed"] is False for budget in compared.values()):
         legend = "*: over budget, " + legend
     if combined:
-        legend += "; ocs (P,S,C,E): the performance, speedup, size and efficiency ratios it combines, unlike other variants'"
+        legend += "; ocs (P,S,C,E): which of the performance, speedup, compression and efficiency ratios it combines, as the variants differ"
     threads: set[Any] = {record.get("threads") for record in records} - {None}
     notes = []
     if device == "cpu" and len(threads) == 1:
