@@ -107,6 +107,19 @@ def bert() -> tuple[Any, ...]:
     return model, data, None, data, LINEAR_COMPRESSORS
 
 
+def vit() -> tuple[Any, ...]:
+    """A tiny random HuggingFace ViT classifier (4 layers of width 128, 4 heads, 8x8 patches of 64x64 images) on 64
+    random images, fed as its Trainer feeds it (dict batches)."""
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(image_size=64, patch_size=8, hidden_size=128, num_hidden_layers=4,
+                                    num_attention_heads=4, intermediate_size=512, num_labels=4)
+    model = transformers.ViTForImageClassification(config).eval()
+    data = [({"pixel_values": torch.rand(16, 3, 64, 64)}, torch.randint(0, 4, (16,))) for _ in range(4)]
+    return model, data, None, data, LINEAR_COMPRESSORS
+
+
 class LSTMClassifier(torch.nn.Module):
     """A two-layer bidirectional LSTM (32 features in, 128 hidden) read at its last step by a Linear head."""
 
@@ -128,7 +141,7 @@ def lstm() -> tuple[Any, ...]:
 
 
 MODELS: dict[str, Callable[[], tuple[Any, ...]]] = {
-    "digits": digits, "resnet18": resnet18, "mobilenet_v2": mobilenet_v2, "bert": bert, "lstm": lstm,
+    "digits": digits, "resnet18": resnet18, "mobilenet_v2": mobilenet_v2, "bert": bert, "vit": vit, "lstm": lstm,
 }
 
 
