@@ -699,3 +699,14 @@ def test_a_change_the_state_does_not_show_is_still_a_change() -> None:
 
     with pytest.raises(CompressorUnsupported, match="changed nothing in WithState"):
         Unchanged().apply(WithState().eval(), context)
+
+
+def test_lowrank_leaves_a_head_tied_to_the_embedding_whole() -> None:
+    said: list[str] = []
+    model = tiny_gpt2()
+    factored = LowRank(rank=4).apply(model, CompressionContext(device=CPU, example_input=GPT2_EXAMPLE, report=said.append))
+    # factoring it would store its factors beside the embedding's weight, which stays: the checkpoint would grow
+    assert said == ["lowrank(rank=4): lm_head left whole: its weight is tied to transformer.wte, an embedding"]
+    assert factored.lm_head.weight is factored.transformer.wte.weight
+    assert isinstance(factored.transformer.h[0].mlp.c_fc, nn.Sequential)  # a block's projection, factored
+    assert size_ratio(model, factored) > 1.0

@@ -16,14 +16,16 @@ def test_half_precision(netzip_result) -> None:
     assert netzip_result.metrics["token_agreement"] >= 0.99
 
 
-@pytest.mark.netzip(compressors=["prune_l1"])
-@pytest.mark.error_increase(metric="perplexity", max_ratio=1.15)
-@pytest.mark.error_increase(metric="kl_divergence", max=0.1)
-@pytest.mark.accuracy_drop(metric="token_accuracy", max=0.02)
-def test_magnitude_pruning(netzip_result) -> None:
-    """prune_l1 prunes nn.Linear and nn.Conv2d: in GPT-2 that is only the lm_head (the blocks are transformers'
-    Conv1D). Half its weights zeroed: perplexity up by at most 15%, the likeliest word kept at 88% of positions."""
-    assert netzip_result.metrics["token_agreement"] >= 0.88
+@pytest.mark.netzip(compressors=["lowrank(rank=16)"])
+@pytest.mark.error_increase(metric="perplexity", max_ratio=1.01)
+@pytest.mark.error_increase(metric="kl_divergence", max=0.002)
+@pytest.mark.accuracy_drop(metric="token_accuracy", max=0.005)
+@pytest.mark.size_ratio(min=2.3)
+@pytest.mark.compute_budget(max_ratio=0.45)
+def test_low_rank(netzip_result) -> None:
+    """Every block's projections factored at rank 16 (the lm_head stays whole: its weight is the token embedding's):
+    perplexity within 1%, 2.3x smaller, under half the MACs, the likeliest word kept at 97% of positions."""
+    assert netzip_result.metrics["token_agreement"] >= 0.97
 
 
 @pytest.mark.netzip(compressors=["int8_dynamic", "int8_weight_only"])

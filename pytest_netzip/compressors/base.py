@@ -64,6 +64,23 @@ def describe_failure(error: BaseException) -> str:
     return described
 
 
+def tied_elsewhere(model: nn.Module, layers: dict[str, nn.Module]) -> dict[str, str]:
+    """Each of ``layers`` (by name) whose weight a module of ``model`` outside them holds too, saying what it is
+    tied to: GPT-2's ``lm_head`` and its token embedding. A compressor that changes such a layer changes the other
+    module with it, or stores the weight twice."""
+    from torch import nn
+
+    holders = {id(parameter): (name, module) for name, module in model.named_modules() if name not in layers
+               for parameter in module.parameters(recurse=False)}
+    tied: dict[str, str] = {}
+    for name, layer in layers.items():
+        if id(layer.weight) in holders:
+            owner, module = holders[id(layer.weight)]
+            kind = "an embedding" if isinstance(module, nn.Embedding) else f"a {type(module).__name__}"
+            tied[name] = f"{name} left whole: its weight is tied to {owner}, {kind}"
+    return tied
+
+
 def report_partial(ctx: CompressionContext, did: str, model: nn.Module, changed: int, why: str,
                    name: str | None = None) -> None:
     """Say so where a compressor changed layers holding under half of ``model``'s parameter values (``changed``):

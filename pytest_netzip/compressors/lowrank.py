@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from typing_extensions import override
 
-from pytest_netzip.compressors.base import CompressionContext, Compressor, outputs_on, require_outputs, run_observed
+from pytest_netzip.compressors.base import (
+    CompressionContext,
+    Compressor,
+    outputs_on,
+    require_outputs,
+    run_observed,
+    tied_elsewhere,
+)
 from pytest_netzip.errors import CompressorUnsupported
 
 if TYPE_CHECKING:
@@ -222,7 +229,10 @@ class LowRank(Compressor):
         else:
             expected = outputs_on(model, ctx.example_input)
             kept = _called(model, candidates, ctx.example_input)
-        factorings = _factorings(model, kept, self.rank, self.energy)
+        layers = {name: module for name, module in model.named_modules() if module in kept and name}
+        tied = tied_elsewhere(model, layers)  # its weight stays stored for the other module: factors only add to it
+        factorings = _factorings(model, {module for name, module in layers.items() if name not in tied}, self.rank,
+                                 self.energy)
         for name, (_, factors) in factorings.items():
             model.set_submodule(name, factors)
         kept_whole = ""
@@ -231,8 +241,9 @@ class LowRank(Compressor):
             readers = _checked_readers(model, [factors for _, factors in factorings.values()], ctx.example_input,
                                        expected, refusal)
             kept_whole = _keep_whole(model, factorings, readers)
+        said = [*tied.values(), *([kept_whole] if kept_whole else [])]
         if not factorings:
-            raise CompressorUnsupported(self.unchanged(model) + (f"; {kept_whole}" if kept_whole else ""))
-        if kept_whole:
-            ctx.report(f"{self.id}: {kept_whole}")
+            raise CompressorUnsupported("; ".join([self.unchanged(model), *said]))
+        for reason in said:
+            ctx.report(f"{self.id}: {reason}")
         return model

@@ -18,6 +18,7 @@ from pytest_netzip.compressors.base import (
     report_partial,
     require_outputs,
     run_observed,
+    tied_elsewhere,
 )
 from pytest_netzip.data.inputs import call
 from pytest_netzip.devices import seeded
@@ -25,22 +26,6 @@ from pytest_netzip.errors import CompressionError, CompressorUnsupported
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-def _tied_elsewhere(model: nn.Module, layers: dict[str, nn.Module]) -> dict[str, str]:
-    """Each of ``layers`` whose weight another module of ``model``, one the pruner does not prune, holds too (weight
-    tying: GPT-2's ``lm_head`` and its token embedding), by name: what it is tied to."""
-    from torch import nn
-
-    holders = {id(parameter): (name, module) for name, module in model.named_modules() if name not in layers
-               for parameter in module.parameters(recurse=False)}
-    tied: dict[str, str] = {}
-    for name, layer in layers.items():
-        if id(layer.weight) in holders:
-            owner, module = holders[id(layer.weight)]
-            kind = "an embedding" if isinstance(module, nn.Embedding) else f"a {type(module).__name__}"
-            tied[name] = f"{name} left whole: its weight is tied to {owner}, {kind}"
-    return tied
 
 
 def _prune_globally(model: nn.Module, amount: float, method: type, ctx: CompressionContext, compressor: str) -> nn.Module:
@@ -51,7 +36,7 @@ def _prune_globally(model: nn.Module, amount: float, method: type, ctx: Compress
 
     layers: dict[str, nn.Module] = {name: module for name, module in model.named_modules()
                                     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))}
-    tied = _tied_elsewhere(model, layers)
+    tied = tied_elsewhere(model, layers)
     targets = [(module, "weight") for name, module in layers.items() if name not in tied]
     if not targets and tied:
         raise CompressorUnsupported(f"{compressor} found no layer it can prune in {type(model).__name__}: "
