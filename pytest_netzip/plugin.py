@@ -175,8 +175,8 @@ def _filter_compressors(config: pytest.Config, items: list[pytest.Item], wanted:
     for a name that is no compressor's, a note for one that no collected test uses."""
     selected, deselected, unmatched = select_compressors(config, items, wanted)
     unknown = unknown_compressors(config, unmatched)
-    if unknown and hasattr(config, "workerinput"):  # a UsageError here would crash xdist: the worker runs nothing, as
-        report = config.stash[REPORT_KEY]  # a serial run would not, and the controller ends the run with the error
+    if unknown and hasattr(config, "workerinput"):  # a UsageError here would crash xdist: the worker runs no test,
+        report = config.stash[REPORT_KEY]  # as a serial run would run none, and the controller ends the run with it
         report.usage_errors.extend(error for error in unknown.values() if error not in report.usage_errors)
         config.hook.pytest_deselected(items=list(items))
         items.clear()

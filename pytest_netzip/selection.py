@@ -33,8 +33,7 @@ def select_compressors(
             selected.append(item)
             continue
         compressor = variant.compressor
-        hits = {name for name, made in ids.items()
-                if made == compressor.id or (made is None and name in (compressor.name, compressor.id))}
+        hits = {name for name, made in ids.items() if made == compressor.id or name in (compressor.name, compressor.id)}
         matched |= hits
         (selected if hits else deselected).append(item)
     return selected, deselected, [name for name in wanted if name not in matched]
@@ -47,7 +46,7 @@ def _canonical_id(registry: CompressorRegistry, name: str) -> str | None:
         return None
     try:
         return registry.resolve(name).id
-    except (LookupError, TypeError, ValueError):
+    except Exception:  # a compressor's own __post_init__ may raise anything; unknown_compressors reports it
         return None
 
 
@@ -59,8 +58,14 @@ def unknown_compressors(config: pytest.Config, names: list[str]) -> dict[str, st
 
     known = [*compressor_registry(config).names, Distill.name, Pipeline.name]  # the last two are made with arguments only, never by name
     errors: dict[str, str] = {}
+    registry = compressor_registry(config)
     for name in names:  # an id, prune_l1(amount=0.75), or a pipeline's, prune_structured+int8_static
         for part in name.split("+"):
             if part.split("(")[0].strip() not in known:
                 errors.setdefault(name, f"--netzip-compressors: {unknown_name_message('compressor', part, known)}")
+        if name not in errors and "(" in name:  # known names: parameters a marker would refuse
+            try:
+                registry.resolve(name)
+            except Exception as exc:  # a compressor's own __post_init__ may raise anything
+                errors[name] = f"--netzip-compressors: {exc}"
     return errors

@@ -146,7 +146,7 @@ class NetzipSession:
             taken = sum(label.split(" #")[0] == name for label in self._cache.values("label"))
             return f"{name} #{taken + 1}" if taken else name
 
-        return self._cache.once("label", (model, data), (), number)
+        return self._cache.once("label", (model, data), (origin,), number)
 
     def _set_threads(self) -> None:
         """Apply ``--netzip-threads`` before the session's first compression or measurement."""

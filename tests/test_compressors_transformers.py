@@ -710,3 +710,41 @@ def test_lowrank_leaves_a_head_tied_to_the_embedding_whole() -> None:
     assert factored.lm_head.weight is factored.transformer.wte.weight
     assert isinstance(factored.transformer.h[0].mlp.c_fc, nn.Sequential)  # a block's projection, factored
     assert size_ratio(model, factored) > 1.0
+
+
+def test_a_head_count_attribute_alone_does_not_refuse_structured_pruning() -> None:
+    class Convolutional(nn.Module):  # hyperparameters kept on the model, as many are
+        def __init__(self) -> None:
+            super().__init__()
+            self.head_size, self.num_heads = 32, 4
+            self.features = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.fc = nn.Linear(16, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.features(x))
+
+    torch.manual_seed(0)
+    model = Convolutional().eval()
+    pruned = PruneStructured().apply(model, context(torch.rand(1, 3, 8, 8)))
+    assert parameter_count(pruned) < parameter_count(model)
+
+
+def test_lowrank_leaves_a_layer_held_under_two_names_whole() -> None:
+    class Shared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encode = nn.Linear(64, 64)
+            self.decode = self.encode  # one layer, two names
+            self.other = nn.Linear(64, 64)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.other(self.decode(torch.relu(self.encode(x))))
+
+    said: list[str] = []
+    torch.manual_seed(0)
+    model = Shared().eval()
+    factored = LowRank(rank=3).apply(model, CompressionContext(device=CPU, example_input=torch.rand(1, 64),
+                                                               report=said.append))
+    assert said == ["lowrank(rank=3): encode left whole: it is also decode"]
+    assert factored.encode is factored.decode and isinstance(factored.other, nn.Sequential)
+    assert size_ratio(model, factored) > 1.0

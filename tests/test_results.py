@@ -193,6 +193,37 @@ def test_models_with_the_same_class_name_get_their_own_tables(pytester: pytest.P
     assert sorted(variant["model"] for variant in document["variants"]) == ["Linear (a)", "Linear (a)", "Linear (b)", "Linear (b)"]
 
 
+def test_models_made_from_a_parametrised_fixture_are_named_by_its_parameter(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        import pytest, torch
+
+        @pytest.fixture(scope="session", params=[6, 12])
+        def width(request):
+            return request.param
+
+        @pytest.fixture(scope="session")
+        def netzip_model(width):
+            torch.manual_seed(0)
+            return torch.nn.Sequential(torch.nn.Linear(6, width), torch.nn.Linear(width, 6))
+
+        @pytest.fixture(scope="session")
+        def netzip_data():
+            torch.manual_seed(5)
+            return [(torch.randn(30, 6), torch.randint(0, 6, (30,)))]
+        """)
+    write_test(pytester, """
+        @pytest.mark.netzip(compressors=["fp16"])
+        @pytest.mark.agreement(min=0.5)
+        def test_it():
+            pass
+        """)
+    result = pytester.runpytest("--netzip", "--netzip-json", "out.json")
+    result.assert_outcomes(passed=2)
+    records = json.loads((pytester.path / "out.json").read_text())["results"]
+    assert sorted(record["model"] for record in records) == ["Sequential [12]", "Sequential [6]"]  # not numbered
+    result.stdout.no_fnmatch_line("*function-scoped*")
+
+
 def test_a_function_scoped_model_is_noted(project: pytest.Pytester) -> None:
     conftest = (project.path / "conftest.py").read_text()
     assert conftest.count('@pytest.fixture(scope="session")\ndef netzip_model') == 1

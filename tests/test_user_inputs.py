@@ -141,6 +141,10 @@ def test_a_filter_selects_compressors_by_name_or_by_id(project: pytest.Pytester)
     defaults = project.runpytest("--netzip", "-v", "--netzip-compressors", "prune_l1(amount=0.5)")
     defaults.assert_outcomes(passed=1, deselected=3)  # prune_l1's default amount, which its id leaves out
     defaults.stdout.fnmatch_lines(["*[[]prune_l1-cpu[]] PASSED*"])
+    refused = project.runpytest("--netzip", "--netzip-compressors", "fp16,prune_l1(amount='x')")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR  # a parameter no marker would take selects nothing: an error
+    refused.stderr.fnmatch_lines(["ERROR: --netzip-compressors: compressor \"prune_l1(amount='x')\": amount takes a "
+                                  "float (its default is 0.5), got 'x'"])
     unused = project.runpytest("--netzip", "--netzip-compressors", "int8_dynamic,lowrank+int8_static")
     unused.assert_outcomes(deselected=4)  # known compressors that no test uses: a note, not an error
     unused.stdout.fnmatch_lines(["netzip: --netzip-compressors: no collected test uses int8_dynamic, lowrank+int8_static"])

@@ -79,8 +79,11 @@ class CompressorRegistry(Registry[Compressor]):
             raise wrong from None
         if call.args or any(key not in fields for key in parameters):
             raise wrong
-        for key, value in parameters.items():
-            default = getattr(registered, str(key))  # every keyword is named: a ** would not parse as a literal
+        declared = {field.name: field.default for field in dataclasses.fields(registered)}
+        for key, value in parameters.items():  # against the class's default: a registered instance may hold another
+            default = declared[str(key)]
+            if default is dataclasses.MISSING:
+                continue
             number = isinstance(default, (int, float)) and not isinstance(default, bool)
             if number and (isinstance(value, bool) or not isinstance(value, (int, float))) or (
                 default is not None and not number and not isinstance(value, type(default))

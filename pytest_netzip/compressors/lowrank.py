@@ -142,6 +142,16 @@ def _factorings(model: nn.Module, kept: set[nn.Module], rank: int | None,
     return factorings
 
 
+def _registered_twice(model: nn.Module, layers: dict[str, nn.Module]) -> dict[str, str]:
+    """Each of ``layers`` (by name) that ``model`` holds under other names too, saying so: replacing it under one
+    name would leave it under the others, stored beside its factors."""
+    names: dict[int, list[str]] = {}
+    for name, module in model.named_modules(remove_duplicate=False):
+        names.setdefault(id(module), []).append(name)
+    return {name: f"{name} left whole: it is also {', '.join(other for other in names[id(layer)] if other != name)}"
+            for name, layer in layers.items() if len(names[id(layer)]) > 1}
+
+
 def _checked_readers(model: nn.Module, factors: list[nn.Module], example_input: Any, expected: tuple[Any, list[Any]],
                      refusal: str) -> set[nn.Module]:
     """Those of ``factors`` (nn.Sequential) whose ``weight`` or ``bias`` the model reads on ``example_input``, where
@@ -230,7 +240,7 @@ class LowRank(Compressor):
             expected = outputs_on(model, ctx.example_input)
             kept = _called(model, candidates, ctx.example_input)
         layers = {name: module for name, module in model.named_modules() if module in kept and name}
-        tied = tied_elsewhere(model, layers)  # its weight stays stored for the other module: factors only add to it
+        tied = {**tied_elsewhere(model, layers), **_registered_twice(model, layers)}  # factors would only add to it
         factorings = _factorings(model, {module for name, module in layers.items() if name not in tied}, self.rank,
                                  self.energy)
         for name, (_, factors) in factorings.items():

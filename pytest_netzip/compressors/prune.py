@@ -134,6 +134,9 @@ _PROJECTIONS = (("query", "key", "value"), ("q_proj", "k_proj", "v_proj"), ("q_l
 #: The attributes an attention module holds its head count and head width in (transformers', timm's).
 _HEAD_COUNTS = ("num_attention_heads", "num_heads", "n_heads", "n_head")
 _HEAD_SIZES = ("attention_head_size", "head_dim", "head_size")
+#: Names of the projections of attention modules netzip cannot prune by heads: fused (GPT-NeoX's, MPT's, a timm
+#: ``qkv`` without ``attn_dim``, as Swin's) or T5's single letters.
+_UNKNOWN_PROJECTIONS = frozenset({"query_key_value", "qkv", "to_qkv", "Wqkv", "c_attn", "q", "k", "v"})
 
 
 def _int_attribute(module: nn.Module, names: tuple[str, ...]) -> int | None:
@@ -164,19 +167,19 @@ def _head_count(name: str, module: nn.Module, projections: list[nn.Linear], refu
         reason = "its head count and head width are attributes netzip does not know, or do not make up its width"
     elif any(layer.out_features != width for layer in projections[1:]):
         reason = "its keys and values have fewer heads than its queries (grouped-query attention)"
-    elif any(heads in parameter.shape for parameter in _own_parameters(module)):
+    elif any(word in parameter_name for parameter_name, _ in _own_parameters(module) for word in ("relative", "rel_pos")):
         reason = "it holds a tensor of one entry per head besides its projections (a relative position bias)"
     else:
         return heads
     raise CompressorUnsupported(f"{refusal}: cannot remove heads from {type(module).__name__} '{name}': {reason}")
 
 
-def _own_parameters(module: nn.Module) -> list[nn.Parameter]:
-    """The parameters of ``module`` outside its Linear layers (its projections)."""
+def _own_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """The parameters of ``module`` outside its Linear layers (its projections), by name."""
     from torch import nn
 
-    return [parameter for layer in module.modules() if not isinstance(layer, nn.Linear)
-            for parameter in layer.parameters(recurse=False)]
+    return [(f"{layer_name}.{name}".lstrip("."), parameter) for layer_name, layer in module.named_modules()
+            if not isinstance(layer, nn.Linear) for name, parameter in layer.named_parameters(recurse=False)]
 
 
 def _attention_heads(model: nn.Module, refusal: str) -> dict[nn.Module, int]:
@@ -192,8 +195,9 @@ def _attention_heads(model: nn.Module, refusal: str) -> dict[nn.Module, int]:
         if projections:
             count = _head_count(name, module, projections, refusal)
             heads.update((layer, count) for layer in projections)
-        elif (not isinstance(module, nn.MultiheadAttention) and _int_attribute(module, _HEAD_COUNTS + _HEAD_SIZES)
-              and any(isinstance(child, nn.Linear) for child in module.children())):
+        elif _int_attribute(module, _HEAD_COUNTS + _HEAD_SIZES) and any(
+            isinstance(child, nn.Linear) and child_name in _UNKNOWN_PROJECTIONS for child_name, child in module.named_children()
+        ):
             raise CompressorUnsupported(f"{refusal}: cannot remove heads from {type(module).__name__} '{name}': "
                                         "its query, key and value projections are not layers netzip knows")
     return heads
