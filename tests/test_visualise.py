@@ -88,6 +88,8 @@ def test_the_sample_run_gives_every_plot_and_a_self_contained_page(tmp_path: Pat
     assert header.index("reference") < header.index("bf16") < header.index("int8_dynamic")
     assert "0.9750<br><small>(+0.0028)</small>" in page  # int8_dynamic's top1, its change against the reference
     assert "156.43 kB" in page
+    assert "<td>0.958 (P,C)</td>" in page and "<td>0.00562 (P,S)</td>" in page  # OCS of different ratios, marked
+    assert "ocs (P,S,C,E): which of the performance" in page
 
 
 def test_a_hand_made_run_with_two_devices_draws_each(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pytest_netzip.metrics import MetricRegistry, is_number
 from pytest_netzip.output.columns import column_namer, metric_of, ordered_columns
-from pytest_netzip.output.tables import format_change, format_value
+from pytest_netzip.output.tables import OCS_LETTERS_LEGEND, format_change, format_value, ocs_letters
 
 REFERENCE = "reference"
 
@@ -140,6 +140,7 @@ def _table(section: Section, registry: MetricRegistry, failing: set[tuple[Any, .
     reference = section.reference
     header = "".join(f"<th>{_breakable(v['compressor'])}</th>" for v in section.variants)
     rows = [f"<thead><tr><th>metric</th>{header}</tr></thead><tbody>"]
+    letters = ocs_letters(section.variants)
     for name in section.scalar_metrics(registry):
         metric = metric_of(registry, name)
         described = f' title="{html.escape(metric.description)}"' if metric is not None else ""
@@ -153,10 +154,12 @@ def _table(section: Section, registry: MetricRegistry, failing: set[tuple[Any, .
                 format_change(registry, name, value, reference[name]).strip())
             failed = (section.model, section.device, compressor, name) in failing
             text = html.escape(format_value(registry, name, value)) + (" *" if failed else "")
+            text += f" ({letters[compressor]})" if name == "ocs" and compressor in letters else ""
             text += f"<br><small>{html.escape(delta)}</small>" if delta else ""
             cells.append(f'<td class="fail" title="over budget">{text}</td>' if failed else f"<td>{text}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     legend = "(+x): change in points, (x): times the reference, n/a: unavailable, -: not measured, *: over budget"
+    legend += f"; {OCS_LETTERS_LEGEND}" if letters else ""
     return f'<div class="scroll"><table>{"".join(rows)}</tbody></table></div><p class="legend">{legend}</p>'
 
 

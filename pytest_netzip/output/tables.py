@@ -170,7 +170,14 @@ def _grids(
     return [(title, grid, legend) for title, grid, legend in grids if len(grid[0]) > 1]
 
 
-def _ocs_letters(summaries: list[dict[str, Any]]) -> dict[str, str]:
+#: What a table's letters after an OCS mean, where its variants' OCS combine different ratios.
+OCS_LETTERS_LEGEND = (
+    "ocs (P,S,C,E): which of the performance, speedup, compression and efficiency ratios it combines, as the "
+    "variants differ"
+)
+
+
+def ocs_letters(summaries: list[dict[str, Any]]) -> dict[str, str]:
     """Per compressor, NetZIP's letters of the ratios its OCS combines (``P,C``), where the variants' differ; none
     where every OCS of the table combines the same ratios."""
     letters = {entry["compressor"]: ratio_letters(entry["ocs_ratios"]) for entry in summaries if "ocs_ratios" in entry}
@@ -203,7 +210,7 @@ def _grid(
     summaries = variant_summaries(records, weights)
     rows = {variant["compressor"]: variant["metrics"] for variant in summaries}
     reference = rows.pop("reference")
-    combined = _ocs_letters(summaries)
+    combined = ocs_letters(summaries)
     failing: set[tuple[str, str]] = set()
     compared: dict[tuple[str, str], dict[str, Any]] = {}  # (compressor, metric) -> its --netzip-compare-fail budget
     column = column_namer(records)
@@ -266,7 +273,7 @@ def _grid(
     if failing or any(budget["passed"] is False for budget in compared.values()):
         legend = "*: over budget, " + legend
     if combined:
-        legend += "; ocs (P,S,C,E): which of the performance, speedup, compression and efficiency ratios it combines, as the variants differ"
+        legend += f"; {OCS_LETTERS_LEGEND}"
     threads: set[Any] = {record.get("threads") for record in records} - {None}
     notes = []
     if device == "cpu" and len(threads) == 1:
