@@ -175,7 +175,7 @@ def _not_a_netzip_test(request: pytest.FixtureRequest) -> NoReturn:
     import inspect
 
     asked = [name for name in _ITEM_FIXTURES if name in inspect.signature(request.function).parameters]
-    asked = asked or [request.fixturename or "netzip_result"]
+    asked = asked or [next(name for name in _ITEM_FIXTURES if name in request.fixturenames)]  # through a fixture
     pytest.fail(f"{', '.join(asked)} {'is' if len(asked) == 1 else 'are'} only for tests marked "
                 "@pytest.mark.netzip(compressors=[...])", pytrace=False)
 

@@ -538,9 +538,17 @@ def test_an_items_fixture_in_a_test_without_the_netzip_marker_is_named(project: 
 
         def test_device(netzip_device):
             pass
+
+        @pytest.fixture
+        def compressed_twice(netzip_compressed):
+            return netzip_compressed
+
+        def test_through_a_fixture(compressed_twice):
+            pass
         """)
     result = project.runpytest("--netzip")
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines(["*netzip_compressed is only for tests marked*"])
     result.stdout.fnmatch_lines(["*netzip_result is only for tests marked @pytest.mark.netzip(compressors=[[]...[]])*"])
     result.stdout.fnmatch_lines(["*netzip_device is only for tests marked @pytest.mark.netzip(compressors=[[]...[]])*"])
     result.stdout.no_fnmatch_line("*netzip_compressor is only*")
