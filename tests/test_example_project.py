@@ -33,7 +33,7 @@ def test_the_example_project_meets_every_budget(pytester: pytest.Pytester) -> No
     assert {record["compressor"] for record in records} == {
         "fp16", "bf16", "int8_dynamic", "int8_static", "int8_qat", "prune_l1", "prune_l1(amount=0.6)",
         "prune_random(amount=0.1)", "distill(student=mlp_student, epochs=30, lr=0.01)", "prune_l1(amount=0.1)",
-        "prune_l1(amount=0.3)", "lowrank", "prune_structured", "int8_weight_only",
+        "prune_l1(amount=0.3)", "lowrank", "lowrank(rank=16)", "prune_structured", "int8_weight_only",
     }
     assert all(budget["passed"] is not False for record in records for budget in record["budgets"])
     assert all(CONTENDED in budget["note"] for record in records for budget in record["budgets"] if budget["passed"] is None)
