@@ -748,3 +748,19 @@ def test_lowrank_leaves_a_layer_held_under_two_names_whole() -> None:
     assert said == ["lowrank(rank=3): encode left whole: it is also decode"]
     assert factored.encode is factored.decode and isinstance(factored.other, nn.Sequential)
     assert size_ratio(model, factored) > 1.0
+
+
+def test_structured_pruning_of_a_language_model_traces_it_without_its_key_value_cache() -> None:
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32)
+    model = transformers.LlamaForCausalLM(config).eval()
+    assert model.config.use_cache  # with it, torch-pruning's trace of the cache's updates ran for minutes
+    ids = torch.randint(0, 64, (1, 8))
+    pruned = PruneStructured(amount=0.5).apply(model, context({"input_ids": ids}))
+    assert pruned.config.use_cache and model.config.use_cache  # the setting is the model's again
+    assert pruned.model.layers[0].self_attn.q_proj.out_features == 16  # one head of two, whole
+    assert parameter_count(pruned) < parameter_count(model)
+    with torch.no_grad():
+        assert pruned(input_ids=ids).logits.shape == (1, 8, 64)

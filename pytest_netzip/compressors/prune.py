@@ -221,6 +221,23 @@ def _set_head_counts(model: nn.Module, heads: dict[nn.Module, int]) -> None:
             attention.attn_dim = count * attention.head_dim
 
 
+def _traced_without_cache(model: nn.Module, make: Callable[[], Any]) -> Any:
+    """The pruner ``make`` builds, and its step taken, with a transformers model's key-value cache off: torch-pruning
+    traces the cache's updates too, and on Llama's that graph did not finish in minutes (0.3 s without it). The
+    model's setting is restored after."""
+    config = getattr(model, "config", None)
+    cached = getattr(config, "use_cache", None)
+    if cached:
+        config.use_cache = False  # type: ignore[union-attr]  # a transformers config, checked above
+    try:
+        pruner = make()
+        pruner.step()
+    finally:
+        if cached:
+            config.use_cache = cached  # type: ignore[union-attr]
+    return pruner
+
+
 def _input_layers(model: nn.Module, example_input: Any) -> list[nn.Module]:
     """The layers that read the model's inputs (token or patch embeddings), and every nn.Embedding."""
     import torch
@@ -298,7 +315,7 @@ class PruneStructured(_Pruning):
             # checked below)
             warnings.filterwarnings("ignore", "Unwrapped parameters detected", UserWarning)
             try:
-                pruner = torch_pruning.pruner.MetaPruner(
+                pruner = _traced_without_cache(model, lambda: torch_pruning.pruner.MetaPruner(
                     model,
                     ctx.example_input,
                     importance=torch_pruning.importance.MagnitudeImportance(p=1),
@@ -312,8 +329,7 @@ class PruneStructured(_Pruning):
                     out_channel_groups={},
                     forward_fn=call,
                     output_transform=ctx.format.read,
-                )
-                pruner.step()
+                ))
             except (IndexError, RuntimeError, ValueError) as exc:  # its graph of the model is wrong: a concat of a
                 raise CompressorUnsupported(  # flattened map and a Linear's output indexes past the channels
                     f"{self.id} cannot prune {type(model).__name__} safely: torch-pruning failed on its graph "
