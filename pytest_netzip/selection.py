@@ -56,9 +56,9 @@ def unknown_compressors(config: pytest.Config, names: list[str]) -> dict[str, st
     from pytest_netzip.compressors import Distill, Pipeline
     from pytest_netzip.naming import unknown_name_message
 
-    known = [*compressor_registry(config).names, Distill.name, Pipeline.name]  # the last two are made with arguments only, never by name
-    errors: dict[str, str] = {}
     registry = compressor_registry(config)
+    known = [*registry.names, Distill.name, Pipeline.name]  # the last two are made with arguments only, never by name
+    errors: dict[str, str] = {}
     for name in names:  # an id, prune_l1(amount=0.75), or a pipeline's, prune_structured+int8_static
         for part in name.split("+"):
             if part.split("(")[0].strip() not in known:
